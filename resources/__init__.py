@@ -1,0 +1,1 @@
+"""Data files shipped with Scenefind: model configs, icons, style sheets, prompt templates."""
