@@ -1,0 +1,67 @@
+"""The ``Encoder`` protocol every model satisfies (after Immich's ModelSession).
+
+Frames arrive as RGB ``uint8`` arrays already resized by the decoder so that their short side equals
+``image_size``; the encoder centre-crops, normalises and embeds them. Outputs are float32 and
+L2-normalised, so cosine similarity is a dot product everywhere downstream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+
+class ModelUnavailable(RuntimeError):
+    """The model cannot be loaded (unknown name, no weights offline, bad checkpoint); says how to fix it."""
+
+
+@runtime_checkable
+class Encoder(Protocol):
+    """A text/image embedding model."""
+
+    @property
+    def model_id(self) -> str:
+        """Stable id recorded in indexes; two encoders with the same id produce the same vectors."""
+        ...
+
+    @property
+    def dim(self) -> int:
+        """Embedding width."""
+        ...
+
+    @property
+    def image_size(self) -> int:
+        """Side of the square input the model wants; the decoder resizes short sides to this."""
+        ...
+
+    @property
+    def device(self) -> str:
+        """Where the model runs (``cpu``, ``cuda``, ``cuda:1``, ``mps``)."""
+        ...
+
+    def encode_images(self, frames: np.ndarray) -> np.ndarray:
+        """(N, H, W, 3) uint8 RGB -> (N, dim) float32, rows L2-normalised."""
+        ...
+
+    def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
+        """N strings -> (N, dim) float32, rows L2-normalised."""
+        ...
+
+
+def l2_normalise(x: np.ndarray) -> np.ndarray:
+    """Row-wise L2 normalisation that leaves all-zero rows at zero instead of NaN."""
+    x = np.asarray(x, dtype=np.float32)
+    norms = np.linalg.norm(x, axis=-1, keepdims=True)
+    return x / np.maximum(norms, 1e-12)
+
+
+def check_frames(frames: np.ndarray) -> np.ndarray:
+    """Validate the ``encode_images`` input, so a wrong shape fails with a message instead of deep in torch."""
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3:
+        raise ValueError(f"frames must be an (N, H, W, 3) RGB array, not shape {frames.shape}")
+    if frames.dtype != np.uint8:
+        raise ValueError(f"frames must be uint8 RGB, not {frames.dtype}")
+    return frames

@@ -1,0 +1,330 @@
+"""The open_clip encoder (after labelme's ``_osam_session.py`` and rclip's ``model.py``).
+
+Constructing one is cheap: the id, width and input size come from open_clip's architecture config, and
+nothing heavy happens until the first ``encode_*`` call (or an explicit ``load(progress)``) runs
+``_get_or_load_model()``. Weights come from a loader: a pretrained tag fetched into the Scenefind cache, a
+local checkpoint, or none (random weights under a fixed seed, for tests and benchmarks).
+
+Pretrained weights are looked up in the cache first, so an offline machine with cached weights never touches
+the network. Otherwise a quick connection probe runs before the download: without it Hugging Face's client
+retries for about 46 s per model before giving up when there is no route to the hub.
+
+Frames are preprocessed in batched torch on the model's device: the decoder already resized the short side
+to ``image_size``, so this only centre-crops and normalises (and resizes, bicubic with antialias, frames
+that arrive at another size). On CUDA the model runs under float16 autocast; the batch size halves on
+out-of-memory and stays halved.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import logging
+import os
+import socket
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import numpy as np
+import open_clip
+import torch
+import torch.nn.functional as F
+
+from engine.jobs import ProgressCallback, report
+from engine.models.base import ModelUnavailable, check_frames, l2_normalise
+from engine.models.device import pick_device, uses_half
+
+WeightsLoader = Callable[[ProgressCallback | None], dict[str, torch.Tensor]]
+_PROBE_TIMEOUT_S = 5.0
+
+
+def offline_message(label: str, cache_dir: Path, arch: str) -> str:
+    return (
+        f"Could not download the weights for {label} (no connection?). Download them on a machine with "
+        f"internet (they are cached under {cache_dir}), or supply a local checkpoint: "
+        f"--model {arch}@/path/to/model.safetensors or a folder with config.json + model.safetensors"
+    )
+
+
+def _hub_files(arch: str, tag: str) -> tuple[str, list[str]]:
+    """Hugging Face repo and candidate file names (safetensors first, as open_clip prefers)."""
+    repo_id, filename = os.path.split(open_clip.get_pretrained_cfg(arch, tag).get("hf_hub", ""))
+    filename = filename or "open_clip_pytorch_model.bin"
+    safe = "open_clip_model.safetensors" if filename == "open_clip_pytorch_model.bin" else None
+    if safe is None and filename.endswith((".bin", ".pth")):
+        safe = filename[:-4] + ".safetensors"
+    return repo_id, [name for name in (safe, filename) if name]
+
+
+def cached_pretrained(arch: str, tag: str, cache_dir: Path) -> Path | None:
+    """The cached weights file of a pretrained pair, or None; looks at the disk only."""
+    from huggingface_hub import try_to_load_from_cache
+
+    repo_id, names = _hub_files(arch, tag)
+    if not repo_id:
+        url = open_clip.get_pretrained_cfg(arch, tag).get("url", "")
+        target = cache_dir / os.path.basename(url)
+        return target if url and target.is_file() else None
+    for name in names:
+        found = try_to_load_from_cache(repo_id, name, cache_dir=str(cache_dir))
+        if isinstance(found, str):
+            return Path(found)
+    return None
+
+
+def _require_network(label: str, cache_dir: Path, arch: str) -> None:
+    """Fail in milliseconds, not minutes, when the hub cannot be reached (or offline mode is on)."""
+    from huggingface_hub import constants
+
+    flag = os.environ.get("HF_HUB_OFFLINE", "").strip().upper()
+    if constants.HF_HUB_OFFLINE or flag in {"1", "ON", "YES", "TRUE"}:
+        raise ModelUnavailable(offline_message(label, cache_dir, arch) + " (HF_HUB_OFFLINE is set)")
+    if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return  # a proxy may reach what a direct connection cannot; let the client try
+    url = urlparse(constants.ENDPOINT)
+    host, port = url.hostname or "huggingface.co", url.port or (443 if url.scheme == "https" else 80)
+    try:
+        socket.create_connection((host, port), timeout=_PROBE_TIMEOUT_S).close()
+    except OSError as exc:
+        raise ModelUnavailable(offline_message(label, cache_dir, arch) + f" ({host}: {exc})") from exc
+
+
+def _progress_tqdm(progress: ProgressCallback, label: str) -> type:
+    """A silent tqdm class that forwards download progress to a ProgressCallback."""
+    from tqdm import tqdm
+
+    class _Bridge(tqdm):  # type: ignore[misc, type-arg]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs.pop("name", None)
+            self._seen = int(kwargs.get("initial") or 0)
+            self._expected = int(kwargs.get("total") or 0)
+            super().__init__(*args, **{**kwargs, "disable": True})
+
+        def update(self, n: float | None = 1) -> bool | None:
+            self._seen += int(n or 0)
+            if self._expected:
+                mb = f"{self._seen / 1e6:.0f} of {self._expected / 1e6:.0f} MB"
+                report(progress, self._seen / self._expected, f"Downloading {label}: {mb}")
+            return None
+
+    return _Bridge
+
+
+def fetch_pretrained(arch: str, tag: str, cache_dir: Path, progress: ProgressCallback | None = None) -> Path:
+    """Path of the weights of ``arch/tag``: from the cache, else downloaded into it (with progress)."""
+    from huggingface_hub import errors, hf_hub_download
+
+    label = f"{arch}/{tag}"
+    cached = cached_pretrained(arch, tag, cache_dir)
+    if cached is not None:
+        return cached
+    _require_network(label, cache_dir, arch)
+    repo_id, names = _hub_files(arch, tag)
+    try:
+        if not repo_id:  # URL-only entry (none in open_clip 3.x, kept for older tables)
+            url = open_clip.get_pretrained_cfg(arch, tag)["url"]
+            return Path(open_clip.download_pretrained_from_url(url, cache_dir=str(cache_dir)))
+        extra = {}
+        if progress is not None and "tqdm_class" in inspect.signature(hf_hub_download).parameters:
+            extra["tqdm_class"] = _progress_tqdm(progress, label)
+        for name in names:
+            try:
+                return Path(hf_hub_download(repo_id, name, cache_dir=str(cache_dir), **extra))
+            except errors.EntryNotFoundError as exc:
+                if isinstance(exc, errors.LocalEntryNotFoundError) or name == names[-1]:
+                    raise  # the hub is unreachable, or not even the last candidate exists
+    except Exception as exc:  # connection, HTTP and disk errors all mean "no weights"
+        raise ModelUnavailable(offline_message(label, cache_dir, arch) + f" ({exc})") from exc
+    raise ModelUnavailable(offline_message(label, cache_dir, arch))  # unreachable; keeps type checkers calm
+
+
+def _fit_state_dict(model: torch.nn.Module, state: dict[str, torch.Tensor], source: str, arch: str) -> None:
+    """Load a state dict the way open_clip's ``load_checkpoint`` massages it, but with our error message."""
+    from open_clip.convert import convert_state_dict
+    from open_clip.model import convert_to_custom_text_state_dict, resize_pos_embed, resize_text_pos_embed
+
+    try:
+        state = convert_state_dict(model, state)
+        if "positional_embedding" in state and not hasattr(model, "positional_embedding"):
+            state = convert_to_custom_text_state_dict(state)
+        for key in ("logit_scale", "logit_bias"):
+            param = getattr(model, key, None)
+            if key in state and param is not None and param.ndim != state[key].ndim:
+                state[key] = state[key].reshape(param.shape)
+        if "logit_bias" not in state and getattr(model, "logit_bias", None) is not None and "logit_scale" in state:
+            state["logit_bias"] = torch.zeros_like(state["logit_scale"])
+        resize_pos_embed(state, model)
+        resize_text_pos_embed(state, model)
+        model.load_state_dict(state, strict=True)
+    except (RuntimeError, AssertionError, KeyError, ValueError) as exc:  # open_clip asserts on wrong widths
+        detail = str(exc).replace("\n", " ") or type(exc).__name__
+        raise ModelUnavailable(f"{source}: the weights do not fit architecture {arch}: {detail[:400]}") from exc
+
+
+class _HideRandomInit(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "initialized randomly" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _quiet_random_init() -> Iterator[None]:
+    """Hide open_clip's "initialized randomly" warning: weights are loaded right after, or random on purpose."""
+    root, quiet = logging.getLogger(), _HideRandomInit()
+    root.addFilter(quiet)
+    try:
+        yield
+    finally:
+        root.removeFilter(quiet)
+
+
+def _is_oom(exc: BaseException) -> bool:
+    return isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in str(exc).lower()
+
+
+class OpenClipEncoder:
+    """An open_clip CLIP model behind the ``Encoder`` protocol, loaded on first use."""
+
+    def __init__(
+        self,
+        arch: str,
+        model_id: str,
+        *,
+        weights: WeightsLoader | None = None,
+        source: str = "",
+        device: str = "auto",
+        batch_size: int = 32,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
+        quick_gelu: bool = False,
+        seed: int = 0,
+    ) -> None:
+        config = open_clip.get_model_config(arch)
+        if config is None:
+            raise ModelUnavailable(f"{source or model_id}: unknown open_clip architecture {arch!r}")
+        size = config["vision_cfg"].get("image_size", 224)
+        self._image_size = int(size if isinstance(size, int) else max(size))
+        self._dim = int(config["embed_dim"])
+        self._arch, self._model_id, self._source = arch, model_id, source or model_id
+        self._weights, self._seed, self._quick_gelu = weights, seed, quick_gelu
+        self._device = pick_device(device)
+        self._half = uses_half(self._device)
+        self.batch_size = max(1, int(batch_size))
+        self._mean = tuple(mean or open_clip.OPENAI_DATASET_MEAN)
+        self._std = tuple(std or open_clip.OPENAI_DATASET_STD)
+        self._model: torch.nn.Module | None = None
+        self._tokenizer: Callable[..., torch.Tensor] | None = None
+        self._norm: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def model_id(self) -> str:
+        return self._model_id
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    @property
+    def image_size(self) -> int:
+        return self._image_size
+
+    @property
+    def device(self) -> str:
+        return self._device
+
+    @property
+    def arch(self) -> str:
+        return self._arch
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the weights are in memory (construction never loads them)."""
+        return self._model is not None
+
+    def __repr__(self) -> str:
+        return f"OpenClipEncoder({self._model_id!r}, device={self._device!r}, loaded={self.loaded})"
+
+    def load(self, progress: ProgressCallback | None = None) -> None:
+        """Load now (downloading with progress if needed) instead of on the first encode call."""
+        self._get_or_load_model(progress)
+
+    def torch_model(self) -> torch.nn.Module:
+        """The underlying open_clip model, loaded if needed (for the trainer and ``save_checkpoint``)."""
+        return self._get_or_load_model()
+
+    def _get_or_load_model(self, progress: ProgressCallback | None = None) -> torch.nn.Module:
+        with self._lock:
+            if self._model is None:
+                state = self._weights(progress) if self._weights is not None else None
+                report(progress, 1.0, f"Loading {self._model_id}")
+                with torch.random.fork_rng(devices=[]), _quiet_random_init():
+                    torch.manual_seed(self._seed)  # random weights are the same in every process
+                    model = open_clip.create_model(self._arch, force_quick_gelu=self._quick_gelu, device="cpu")
+                if state is not None:
+                    _fit_state_dict(model, state, self._source, self._arch)
+                preprocess = {**open_clip.get_model_preprocess_cfg(model), "mean": self._mean, "std": self._std}
+                open_clip.set_model_preprocess_cfg(model, preprocess)  # so save_checkpoint records the truth
+                try:
+                    self._tokenizer = open_clip.get_tokenizer(self._arch)
+                except Exception as exc:  # Hugging Face tokenizers are downloaded too
+                    raise ModelUnavailable(f"{self._source}: could not load the tokenizer ({exc})") from exc
+                mean = torch.tensor(self._mean, device=self._device).view(1, 3, 1, 1)
+                std = torch.tensor(self._std, device=self._device).view(1, 3, 1, 1)
+                self._norm = (mean, std)
+                self._model = model.eval().to(self._device)
+            return self._model
+
+    def _preprocess(self, frames: np.ndarray) -> torch.Tensor:
+        """uint8 (N, H, W, 3) -> normalised float (N, 3, S, S) on the device: resize if needed, centre-crop."""
+        assert self._norm is not None
+        side = self._image_size
+        x = torch.from_numpy(np.ascontiguousarray(frames)).to(self._device).permute(0, 3, 1, 2).float() / 255.0
+        height, width = x.shape[-2:]
+        if min(height, width) != side:
+            scale = side / min(height, width)
+            size = (max(side, round(height * scale)), max(side, round(width * scale)))
+            x = F.interpolate(x, size=size, mode="bicubic", antialias=True, align_corners=False).clamp_(0, 1)
+            height, width = size
+        top, left = round((height - side) / 2), round((width - side) / 2)
+        x = x[:, :, top : top + side, left : left + side]
+        return (x - self._norm[0]) / self._norm[1]
+
+    def _batched(self, count: int, run: Callable[[slice], torch.Tensor]) -> np.ndarray:
+        """Run ``run`` over slices of at most ``batch_size``; halve the batch on out-of-memory."""
+        out: list[np.ndarray] = []
+        start = 0
+        autocast = torch.autocast("cuda", dtype=torch.float16) if self._half else contextlib.nullcontext()
+        while start < count:
+            stop = min(count, start + self.batch_size)
+            try:
+                with torch.inference_mode(), autocast:
+                    features = run(slice(start, stop))
+                out.append(features.float().cpu().numpy())
+                start = stop
+            except RuntimeError as exc:
+                if not _is_oom(exc):
+                    raise
+                if self.batch_size == 1:
+                    raise ModelUnavailable(
+                        f"{self._model_id}: out of memory on {self._device} even one item at a time; "
+                        "choose device cpu or a smaller model"
+                    ) from exc
+                self.batch_size = max(1, self.batch_size // 2)
+                if self._device.startswith("cuda"):
+                    torch.cuda.empty_cache()
+        return l2_normalise(np.concatenate(out)) if out else np.zeros((0, self._dim), np.float32)
+
+    def encode_images(self, frames: np.ndarray) -> np.ndarray:
+        frames = check_frames(frames)
+        model = self._get_or_load_model()
+        return self._batched(len(frames), lambda part: model.encode_image(self._preprocess(frames[part])))
+
+    def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
+        texts = list(texts)
+        model = self._get_or_load_model()
+        assert self._tokenizer is not None
+        tokenizer = self._tokenizer
+        return self._batched(len(texts), lambda part: model.encode_text(tokenizer(texts[part]).to(self._device)))

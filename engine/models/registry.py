@@ -1,0 +1,275 @@
+"""Which models exist and how to make one from its name (after open_clip's ``factory.py``).
+
+A model name says where the weights come from; its scheme picks the factory from one table:
+
+* ``ViT-B-32/laion2b_s34b_b79k`` (or ``open_clip:ViT-B-32/...``): an open_clip pretrained pair, downloaded
+  on first use into ``engine.paths.weights_dir()``;
+* ``/path/to/folder``: a checkpoint folder (``config.json`` with ``arch``, plus ``model.safetensors``);
+* ``ViT-B-32@/path/to/model.safetensors`` (or ``.pt``/``.pth``/``.bin``, read with ``weights_only``);
+* ``test-tiny``: a tiny random open_clip architecture with fixed weights, fast on a CPU, for tests;
+* ``fake:color`` and ``fake:hash-N``: weightless deterministic encoders (``engine.models.fake``).
+
+The tiny architectures live as JSON in ``resources/models`` and are registered with open_clip's own config
+registry, so open_clip builds them like any other. Every encoder's ``model_id`` is stable across processes
+and goes into the indexes; a checkpoint's id carries a content hash, so retraining changes the id.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import open_clip
+
+from engine.jobs import ProgressCallback
+from engine.models.base import Encoder, ModelUnavailable
+from engine.models.checkpoint import check_weights_file, checkpoint_fingerprint, find_weights, load_state_dict
+from engine.models.checkpoint import read_config as read_checkpoint_config
+from engine.models.fake import ColorEncoder, HashEncoder
+from engine.models.openclip_encoder import OpenClipEncoder, cached_pretrained, fetch_pretrained
+from engine.paths import weights_dir
+from engine.settings import DEFAULT_MODEL
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "ModelInfo",
+    "create_encoder",
+    "create_random_openclip_encoder",
+    "ensure_loaded",
+    "list_architectures",
+    "list_models",
+]
+
+MODEL_CONFIG_DIR = Path(__file__).resolve().parents[2] / "resources" / "models"
+TEST_ARCH = "scenefind-test-tiny"
+TEST_MODELS = {"test-tiny": TEST_ARCH}  # name -> registered architecture, random weights, fixed seed
+TEST_SEED = 1234
+OPEN_CLIP_PREFIX = "open_clip:"
+_registered: list[str] = []
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """One choosable model; ``cached`` is None where it cannot be told cheaply."""
+
+    name: str
+    description: str
+    kind: str  # "open_clip", "test" or "fake"
+    cached: bool | None
+
+
+def _register_configs() -> list[str]:
+    """Add ``resources/models/*.json`` to open_clip's architecture registry once; return their names."""
+    if not _registered and MODEL_CONFIG_DIR.is_dir():
+        open_clip.add_model_config(MODEL_CONFIG_DIR)
+        _registered.extend(sorted(p.stem for p in MODEL_CONFIG_DIR.glob("*.json")))
+    return list(_registered)
+
+
+def list_architectures() -> list[str]:
+    """Every open_clip architecture name, ours included."""
+    _register_configs()
+    return list(open_clip.list_models())
+
+
+def _suggest(wanted: str, candidates: Sequence[str]) -> str:
+    close = difflib.get_close_matches(wanted, list(candidates), n=5, cutoff=0.5)
+    return f"; did you mean {', '.join(close)}?" if close else ""
+
+
+def _known_names() -> list[str]:
+    pairs = [f"{arch}/{tag}" for arch, tag in open_clip.list_pretrained()]
+    return [*TEST_MODELS, "fake:color", "fake:hash-8", *pairs]
+
+
+def _check_arch(arch: str, name: str) -> None:
+    if arch not in list_architectures():
+        raise ModelUnavailable(f"{name}: unknown open_clip architecture {arch!r}{_suggest(arch, list_architectures())}")
+
+
+def _norm_for(arch: str) -> dict[str, Any]:
+    """Mean and std for an architecture without a tag: those of its pretrained tags, when they agree."""
+    cfgs = [open_clip.get_pretrained_cfg(arch, tag) for tag in open_clip.list_pretrained_tags_by_model(arch)]
+    norms = {(tuple(c["mean"]), tuple(c["std"])) for c in cfgs if "mean" in c and "std" in c}
+    return {"mean": next(iter(norms))[0], "std": next(iter(norms))[1]} if len(norms) == 1 else {}
+
+
+# --- factories: (name, device, batch_size) -> Encoder -------------------------------------------------
+
+
+def _create_fake(name: str, device: str, batch_size: int) -> Encoder:
+    kind, _, param = name.removeprefix("fake:").partition("-")
+    makers: dict[str, Callable[[str], Encoder]] = {
+        "color": lambda p: ColorEncoder(),
+        "hash": lambda p: HashEncoder(int(p)),
+    }
+    if kind not in makers or (kind == "hash") != param.isdigit() or (kind == "color" and param):
+        raise ModelUnavailable(f"unknown fake model {name!r}; use fake:color or fake:hash-N (N = dimension)")
+    return makers[kind](param)
+
+
+def _create_test(name: str, device: str, batch_size: int) -> Encoder:
+    arch = TEST_MODELS.get(name, name)
+    model_id = next((k for k, v in TEST_MODELS.items() if v == arch), arch)
+    return OpenClipEncoder(arch, model_id, device=device, batch_size=batch_size, seed=TEST_SEED)
+
+
+def _create_pretrained(name: str, device: str, batch_size: int) -> Encoder:
+    arch, _, tag = name.removeprefix(OPEN_CLIP_PREFIX).partition("/")
+    tag = tag.lower().replace("-", "_")  # open_clip's own tag normalisation, so ids stay canonical
+    _check_arch(arch, name)
+    if (arch, tag) not in open_clip.list_pretrained():
+        tags = open_clip.list_pretrained_tags_by_model(arch)
+        hint = _suggest(f"{arch}/{tag}", [f"{arch}/{t}" for t in tags]) or (
+            f"; {arch} has {', '.join(tags[:8])}{' ...' if len(tags) > 8 else ''}" if tags else ""
+        )
+        raise ModelUnavailable(f"unknown pretrained weights {name!r}{hint or _suggest(name, _known_names())}")
+    cfg = open_clip.get_pretrained_cfg(arch, tag)
+
+    def weights(progress: ProgressCallback | None) -> Any:
+        return load_state_dict(fetch_pretrained(arch, tag, weights_dir(), progress))
+
+    return OpenClipEncoder(
+        arch,
+        f"{OPEN_CLIP_PREFIX}{arch}/{tag}",
+        weights=weights,
+        source=f"{arch}/{tag}",
+        device=device,
+        batch_size=batch_size,
+        mean=cfg.get("mean"),
+        std=cfg.get("std"),
+        quick_gelu=bool(cfg.get("quick_gelu", False)),
+    )
+
+
+def _checkpoint_encoder(arch: str, weights_file: Path, config: dict[str, Any], device: str, batch: int) -> Encoder:
+    check_weights_file(weights_file)
+    label = str(config.get("model_id") or arch)
+    return OpenClipEncoder(
+        arch,
+        f"checkpoint:{label}:{checkpoint_fingerprint(weights_file)}",
+        weights=lambda progress: load_state_dict(weights_file),
+        source=str(weights_file),
+        device=device,
+        batch_size=batch,
+        mean=config.get("mean") or _norm_for(arch).get("mean"),
+        std=config.get("std") or _norm_for(arch).get("std"),
+        quick_gelu=bool(config.get("quick_gelu", False)),
+    )
+
+
+def _create_from_file(name: str, device: str, batch_size: int) -> Encoder:
+    arch, _, path_text = name.partition("@")
+    _check_arch(arch, name)
+    path = Path(path_text).expanduser()
+    if path.is_dir():
+        raise ModelUnavailable(f"{path}: is a folder; give the folder alone (with its config.json), without {arch}@")
+    return _checkpoint_encoder(arch, path, {}, device, batch_size)
+
+
+def _create_from_folder(name: str, device: str, batch_size: int) -> Encoder:
+    folder = Path(name).expanduser()
+    if folder.is_file():
+        raise ModelUnavailable(f"{folder}: is a file; say which architecture it holds, e.g. ViT-B-32@{folder}")
+    if not folder.is_dir():
+        raise ModelUnavailable(f"{folder}: no such checkpoint folder")
+    config = read_checkpoint_config(folder)
+    _check_arch(config["arch"], str(folder / "config.json"))
+    return _checkpoint_encoder(config["arch"], find_weights(folder), config, device, batch_size)
+
+
+def _create_arch_only(name: str, device: str, batch_size: int) -> Encoder:
+    if name in _register_configs():
+        return _create_test(name, device, batch_size)
+    tags = open_clip.list_pretrained_tags_by_model(name)
+    if tags:
+        examples = ", ".join(f"{name}/{tag}" for tag in tags[:4])
+        raise ModelUnavailable(f"{name!r} needs its pretrained weights named too, e.g. {examples}")
+    raise ModelUnavailable(f"unknown model {name!r}{_suggest(name, _known_names() + list_architectures())}")
+
+
+def _looks_like_path(name: str) -> bool:
+    return (
+        name.startswith(("/", "~", ".", "\\"))
+        or (len(name) > 2 and name[1] == ":" and name[2] in "/\\")  # a Windows drive
+        or Path(name).expanduser().exists()
+    )
+
+
+def _create_random(name: str, device: str, batch_size: int) -> Encoder:
+    """``random:ARCH`` or ``random:ARCH:seedN``: real compute, meaningless vectors (benchmarks only)."""
+    arch, _, seed = name.removeprefix("random:").partition(":seed")
+    if seed and not seed.isdigit():
+        raise ModelUnavailable(f"{name!r}: write random:ARCH or random:ARCH:seedN")
+    return create_random_openclip_encoder(arch, device=device, batch_size=batch_size, seed=int(seed or 0))
+
+
+_SCHEMES: tuple[tuple[str, Callable[[str], bool]], ...] = (
+    ("fake", lambda n: n.startswith("fake:")),
+    ("random", lambda n: n.startswith("random:")),
+    ("test", lambda n: n in TEST_MODELS),
+    ("file", lambda n: "@" in n and not Path(n).exists()),
+    ("folder", _looks_like_path),
+    ("open_clip", lambda n: "/" in n),
+    ("arch", lambda n: True),
+)
+_FACTORIES: dict[str, Callable[[str, str, int], Encoder]] = {
+    "fake": _create_fake,
+    "random": _create_random,
+    "test": _create_test,
+    "file": _create_from_file,
+    "folder": _create_from_folder,
+    "open_clip": _create_pretrained,
+    "arch": _create_arch_only,
+}
+
+
+def create_encoder(name: str, *, device: str = "auto", batch_size: int = 32) -> Encoder:
+    """Make the encoder ``name`` describes (see the module docstring); loads no weights yet.
+
+    Raises ``ModelUnavailable`` naming the problem (unknown name with close matches, missing or broken
+    checkpoint, unavailable device). Download and load errors surface on first use or ``ensure_loaded``.
+    """
+    name = name.strip()
+    if not name:
+        raise ModelUnavailable("no model name given; try " + DEFAULT_MODEL)
+    _register_configs()
+    scheme = next(scheme for scheme, matches in _SCHEMES if matches(name))
+    return _FACTORIES[scheme](name, device, batch_size)
+
+
+def create_random_openclip_encoder(arch: str, *, device: str = "auto", batch_size: int = 32, seed: int = 0) -> Encoder:
+    """Any open_clip architecture with random (seeded) weights: for benchmarks, never for indexing."""
+    _check_arch(arch, arch)
+    return OpenClipEncoder(
+        arch, f"random:{arch}:seed{seed}", device=device, batch_size=batch_size, seed=seed, **_norm_for(arch)
+    )
+
+
+def ensure_loaded(encoder: Encoder, progress: ProgressCallback | None = None) -> None:
+    """Load (and download) now, reporting progress; a no-op for encoders without weights."""
+    load = getattr(encoder, "load", None)
+    if callable(load):
+        load(progress=progress)
+
+
+def list_models() -> list[ModelInfo]:
+    """Test and fake models, then every open_clip pretrained pair with whether its weights are cached."""
+    infos = [
+        ModelInfo("test-tiny", "tiny random open_clip model with fixed weights (tests only)", "test", True),
+        ModelInfo("fake:color", "weightless colour-histogram encoder (tests only)", "fake", True),
+        ModelInfo("fake:hash-8", "weightless hash encoder, any width N as fake:hash-N (tests only)", "fake", True),
+    ]
+    cache = weights_dir()
+    for arch, tag in open_clip.list_pretrained():
+        name = f"{arch}/{tag}"
+        try:
+            cached: bool | None = cached_pretrained(arch, tag, cache) is not None
+        except Exception:  # an unreadable cache folder must not break the model list
+            cached = None
+        default = " (default)" if name == DEFAULT_MODEL else ""
+        infos.append(ModelInfo(name, f"open_clip {arch} trained on {tag}{default}", "open_clip", cached))
+    return infos
