@@ -1,0 +1,105 @@
+"""``Library``: one data folder (catalog, indexes, settings) and the operations the CLI and GUI share.
+
+Writes (adding and removing folders, indexing) take an exclusive lock file first: one writer per library at a
+time, across processes. The lock is an OS file lock (``filelock``), so a writer that is killed releases it and
+there is no stale lock to clean up. Reads (status, search) need no lock: SQLite WAL gives readers a consistent
+snapshot while the writer works.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+
+from engine.index.stores import ModelStores
+from engine.indexing.pipeline import Indexer, IndexReport
+from engine.jobs import CancelToken, ProgressCallback
+from engine.library.catalog import Catalog, FolderRow
+from engine.models.base import Encoder
+from engine.paths import LibraryPaths
+from engine.settings import EngineSettings
+from engine.settings import load as load_settings
+
+
+class LibraryBusy(RuntimeError):
+    """Another process is writing to this library."""
+
+
+class Library:
+    """A library folder opened for use. Cheap to open: models load only when an encoder is asked for."""
+
+    def __init__(self, root: Path | None = None, settings: EngineSettings | None = None) -> None:
+        self.paths = (LibraryPaths(Path(root).expanduser().resolve()) if root else LibraryPaths.default()).ensure()
+        self.settings = settings if settings is not None else load_settings(self.paths.settings)
+        self.catalog = Catalog(self.paths.catalog)
+
+    def close(self) -> None:
+        self.catalog.close()
+
+    def __enter__(self) -> Library:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[None]:
+        """Hold the library's writer lock, or raise ``LibraryBusy`` at once."""
+        lock = FileLock(str(self.paths.lock), timeout=0)
+        try:
+            lock.acquire()
+        except Timeout as exc:
+            raise LibraryBusy(
+                f"{self.paths.root}: another Scenefind process is indexing or changing this library; "
+                "try again when it has finished"
+            ) from exc
+        try:
+            yield
+        finally:
+            lock.release()
+
+    def encoder(self, model: str | None = None) -> Encoder:
+        """The encoder named by ``model`` or the settings (weights load lazily, on first use)."""
+        from engine.models.registry import create_encoder
+
+        return create_encoder(
+            model or self.settings.model, device=self.settings.device, batch_size=self.settings.batch_size
+        )
+
+    def add_folder(self, path: Path) -> FolderRow:
+        with self.writing():
+            folder, _ = self.catalog.add_folder(path)
+        return folder
+
+    def remove_folder(self, path: Path) -> int:
+        """Forget a folder; returns how many vectors were dropped. Open indexes catch up by reconciliation."""
+        with self.writing():
+            removed = self.catalog.remove_folder(path)
+            for model_id in removed.by_model:
+                dim = self.catalog.model_dim(model_id)
+                folder = self.paths.index_dir(model_id)
+                if dim and folder.exists():
+                    stores = ModelStores.open(folder, self.catalog, model_id, dim, self.settings)
+                    stores.save(self.catalog)
+                    stores.close()
+        return removed.count()
+
+    def retry_failed(self) -> int:
+        """Make failed videos pending again (after the user fixed a codec or a file)."""
+        with self.catalog.transaction() as db:
+            return db.execute("UPDATE videos SET status='pending', error=NULL WHERE status='failed'").rowcount
+
+    def index(
+        self,
+        encoder: Encoder | None = None,
+        *,
+        progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+    ) -> IndexReport:
+        """Scan every folder and embed what is new or changed (see ``engine.indexing.pipeline``)."""
+        with self.writing():
+            indexer = Indexer(self.paths, self.catalog, encoder or self.encoder(), self.settings)
+            return indexer.run(progress=progress, cancel=cancel)

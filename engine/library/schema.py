@@ -1,0 +1,99 @@
+"""Catalog schema and its step-by-step migrations (after rclip's ``db.py``).
+
+``PRAGMA user_version`` holds the schema version. ``MIGRATIONS[n]`` upgrades version n to n+1 inside one
+transaction, so an old library is brought forward one step at a time and a crash mid-upgrade rolls back.
+A catalog written by a newer release is refused rather than guessed at.
+
+Vector keys: every vector-bearing row (``embeddings`` for the video grain, ``segments``, ``frames``) has an
+AUTOINCREMENT id that SQLite never reuses; that id is the vector's key in the HNSW index and the row number
+in the float16 vector file, so catalog rows and vectors cannot drift apart silently.
+"""
+
+from __future__ import annotations
+
+SCHEMA_VERSION = 2
+
+_V1 = """
+CREATE TABLE folders (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    path TEXT NOT NULL UNIQUE,
+    added_at REAL NOT NULL
+);
+CREATE TABLE videos (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    folder_id INTEGER NOT NULL REFERENCES folders(id) ON DELETE CASCADE,
+    path TEXT NOT NULL UNIQUE,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    fingerprint TEXT NOT NULL,
+    duration REAL,
+    fps REAL,
+    width INTEGER,
+    height INTEGER,
+    codec TEXT,
+    status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'indexed', 'failed')),
+    error TEXT,
+    added_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX videos_fingerprint ON videos(fingerprint);
+CREATE INDEX videos_folder ON videos(folder_id);
+CREATE TABLE models (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    model_id TEXT NOT NULL UNIQUE,
+    dim INTEGER NOT NULL,
+    generation INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL
+);
+CREATE TABLE embeddings (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    video_id INTEGER NOT NULL REFERENCES videos(id) ON DELETE CASCADE,
+    model INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,
+    fingerprint TEXT NOT NULL,
+    sample_every_s REAL NOT NULL,
+    n_frames INTEGER NOT NULL,
+    n_segments INTEGER NOT NULL,
+    created_at REAL NOT NULL,
+    UNIQUE (video_id, model)
+);
+CREATE TABLE segments (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    embedding_id INTEGER NOT NULL REFERENCES embeddings(id) ON DELETE CASCADE,
+    idx INTEGER NOT NULL,
+    start REAL NOT NULL,
+    end REAL NOT NULL
+);
+CREATE INDEX segments_embedding ON segments(embedding_id);
+CREATE TABLE frames (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    embedding_id INTEGER NOT NULL REFERENCES embeddings(id) ON DELETE CASCADE,
+    t REAL NOT NULL,
+    frame_index INTEGER NOT NULL,
+    is_cut INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX frames_embedding ON frames(embedding_id);
+CREATE TABLE jobs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    model_id TEXT,
+    status TEXT NOT NULL CHECK (status IN ('running', 'done', 'cancelled', 'failed', 'interrupted')),
+    pid INTEGER,
+    started_at REAL NOT NULL,
+    finished_at REAL,
+    total INTEGER NOT NULL DEFAULT 0,
+    done INTEGER NOT NULL DEFAULT 0,
+    failed INTEGER NOT NULL DEFAULT 0,
+    message TEXT
+);
+"""
+
+# v2: embeddings remember the segment window they were pooled with (so a settings change can be detected
+# and re-pooled), and lookups by model get an index.
+_V1_TO_V2 = """
+ALTER TABLE embeddings ADD COLUMN segment_window_s REAL NOT NULL DEFAULT 4.0;
+ALTER TABLE embeddings ADD COLUMN segment_stride_s REAL NOT NULL DEFAULT 2.0;
+CREATE INDEX embeddings_model ON embeddings(model);
+"""
+
+# MIGRATIONS[n]: the script that takes a version-n catalog to version n+1 (0 = empty file).
+MIGRATIONS: dict[int, str] = {0: _V1, 1: _V1_TO_V2}

@@ -1,0 +1,167 @@
+"""Catalog: schema migrations, folders, videos, embeddings and the generation counter."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from engine.library.catalog import Catalog, CatalogError, NewEmbedding
+from engine.library.schema import MIGRATIONS, SCHEMA_VERSION
+
+
+def _embedding(video_id: int, fp: str = "fp", frames: int = 3) -> NewEmbedding:
+    return NewEmbedding(
+        video_id=video_id,
+        fingerprint=fp,
+        sample_every_s=1.0,
+        segment_window_s=4.0,
+        segment_stride_s=2.0,
+        frame_times=[float(i) for i in range(frames)],
+        frame_indices=list(range(frames)),
+        frame_is_cut=[False] * frames,
+        segments=[(0.0, float(frames))],
+    )
+
+
+def test_new_catalog_is_at_current_schema_and_healthy(tmp_path: Path) -> None:
+    with Catalog(tmp_path / "c.sqlite") as cat:
+        assert cat.schema_version == SCHEMA_VERSION
+        assert cat.integrity_check() == ["ok"]
+        mode = cat._query("PRAGMA journal_mode")[0][0]
+        assert mode == "wal"
+
+
+def test_migrates_a_version_1_catalog_step_by_step_keeping_rows(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    db = sqlite3.connect(path)
+    db.executescript(MIGRATIONS[0])
+    db.execute("PRAGMA user_version = 1")
+    db.execute("INSERT INTO folders (path, added_at) VALUES ('/videos', 1.0)")
+    db.execute("INSERT INTO models (model_id, dim, created_at) VALUES ('m', 8, 1.0)")
+    db.execute(
+        "INSERT INTO videos (folder_id, path, size, mtime_ns, fingerprint, added_at, updated_at)"
+        " VALUES (1, '/videos/a.mp4', 10, 5, 'fp', 1.0, 1.0)"
+    )
+    db.execute(
+        "INSERT INTO embeddings (video_id, model, fingerprint, sample_every_s, n_frames, n_segments, created_at)"
+        " VALUES (1, 1, 'fp', 1.0, 0, 0, 1.0)"
+    )
+    db.commit()
+    db.close()
+    with Catalog(path) as cat:
+        assert cat.schema_version == SCHEMA_VERSION
+        assert [f["path"] for f in cat.folders()] == ["/videos"]
+        row = cat._query("SELECT segment_window_s, segment_stride_s FROM embeddings")[0]
+        assert (row[0], row[1]) == (4.0, 2.0)  # defaults filled by the v2 step
+
+
+def test_refuses_a_catalog_from_a_newer_release(tmp_path: Path) -> None:
+    path = tmp_path / "new.sqlite"
+    db = sqlite3.connect(path)
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    db.close()
+    with pytest.raises(CatalogError, match="newer Scenefind"):
+        Catalog(path)
+
+
+def test_refuses_a_file_that_is_not_a_database(tmp_path: Path) -> None:
+    path = tmp_path / "junk.sqlite"
+    path.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(CatalogError, match=str(path)):
+        Catalog(path)
+
+
+def test_folders_nested_and_duplicate(tmp_path: Path) -> None:
+    outer = tmp_path / "outer"
+    (outer / "inner").mkdir(parents=True)
+    with Catalog(tmp_path / "c.sqlite") as cat:
+        inner_row, _ = cat.add_folder(outer / "inner")
+        vid = cat.add_video(inner_row["id"], outer / "inner" / "a.mp4", 1, 1, "fp")
+        outer_row, _ = cat.add_folder(outer)  # absorbs the inner folder; its video moves over
+        assert [f["path"] for f in cat.folders()] == [str(outer.resolve())]
+        assert cat.video(vid)["folder_id"] == outer_row["id"]
+        again, _ = cat.add_folder(outer)
+        assert again["id"] == outer_row["id"]
+        with pytest.raises(CatalogError, match="already part of the library"):
+            cat.add_folder(outer / "inner")
+        with pytest.raises(CatalogError, match="not a folder"):
+            cat.add_folder(tmp_path / "missing")
+
+
+def test_embeddings_keys_generation_and_removal(tmp_path: Path) -> None:
+    folder = tmp_path / "v"
+    folder.mkdir()
+    with Catalog(tmp_path / "c.sqlite") as cat:
+        f, _ = cat.add_folder(folder)
+        a = cat.add_video(f["id"], folder / "a.mp4", 1, 1, "fa")
+        b = cat.add_video(f["id"], folder / "b.mp4", 1, 1, "fb")
+        cat.ensure_model("m", 8)
+        assert cat.generation("m") == 0
+        assert [v["id"] for v in cat.pending_videos("m", 1.0, 4.0, 2.0)] == [a, b]
+        with cat.transaction() as db:
+            keys_a, removed = cat.insert_embedding(db, "m", _embedding(a, "fa"))
+        assert removed.count() == 0
+        assert cat.generation("m") == 1
+        assert len(keys_a.frames) == 3 and len(keys_a.segments) == 1
+        assert [v["id"] for v in cat.pending_videos("m", 1.0, 4.0, 2.0)] == [b]
+        assert [v["id"] for v in cat.pending_videos("m", 0.5, 4.0, 2.0)] == [a, b]  # other sampling: pending
+        assert cat.live_keys("m", "frame").tolist() == keys_a.frames
+        # Re-embedding replaces the old rows; the old keys come back to be marked deleted, never reused.
+        with cat.transaction() as db:
+            keys_a2, removed = cat.insert_embedding(db, "m", _embedding(a, "fa"))
+        assert sorted(removed.by_model["m"]["frame"]) == keys_a.frames
+        assert min(keys_a2.frames) > max(keys_a.frames)
+        # A failing transaction leaves nothing behind.
+        with pytest.raises(RuntimeError), cat.transaction() as db:
+            cat.insert_embedding(db, "m", _embedding(b, "fb"))
+            raise RuntimeError("simulated crash before commit")
+        assert cat.embedding_for(b, "m") is None
+        assert cat.video(b)["status"] == "pending"
+        removed = cat.remove_videos([a])
+        assert sorted(removed.by_model["m"]["frame"]) == keys_a2.frames
+        assert cat.live_keys("m", "frame").size == 0
+        assert cat.video(a) is None
+
+
+def test_changed_file_drops_vectors_but_a_move_keeps_them(tmp_path: Path) -> None:
+    folder = tmp_path / "v"
+    folder.mkdir()
+    with Catalog(tmp_path / "c.sqlite") as cat:
+        f, _ = cat.add_folder(folder)
+        a = cat.add_video(f["id"], folder / "a.mp4", 1, 1, "fa")
+        cat.ensure_model("m", 8)
+        with cat.transaction() as db:
+            cat.insert_embedding(db, "m", _embedding(a, "fa"))
+        removed = cat.update_video_file(a, folder / "renamed.mp4", 1, 2, "fa")
+        assert removed.count() == 0 and cat.embedding_for(a, "m") is not None
+        assert cat.video(a)["path"] == str(folder / "renamed.mp4")
+        removed = cat.update_video_file(a, folder / "renamed.mp4", 2, 3, "changed")
+        assert removed.count() == 5 and cat.embedding_for(a, "m") is None
+        assert cat.video(a)["status"] == "pending"
+
+
+def test_jobs_left_running_by_a_dead_process_become_interrupted(tmp_path: Path) -> None:
+    with Catalog(tmp_path / "c.sqlite") as cat:
+        job = cat.start_job("index", "m", 10)
+        with cat.transaction() as db:
+            db.execute("UPDATE jobs SET pid = 999999999 WHERE id = ?", (job,))
+        second = cat.start_job("index", "m", 10)
+        statuses = {j["id"]: j["status"] for j in cat.jobs()}
+        assert statuses == {job: "interrupted", second: "running"}
+        cat.finish_job(second, "done", "ok")
+        assert cat.jobs()[0]["status"] == "done"
+
+
+def test_failed_video_is_not_pending_until_it_changes(tmp_path: Path) -> None:
+    folder = tmp_path / "v"
+    folder.mkdir()
+    with Catalog(tmp_path / "c.sqlite") as cat:
+        f, _ = cat.add_folder(folder)
+        a = cat.add_video(f["id"], folder / "a.mp4", 1, 1, "fa")
+        cat.mark_failed(a, "cannot decode")
+        assert cat.pending_videos("m", 1.0, 4.0, 2.0) == []
+        assert cat.video(a)["error"] == "cannot decode"
+        cat.update_video_file(a, folder / "a.mp4", 5, 5, "fa2")
+        assert [v["id"] for v in cat.pending_videos("m", 1.0, 4.0, 2.0)] == [a]
