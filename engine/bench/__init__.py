@@ -1,0 +1,1 @@
+"""Benchmarks behind ``scenefind bench``: speed targets live here, not in timed unit tests."""

@@ -1,0 +1,321 @@
+"""The ``scenefind`` command: everything the desktop app does, from a terminal.
+
+Exit codes: 0 success; 1 some files failed (the rest were indexed); 2 usage or fatal error; 130 cancelled
+with Ctrl-C (what was done is kept; run the same command again to resume).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+EXIT_OK, EXIT_FAILED_FILES, EXIT_ERROR, EXIT_CANCELLED = 0, 1, 2, 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="scenefind", description="Search your videos in plain language.")
+    p.add_argument("--home", type=Path, help="library folder (default: $SCENEFIND_HOME or the user data dir)")
+    p.add_argument("--model", help="encoder (default: $SCENEFIND_MODEL or the settings); see `scenefind models`")
+    p.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    a = sub.add_parser("add", help="add a folder of videos to the library")
+    a.add_argument("folders", nargs="+", type=Path, metavar="FOLDER")
+    r = sub.add_parser("remove", help="remove a folder (its files are not touched)")
+    r.add_argument("folders", nargs="+", type=Path, metavar="FOLDER")
+    i = sub.add_parser("index", help="index new and changed videos (resumes an interrupted run)")
+    i.add_argument("--watch", action="store_true", help="keep running and index changes as they happen")
+    i.add_argument("--retry-failed", action="store_true", help="try files that failed before again")
+    i.add_argument("--debounce", type=float, default=2.0, help="seconds of quiet before re-indexing (--watch)")
+    st = sub.add_parser("status", help="folders, counts, failed files, models")
+    st.add_argument("--json", action="store_true")
+    s = sub.add_parser("search", help="find videos matching a description")
+    s.add_argument("text", metavar="TEXT")
+    s.add_argument("-k", type=int, default=10, help="number of results (default 10)")
+    s.add_argument("--json", action="store_true", help="print a JSON list")
+    m = sub.add_parser("models", help="list the encoders you can use")
+    m.add_argument("--json", action="store_true")
+    b = sub.add_parser("bench", help="measure speed")
+    bsub = b.add_subparsers(dest="bench", required=True, metavar="WHAT")
+    bi = bsub.add_parser("index", help="decode, embed and end-to-end indexing throughput")
+    bi.add_argument("folder", nargs="?", type=Path, help="also measure on the videos of this folder")
+    bi.add_argument("--videos", type=int, default=3, help="generated 720p H.264 videos (default 3)")
+    bi.add_argument("--seconds", type=float, default=30.0, help="length of each generated video (default 30)")
+    bi.add_argument("--json", action="store_true")
+    sub.add_parser("gui", help="open the desktop app")
+    return p
+
+
+@contextmanager
+def _progress_bar(enabled: bool) -> Iterator[Callable[[float, str], None] | None]:
+    """A tqdm bar driven by the engine's (fraction, message) callback, with ETA."""
+    if not enabled:
+        yield None
+        return
+    from tqdm import tqdm
+
+    bar = tqdm(total=1000, unit="‰", bar_format="{l_bar}{bar}| {elapsed}<{remaining} {postfix}", file=sys.stderr)
+
+    def update(fraction: float, message: str) -> None:
+        bar.update(max(0, int(fraction * 1000) - bar.n))
+        bar.set_postfix_str(message[-60:], refresh=False)
+
+    try:
+        yield update
+    finally:
+        bar.close()
+
+
+@contextmanager
+def _cancel_on_sigint() -> Iterator[Any]:
+    """First Ctrl-C asks the work to stop cleanly (it saves what is done); a second one aborts."""
+    from engine.jobs import CancelToken
+
+    token = CancelToken()
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handler(signum: int, frame: object) -> None:
+        if token.cancelled:
+            signal.signal(signal.SIGINT, previous)
+            raise KeyboardInterrupt
+        print("\nStopping after the current video… (Ctrl-C again to abort)", file=sys.stderr)
+        token.cancel()
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield token
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _open(args: argparse.Namespace) -> Any:
+    from engine.library.library import Library
+
+    library = Library(args.home)
+    if args.model:
+        library.settings = library.settings.replace(model=args.model)
+    return library
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    with _open(args) as lib:
+        for folder in args.folders:
+            row = lib.add_folder(folder)
+            print(f"Added {row['path']}. Run `scenefind index` to index it.")
+    return EXIT_OK
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    with _open(args) as lib:
+        for folder in args.folders:
+            dropped = lib.remove_folder(folder)
+            print(f"Removed {Path(folder).expanduser().resolve()} ({dropped} vectors dropped; files untouched).")
+    return EXIT_OK
+
+
+def _index_once(lib: Any, args: argparse.Namespace) -> int:
+    from engine.jobs import JobCancelled
+
+    encoder = lib.encoder()
+    with _cancel_on_sigint() as token, _progress_bar(not args.no_progress) as bar:
+        try:
+            result = lib.index(encoder, progress=bar, cancel=token)
+        except JobCancelled:
+            print("Cancelled. What was indexed is kept; run `scenefind index` again to resume.", file=sys.stderr)
+            return EXIT_CANCELLED
+    print(
+        f"{result.indexed} indexed ({result.frames} frames, {result.seconds_of_video:.0f} s of video) in "
+        f"{result.elapsed_s:.1f} s; {result.unchanged} unchanged, {result.new} new, {result.changed} changed, "
+        f"{result.moved} moved, {result.removed} removed, {len(result.failed)} failed."
+    )
+    for path, why in result.unreadable:
+        print(f"  unreadable: {path}: {why}", file=sys.stderr)
+    failed = lib.catalog.videos(status="failed")
+    for video in failed:
+        print(f"  failed: {video['path']}: {video['error']}", file=sys.stderr)
+    if failed and not result.failed:
+        print("  (failed before; fix them and run `scenefind index --retry-failed`)", file=sys.stderr)
+    return EXIT_FAILED_FILES if failed else EXIT_OK
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    with _open(args) as lib:
+        if args.retry_failed:
+            lib.retry_failed()
+        code = _index_once(lib, args)
+        if not args.watch or code == EXIT_CANCELLED:
+            return code
+        from engine.indexing.watch import watch_folders
+
+        print("Watching for changes (Ctrl-C to stop)…", file=sys.stderr)
+        with contextlib.suppress(KeyboardInterrupt):
+            watch_folders(
+                [Path(f["path"]) for f in lib.catalog.folders()],
+                args.debounce,
+                lambda: _index_once(lib, args),
+            )
+        return EXIT_OK
+
+
+def _status(lib: Any) -> dict[str, Any]:
+    return {
+        "home": str(lib.paths.root),
+        "model": lib.settings.model,
+        "folders": lib.catalog.folder_counts(),
+        "failed": [{"video": v["path"], "error": v["error"]} for v in lib.catalog.videos(status="failed")],
+        "models": lib.catalog.models(),
+        "last_jobs": [dict(j) for j in lib.catalog.jobs(limit=3)],
+    }
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    with _open(args) as lib:
+        info = _status(lib)
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return EXIT_OK
+    print(f"Library: {info['home']}\nModel:   {info['model']}")
+    if not info["folders"]:
+        print("No folders yet. Add one with `scenefind add FOLDER`.")
+    for f in info["folders"]:
+        print(
+            f"  {f['path']}: {f['videos']} videos, {f['indexed']} indexed, {f['pending']} pending, "
+            f"{f['failed']} failed, {f['seconds'] / 3600:.1f} h"
+        )
+    for m in info["models"]:
+        print(f"  index {m['model_id']}: {m['videos']} videos")
+    for f in info["failed"]:
+        print(f"  failed: {f['video']}: {f['error']}")
+    for j in info["last_jobs"][:1]:
+        print(f"  last run: {j['status']} ({j['done']}/{j['total']}) {j['message'] or ''}")
+    return EXIT_OK
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from engine.search.searcher import Searcher
+
+    with _open(args) as lib:
+        searcher = Searcher(lib, lib.encoder())
+        try:
+            hits = searcher.search_text(args.text, k=args.k)
+        finally:
+            searcher.close()
+    if args.json:
+        print(json.dumps([h.to_json() for h in hits], indent=2))
+        return EXIT_OK
+    if not hits:
+        print("No matches.")
+    for rank, h in enumerate(hits, 1):
+        minutes, seconds = divmod(h.best_time, 60)
+        print(f"{rank:3d}. {h.score:6.3f}  {int(minutes):d}:{seconds:04.1f}  {h.video}")
+    return EXIT_OK
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from engine.models.registry import list_models
+
+    models = list_models()
+    if args.json:
+        print(json.dumps([m.__dict__ for m in models], indent=2, default=str))
+        return EXIT_OK
+    for m in models:
+        cached = {True: " (downloaded)", False: "", None: ""}[m.cached]
+        print(f"{m.name:48s} {m.description}{cached}")
+    return EXIT_OK
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from engine.bench.index_bench import run_index_bench
+
+    figures = run_index_bench(
+        args.model,
+        videos=args.videos,
+        seconds=args.seconds,
+        folder=args.folder,
+        log=None if args.json else print,
+    )
+    if args.json:
+        print(json.dumps(figures, indent=2))
+    return EXIT_OK
+
+
+def cmd_gui(args: argparse.Namespace) -> int:
+    """Start the desktop app through its ``scenefind-gui`` entry point: the engine never imports ``desktop``."""
+    from importlib.metadata import entry_points
+
+    found = entry_points(group="gui_scripts", name="scenefind-gui")
+    try:
+        launch = next(iter(found)).load()
+    except (StopIteration, ImportError) as exc:
+        print(
+            f"scenefind: error: the desktop app is not installed ({exc or 'no scenefind-gui entry point'})",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
+    return int(launch() or 0)
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "add": cmd_add,
+    "remove": cmd_remove,
+    "index": cmd_index,
+    "status": cmd_status,
+    "search": cmd_search,
+    "models": cmd_models,
+    "bench": cmd_bench,
+    "gui": cmd_gui,
+}
+
+
+def _known_errors() -> tuple[type[BaseException], ...]:
+    from engine.index.errors import IndexCorrupt, IndexModelMismatch
+    from engine.library.catalog import CatalogError
+    from engine.library.library import LibraryBusy
+    from engine.media.decode import MediaError
+    from engine.models.base import ModelUnavailable
+    from engine.search.searcher import SearchError
+    from engine.settings import SettingsError
+
+    return (
+        CatalogError,
+        LibraryBusy,
+        SettingsError,
+        ModelUnavailable,
+        SearchError,
+        IndexModelMismatch,
+        IndexCorrupt,
+        MediaError,
+        OSError,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
+    if args.home:
+        os.environ["SCENEFIND_HOME"] = str(args.home.expanduser().resolve())
+    started = time.perf_counter()
+    try:
+        return COMMANDS[args.command](args)
+    except _known_errors() as exc:
+        print(f"scenefind: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    finally:
+        logging.getLogger(__name__).info("%s took %.2f s", args.command, time.perf_counter() - started)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

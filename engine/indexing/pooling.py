@@ -1,0 +1,52 @@
+"""Pool frame vectors into segment and video vectors (the coarser grains).
+
+Segments are sliding windows (default 4 s wide every 2 s) over the sampled frames, so a moment that spans a
+window boundary is still covered whole by one segment. Pooling is the mean of the frame vectors inside,
+re-normalised; a window with no sampled frame (very sparse sampling) is skipped rather than invented.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from engine.models.base import l2_normalise
+
+
+def segment_spans(duration: float, window_s: float, stride_s: float) -> list[tuple[float, float]]:
+    """Window (start, end) pairs covering ``[0, duration]``; a video shorter than a window gets one span."""
+    if duration <= window_s:
+        return [(0.0, max(duration, 0.0))]
+    spans = []
+    start = 0.0
+    while start < duration:
+        end = min(start + window_s, duration)
+        spans.append((round(start, 6), round(end, 6)))
+        if end >= duration:
+            break
+        start += stride_s
+    return spans
+
+
+def pool_segments(
+    times: Sequence[float], vectors: np.ndarray, duration: float, window_s: float, stride_s: float
+) -> tuple[list[tuple[float, float]], np.ndarray]:
+    """Segments that contain at least one frame, with their pooled, L2-normalised vectors."""
+    t = np.asarray(times, dtype=np.float64)
+    duration = max(duration, float(t.max()) if len(t) else 0.0)
+    spans, pooled = [], []
+    for start, end in segment_spans(duration, window_s, stride_s):
+        last = end >= duration
+        inside = (t >= start) & ((t <= end) if last else (t < end))
+        if inside.any():
+            spans.append((start, end))
+            pooled.append(vectors[inside].mean(axis=0))
+    if not pooled:
+        return [], np.zeros((0, vectors.shape[1]), dtype=np.float32)
+    return spans, l2_normalise(np.stack(pooled))
+
+
+def pool_video(vectors: np.ndarray) -> np.ndarray:
+    """Whole-video vector: the normalised mean of its frame vectors, shape (1, D)."""
+    return l2_normalise(vectors.mean(axis=0, keepdims=True))

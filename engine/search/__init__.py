@@ -1,0 +1,1 @@
+"""Query answering: candidates from the indexes, exact re-scoring from stored vectors, ranked hits."""

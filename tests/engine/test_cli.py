@@ -1,0 +1,103 @@
+"""The ``scenefind`` command as a user runs it: add, index, status, search --json, remove, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from engine.cli import main
+from tests.engine.videos import color_library
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _run(capsys: pytest.CaptureFixture[str], home: Path, *args: str, model: str = "fake:color") -> tuple[int, str, str]:
+    code = main(["--home", str(home), "--model", model, "--no-progress", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_add_index_search_json_status_remove(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    videos = color_library(tmp_path / "videos")
+    home = tmp_path / "lib"
+    assert _run(capsys, home, "add", str(tmp_path / "videos"))[0] == 0
+    code, out, _ = _run(capsys, home, "index")
+    assert code == 0 and "3 indexed" in out
+    code, out, _ = _run(capsys, home, "search", "blue", "-k", "2", "--json")
+    hits = json.loads(out)
+    assert code == 0 and len(hits) == 2
+    assert {"video", "score", "best_time"} <= set(hits[0])
+    assert hits[0]["video"] == str(videos["red_then_blue"]) and Path(hits[0]["video"]).is_absolute()
+    assert 5.0 <= hits[0]["best_time"] <= 9.0
+    code, out, _ = _run(capsys, home, "search", "green")
+    assert code == 0 and "green.mp4" in out.splitlines()[0]
+    code, out, _ = _run(capsys, home, "status", "--json")
+    status = json.loads(out)
+    assert status["folders"][0]["indexed"] == 3 and status["models"][0]["model_id"] == "fake:color"
+    code, out, _ = _run(capsys, home, "remove", str(tmp_path / "videos"))
+    assert code == 0 and "Removed" in out
+    code, out, _ = _run(capsys, home, "status", "--json")
+    assert json.loads(out)["folders"] == []
+    code, _, err = _run(capsys, home, "search", "blue")
+    assert code == 2 and "nothing is indexed" in err
+
+
+def test_failed_files_give_exit_code_1_and_are_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    color_library(tmp_path / "videos")
+    bad = tmp_path / "videos" / "notes.mkv"
+    bad.write_text("this is a text file, not a video\n" * 100)
+    home = tmp_path / "lib"
+    _run(capsys, home, "add", str(tmp_path / "videos"))
+    code, out, err = _run(capsys, home, "index")
+    assert code == 1 and "3 indexed" in out and str(bad) in err
+    code, out, err = _run(capsys, home, "index")  # still failed on a re-run, but not re-tried
+    assert code == 1 and "0 indexed" in out and "--retry-failed" in err
+    code, _, _ = _run(capsys, home, "status")
+    assert code == 0
+
+
+def test_usage_and_fatal_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["frobnicate"])
+    assert exc.value.code == 2
+    code, _, err = _run(capsys, tmp_path / "lib", "add", str(tmp_path / "missing"))
+    assert code == 2 and "missing" in err and "not a folder" in err
+    (tmp_path / "v").mkdir()
+    code, _, err = _run(capsys, tmp_path / "lib", "add", str(tmp_path / "v"), model="no-such-model")
+    assert code == 0  # adding a folder loads no model
+    code, _, err = _run(capsys, tmp_path / "lib", "index", model="no-such-model")
+    assert code == 2 and "unknown model" in err
+
+
+def test_bad_settings_file_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    home = tmp_path / "lib"
+    home.mkdir()
+    (home / "settings.toml").write_text("sample_every_s = -3\n")
+    code, _, err = _run(capsys, home, "status")
+    assert code == 2 and "settings.toml" in err and "sample_every_s" in err
+    (home / "settings.toml").write_text("colour = 'blue'\n")
+    code, _, err = _run(capsys, home, "status")
+    assert code == 2 and "unknown setting" in err and "colour" in err
+
+
+def test_models_lists_default_and_test_models(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["models", "--json"]) == 0
+    names = [m["name"] for m in json.loads(capsys.readouterr().out)]
+    assert "ViT-B-32/laion2b_s34b_b79k" in names and "test-tiny" in names
+
+
+def test_documented_offline_flow_with_test_tiny(tmp_path: Path) -> None:
+    """The README's no-download flow, run as a user would, through the installed console script module."""
+    color_library(tmp_path / "videos")
+    base = [sys.executable, "-m", "engine.cli", "--home", str(tmp_path / "lib"), "--model", "test-tiny"]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    for args in (["add", str(tmp_path / "videos")], ["index"]):
+        subprocess.run(base + args, check=True, env=env, capture_output=True)
+    out = subprocess.run([*base, "search", "x", "--json"], check=True, env=env, capture_output=True, text=True)
+    hits = json.loads(out.stdout)
+    assert len(hits) == 3 and all(isinstance(h["best_time"], float) for h in hits)

@@ -1,0 +1,47 @@
+"""Dependency direction: the engine never imports Qt or the desktop package."""
+
+from __future__ import annotations
+
+import pkgutil
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import engine
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_importing_every_engine_module_loads_no_qt() -> None:
+    modules = [m.name for m in pkgutil.walk_packages(engine.__path__, "engine.")]
+    assert "engine.cli" in modules and "engine.indexing.pipeline" in modules
+    code = (
+        "import importlib, sys\n"
+        f"for name in {modules!r}:\n"
+        "    importlib.import_module(name)\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('PySide6', 'shiboken6', 'desktop'))\n"
+        "print(','.join(bad))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_import_linter_contracts_hold() -> None:
+    exe = shutil.which("lint-imports")
+    if exe is None:
+        pytest.skip("import-linter is not installed (it comes with the test extras: pip install -e '.[test]')")
+    out = subprocess.run([exe], cwd=REPO, capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_cli_starts_without_loading_torch() -> None:
+    """`scenefind status` and `--help` must be instant: heavy libraries load only when a model is needed."""
+    code = (
+        "import sys; from engine import cli\n"
+        "print(','.join(m for m in ('torch', 'open_clip', 'cv2') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
