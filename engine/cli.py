@@ -7,12 +7,12 @@ with Ctrl-C (what was done is kept; run the same command again to resume).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import logging
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -139,6 +139,7 @@ def _index_once(lib: Any, args: argparse.Namespace) -> int:
         f"{result.elapsed_s:.1f} s; {result.unchanged} unchanged, {result.new} new, {result.changed} changed, "
         f"{result.moved} moved, {result.removed} removed, {len(result.failed)} failed."
     )
+    sys.stdout.flush()  # keep the summary above the per-file lines when both streams share a terminal
     for path, why in result.unreadable:
         print(f"  unreadable: {path}: {why}", file=sys.stderr)
     failed = lib.catalog.videos(status="failed")
@@ -159,12 +160,15 @@ def cmd_index(args: argparse.Namespace) -> int:
         from engine.indexing.watch import watch_folders
 
         print("Watching for changes (Ctrl-C to stop)…", file=sys.stderr)
-        with contextlib.suppress(KeyboardInterrupt):
-            watch_folders(
-                [Path(f["path"]) for f in lib.catalog.folders()],
-                args.debounce,
-                lambda: _index_once(lib, args),
-            )
+        stop = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):  # explicit, so it works even where SIGINT was ignored
+            signal.signal(sig, lambda signum, frame: stop.set())
+        watch_folders(
+            [Path(f["path"]) for f in lib.catalog.folders()],
+            args.debounce,
+            lambda: _index_once(lib, args),
+            stop=stop,
+        )
         return EXIT_OK
 
 
@@ -179,6 +183,12 @@ def _status(lib: Any) -> dict[str, Any]:
     }
 
 
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     with _open(args) as lib:
         info = _status(lib)
@@ -191,7 +201,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     for f in info["folders"]:
         print(
             f"  {f['path']}: {f['videos']} videos, {f['indexed']} indexed, {f['pending']} pending, "
-            f"{f['failed']} failed, {f['seconds'] / 3600:.1f} h"
+            f"{f['failed']} failed, {_duration(f['seconds'])} of video"
         )
     for m in info["models"]:
         print(f"  index {m['model_id']}: {m['videos']} videos")

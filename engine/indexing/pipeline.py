@@ -161,7 +161,7 @@ class Indexer:
         buffer: list[tuple[int, int, SampledFrame]] = []  # (video id, position, frame)
         counts = {"finished": 0, "since_save": 0}
 
-        def done(video: VideoRow) -> None:
+        def done(video: VideoRow, outcome: str = "Indexed") -> None:
             """After each video (indexed or failed): save now and then, record, report, honour a cancel."""
             counts["finished"] += 1
             counts["since_save"] += 1
@@ -170,7 +170,8 @@ class Indexer:
                 counts["since_save"] = 0
             finished = counts["finished"]
             self.catalog.update_job(job, done=finished, failed=len(result.failed))
-            report(progress, finished / len(todo), f"Indexed {finished}/{len(todo)}: {Path(video['path']).name}")
+            name = Path(video["path"]).name
+            report(progress, finished / len(todo), f"{outcome} {finished}/{len(todo)}: {name}")
             check_cancel(cancel)
 
         producing = True
@@ -212,7 +213,7 @@ class Indexer:
                     buffer = [b for b in buffer if b[0] != item.video_id]
                     row = work.video if work else next(v for v in todo if v["id"] == item.video_id)
                     self._fail(row, item.error, result)
-                    done(row)
+                    done(row, "Failed")
                 if len(buffer) >= s.batch_size or (not producing and buffer):
                     self._encode(buffer[: s.batch_size], works)
                     buffer = buffer[s.batch_size :]
@@ -228,7 +229,7 @@ class Indexer:
             works[video_id].vectors[position] = vector
 
     def _fail(self, video: VideoRow, error: str, result: IndexReport) -> None:
-        log.warning("%s: %s", video["path"], error)
+        log.info("%s failed: %s", video["path"], error)  # reported in the run's result and the catalog
         self.catalog.mark_failed(video["id"], error)
         result.failed.append((video["path"], error))
 
@@ -237,14 +238,16 @@ class Indexer:
     ) -> None:
         for vid in [vid for vid, work in works.items() if work.complete]:
             work = works.pop(vid)
+            outcome = "Indexed"
             if not work.times:
                 self._fail(work.video, "no frame could be decoded", result)
+                outcome = "Failed"
             else:
                 self._commit(work, stores)
                 result.indexed += 1
                 result.frames += len(work.times)
                 result.seconds_of_video += work.info.duration_s
-            done(work.video)
+            done(work.video, outcome)
 
     def _commit(self, work: _Work, stores: ModelStores) -> None:
         """Write vectors (flushed), then commit the rows that name them, then update the in-memory indexes."""

@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 # FFmpeg prints every hiccup of a damaged file to stderr; we log one warning per file instead. OpenCV reads
 # this when it first opens a video; set OPENCV_FFMPEG_LOGLEVEL yourself (e.g. 24) to see FFmpeg's messages.
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+if "OPENCV_LOG_LEVEL" not in os.environ:  # OpenCV's own "can't capture by name" noise on bad files
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
 VIDEO_EXTENSIONS: frozenset[str] = frozenset(
     {
