@@ -40,10 +40,9 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("--debounce", type=float, default=2.0, help="seconds of quiet before re-indexing (--watch)")
     st = sub.add_parser("status", help="folders, counts, failed files, models")
     st.add_argument("--json", action="store_true")
-    s = sub.add_parser("search", help="find videos matching a description")
-    s.add_argument("text", metavar="TEXT")
-    s.add_argument("-k", type=int, default=10, help="number of results (default 10)")
-    s.add_argument("--json", action="store_true", help="print a JSON list")
+    from engine.cli_search import add_parser as add_search
+
+    add_search(sub)
     m = sub.add_parser("models", help="list the encoders you can use")
     m.add_argument("--json", action="store_true")
     b = sub.add_parser("bench", help="measure speed")
@@ -213,23 +212,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from engine.search.searcher import Searcher
+    from engine.cli_search import cmd_search as run_search
 
-    with _open(args) as lib:
-        searcher = Searcher(lib, lib.encoder())
-        try:
-            hits = searcher.search_text(args.text, k=args.k)
-        finally:
-            searcher.close()
-    if args.json:
-        print(json.dumps([h.to_json() for h in hits], indent=2))
-        return EXIT_OK
-    if not hits:
-        print("No matches.")
-    for rank, h in enumerate(hits, 1):
-        minutes, seconds = divmod(h.best_time, 60)
-        print(f"{rank:3d}. {h.score:6.3f}  {int(minutes):d}:{seconds:04.1f}  {h.video}")
-    return EXIT_OK
+    return run_search(args, _open)
 
 
 def cmd_models(args: argparse.Namespace) -> int:

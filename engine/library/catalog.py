@@ -265,6 +265,10 @@ class Catalog:
         rows = self._query("SELECT * FROM videos WHERE path = ?", (str(path),))
         return _video(rows[0]) if rows else None
 
+    def select_video_ids(self, where: str, params: Sequence[object]) -> set[int]:
+        """Ids of videos matching a WHERE clause over ``videos`` (built by ``engine.search.filters``)."""
+        return {int(r[0]) for r in self._query(f"SELECT id FROM videos WHERE {where}", params)}
+
     def add_video(self, folder_id: int, path: Path, size: int, mtime_ns: int, fingerprint: str) -> int:
         now = time.time()
         with self.transaction() as db:

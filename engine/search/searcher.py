@@ -1,48 +1,78 @@
-"""Text-to-video search: ANN candidates from the video and frame indexes, re-scored exactly.
+"""Answer a ``Query``: candidates from all three indexes, exact multi-grained re-scoring, moments, relevance.
 
-Candidates are the union of the nearest whole-video vectors and the videos owning the nearest frames (so a
-video whose one relevant moment is drowned in its average is still found). Each candidate is then scored
-from its stored float16 vectors: the fusion of its video similarity and its best frame similarity, and the
-best frame's time is where the player should open.
+1. Candidates: the union of the nearest videos, segments and frames (an approximate search each), so a
+   video whose one relevant moment is drowned in its average is still found. With restrictive filters the
+   allowed videos are scored exactly instead (no approximate search needed).
+2. Re-scoring from the stored float16 vectors: fusion of coarse, segment and fine similarity
+   (``engine.search.scoring``); optionally EMCL re-ranking of the coarse part.
+3. A smoothed similarity curve per video, moment proposals from it (``engine.search.moments``).
+4. Relevance 0-100 against a background (``engine.search.calibration``), exclusions, and the cutoff.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import random
+import time
+from dataclasses import dataclass
 
 import numpy as np
 
 from engine.index.stores import ModelStores
 from engine.library.library import Library
+from engine.media.decode import MediaError
 from engine.models.base import Encoder
+from engine.search import calibration
+from engine.search.filters import allowed_videos
+from engine.search.moments import propose
+from engine.search.query import Query
+from engine.search.query_vectors import QueryError, exclude_vectors, query_vector
+from engine.search.results import Curve, MomentHit, SearchResults, VideoHit, Why
+from engine.search.scoring import FusionWeights, fine_similarity, fuse, smooth_curve
 
-VIDEO_WEIGHT = 0.5  # fused score = w * video similarity + (1 - w) * best frame similarity
+EXACT_LIMIT = 2000  # with filters allowing at most this many videos, score them all exactly
+EXCLUDE_RELEVANCE = 50.0  # a hit on which an excluded term reaches this relevance is dropped
+CURVE_SIGMA_S = 1.0  # the heatmap: smooth enough to read at a glance
+MOMENT_SIGMA_S = 0.5  # proposals: light smoothing, so a moment's edges stay where the content changes
 
 
 class SearchError(RuntimeError):
-    """The query cannot be answered (nothing indexed with this model, empty query); says what to do."""
+    """The query cannot be answered (nothing indexed with this model, bad query); says what to do."""
 
 
-@dataclass(frozen=True)
-class VideoHit:
-    video: str
-    video_id: int
-    score: float
-    best_time: float
-    video_score: float
-    frame_score: float
+@dataclass
+class _Video:
+    """One candidate's stored data."""
 
-    def to_json(self) -> dict[str, object]:
-        return asdict(self)
+    row: dict[str, object]
+    times: np.ndarray
+    cuts: np.ndarray
+    frames: np.ndarray  # (F, D)
+    segments: np.ndarray  # (S, D)
+    vector: np.ndarray  # (D,)
+
+    @property
+    def duration(self) -> float:
+        d = self.row.get("duration")
+        return float(d) if d else float(self.times[-1]) if len(self.times) else 0.0
+
+
+def _fused(queries: np.ndarray, v: _Video, weights: FusionWeights) -> tuple[np.ndarray, np.ndarray]:
+    """Fused scores of several query vectors (Q, D) on one video, and their per-frame sims (Q, F)."""
+    frame_sims = queries @ v.frames.T
+    segment = (queries @ v.segments.T).max(axis=1) if len(v.segments) else frame_sims.max(axis=1)
+    return fuse(queries @ v.vector, segment, fine_similarity(frame_sims), weights), frame_sims
 
 
 class Searcher:
     """Answers queries against one library with one encoder; keeps the indexes open between queries."""
 
-    def __init__(self, library: Library, encoder: Encoder) -> None:
+    def __init__(self, library: Library, encoder: Encoder, *, weights: FusionWeights | None = None) -> None:
         self.library = library
         self.encoder = encoder
+        self.weights = weights or FusionWeights()
         self._stores: ModelStores | None = None
+        self._curves: dict[int, Curve] = {}
+        self.background = calibration.Background(encoder, library.paths.index_dir(encoder.model_id))
 
     def stores(self) -> ModelStores:
         if self._stores is None:
@@ -53,9 +83,8 @@ class Searcher:
                     "the library was indexed with)"
                 )
             folder = self.library.paths.index_dir(model_id)
-            self._stores = ModelStores.open(
-                folder, catalog, model_id, self.encoder.dim, self.library.settings, readonly=True
-            )
+            settings = self.library.settings
+            self._stores = ModelStores.open(folder, catalog, model_id, self.encoder.dim, settings, readonly=True)
         return self._stores
 
     def close(self) -> None:
@@ -63,37 +92,167 @@ class Searcher:
             self._stores.close()
             self._stores = None
 
-    def search_text(self, text: str, k: int = 10) -> list[VideoHit]:
-        query = text.strip()
-        if not query:
-            raise SearchError("the query is empty; type what you are looking for")
-        return self.search_vector(self.encoder.encode_texts([query])[0], k)
+    # -- public API -------------------------------------------------------------------------------------
 
-    def search_vector(self, query: np.ndarray, k: int = 10) -> list[VideoHit]:
-        if k < 1:
+    def search(self, query: Query) -> SearchResults:
+        started = time.perf_counter()
+        if query.k < 1:
             raise SearchError("k must be at least 1")
-        stores, catalog, model_id = self.stores(), self.library.catalog, self.encoder.model_id
-        video_keys, _ = stores.grains["video"].index.search(query, max(4 * k, 32))
-        frame_keys, _ = stores.grains["frame"].index.search(query, max(20 * k, 128))
-        candidates = set(catalog.videos_for_keys(model_id, "video", video_keys[0].tolist()).values())
-        candidates |= set(catalog.videos_for_keys(model_id, "frame", frame_keys[0].tolist()).values())
-        hits = [hit for vid in candidates if (hit := self._score(vid, query, stores)) is not None]
-        hits.sort(key=lambda h: (-h.score, h.video))
-        return hits[:k]
+        try:
+            kind = query.kind()
+            stores = self.stores()
+            q = query_vector(query, self.encoder, self.library.catalog, stores, self.library.settings.sample_every_s)
+            excluded = exclude_vectors(query, self.encoder)
+        except (QueryError, MediaError, ValueError) as exc:
+            raise SearchError(str(exc)) from exc
+        allowed = allowed_videos(self.library.catalog, query.filters)
+        videos = [v for vid in self._candidates(q, query, allowed) if (v := self._load(vid)) is not None]
+        if query.moment is not None:  # "more like this" should not return the moment itself first
+            videos = [v for v in videos if query.mode == "moments" or v.row["id"] != query.moment.video_id]
+        results = SearchResults(query=query)
+        cutoff = (
+            calibration.default_cutoff(self.encoder.model_id) if query.min_relevance is None else query.min_relevance
+        )
+        scored = self._score(q, excluded, videos, text=kind == "text", moments=query.mode == "moments")
+        video_hits = sorted((h for h in scored if isinstance(h, VideoHit)), key=lambda h: (-h.score, h.video))
+        moment_hits = sorted((h for h in scored if isinstance(h, MomentHit)), key=lambda h: (-h.score, h.video))
+        shown_videos = [h for h in video_hits if h.relevance >= cutoff]
+        shown_moments = [h for h in moment_hits if h.relevance >= cutoff]
+        if query.moment is not None and query.mode == "moments":
+            m = query.moment
+            shown_moments = [
+                h for h in shown_moments if not (h.video_id == m.video_id and h.start < m.end and h.end > m.start)
+            ]
+        results.videos = shown_videos[: query.k]
+        results.moments = shown_moments[: query.k]
+        results.hidden_below_cutoff = (
+            (len(video_hits) - len(shown_videos)) if query.mode == "videos" else (len(moment_hits) - len(shown_moments))
+        )
+        keep = {h.video_id for h in results.videos} | {h.video_id for h in results.moments}
+        results.curves = {vid: c for vid, c in self._curves.items() if vid in keep}
+        results.elapsed_ms = (time.perf_counter() - started) * 1000
+        return results
 
-    def _score(self, video_id: int, query: np.ndarray, stores: ModelStores) -> VideoHit | None:
-        catalog = self.library.catalog
-        video = catalog.video(video_id)
+    def search_text(self, text: str, k: int = 10, *, min_relevance: float | None = 0.0) -> list[VideoHit]:
+        """Convenience for scripts and tests: text to videos."""
+        return self.search(Query(text=text, k=k, min_relevance=min_relevance)).videos
+
+    # -- steps ------------------------------------------------------------------------------------------
+
+    def _candidates(self, q: np.ndarray, query: Query, allowed: set[int] | None) -> list[int]:
+        if allowed is not None and len(allowed) <= EXACT_LIMIT:
+            return sorted(allowed)
+        stores, catalog, model_id = self.stores(), self.library.catalog, self.encoder.model_id
+        k = query.k
+        found: set[int] = set()
+        for factor in (1, 4, 16):
+            for grain, n in (("video", max(4 * k, 64)), ("segment", max(10 * k, 200)), ("frame", max(20 * k, 400))):
+                keys, _ = stores.grains[grain].index.search(q, n * factor)  # type: ignore[index]
+                found |= set(catalog.videos_for_keys(model_id, grain, keys[0][keys[0] > 0].tolist()).values())  # type: ignore[arg-type]
+            if allowed is None or len(found & allowed) >= k:
+                break
+        return sorted(found if allowed is None else found & allowed)
+
+    def _load(self, video_id: int) -> _Video | None:
+        catalog, stores = self.library.catalog, self.stores()
+        row = catalog.video(video_id)
         embedding = catalog.embedding_for(video_id, self.encoder.model_id)
-        if video is None or embedding is None:
+        if row is None or embedding is None:
             return None
         frames = catalog.frames_of(embedding)
         if not frames:
             return None
-        q = np.asarray(query, dtype=np.float32)
-        video_sim = float(stores.grains["video"].vectors.read(np.array([embedding]))[0] @ q)
-        frame_sims = stores.grains["frame"].vectors.read(np.array([f["id"] for f in frames])) @ q
-        best = int(np.argmax(frame_sims))
-        frame_sim = float(frame_sims[best])
-        score = VIDEO_WEIGHT * video_sim + (1 - VIDEO_WEIGHT) * frame_sim
-        return VideoHit(video["path"], video_id, score, float(frames[best]["t"]), video_sim, frame_sim)
+        segments = catalog.segments_of(embedding)
+        return _Video(
+            row=dict(row),
+            times=np.array([f["t"] for f in frames], dtype=np.float64),
+            cuts=np.array([bool(f["is_cut"]) for f in frames]),
+            frames=stores.grains["frame"].vectors.read(np.array([f["id"] for f in frames])),
+            segments=stores.grains["segment"].vectors.read(np.array([s["id"] for s in segments]))
+            if segments
+            else np.zeros((0, self.encoder.dim), np.float32),
+            vector=stores.grains["video"].vectors.read(np.array([embedding]))[0],
+        )
+
+    def _visual_null(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Background for visual queries: fused scores on up to 32 random library videos, and frame sims."""
+        keys = self.library.catalog.live_keys(self.encoder.model_id, "video").tolist()
+        rng = random.Random(0)
+        fused: list[float] = []
+        frame_sims: list[np.ndarray] = []
+        for key in rng.sample(keys, min(32, len(keys))):
+            vid = self.library.catalog.videos_for_keys(self.encoder.model_id, "video", [key]).get(key)
+            v = self._load(vid) if vid is not None else None
+            if v is not None:
+                s, fs = _fused(q[None], v, self.weights)
+                fused.append(float(s[0]))
+                frame_sims.append(fs[0])
+        return np.array(fused or [0.0]), np.concatenate(frame_sims) if frame_sims else np.zeros(1)
+
+    def _score(
+        self, q: np.ndarray, excluded: np.ndarray, videos: list[_Video], *, text: bool, moments: bool
+    ) -> list[VideoHit | MomentHit]:
+        """Hits for every candidate; fills ``self._curves``. Text queries (and excluded terms, always text)
+        are judged against the background captions; visual queries against a sample of the library."""
+        self._curves = {}
+        n_ex = len(excluded)
+        bg = self.background.vectors() if text or n_ex else np.zeros((0, self.encoder.dim), np.float32)
+        null_fused, null_frames = (None, None) if text else self._visual_null(q)
+        queries = np.vstack([q[None], excluded, bg]).astype(np.float32)
+        hits: list[VideoHit | MomentHit] = []
+        for v in videos:
+            vid = int(v.row["id"])  # type: ignore[call-overload]
+            fused, frame_sims = _fused(queries, v, self.weights)
+            curves = smooth_curve(v.times, frame_sims, CURVE_SIGMA_S)  # (1 + n_ex + B, F)
+            bg_fused, bg_curves = fused[1 + n_ex :], curves[1 + n_ex :]
+            z_q = calibration.standardise(fused[0], bg_fused if text else np.asarray(null_fused))
+            rel_ex = calibration.relevance(calibration.standardise(fused[1 : 1 + n_ex], bg_fused)) if n_ex else []
+            if text:
+                curve_z = calibration.standardise(curves[0], bg_curves.T)
+            else:
+                curve_z = calibration.standardise(curves[0][:, None], np.asarray(null_frames)[None, :])
+            self._curves[vid] = Curve(
+                v.times.copy(), curves[0].astype(np.float32), calibration.relevance(curve_z).astype(np.float32)
+            )
+            common = {"video": str(v.row["path"]), "video_id": vid, "duration": v.duration}
+            if not moments:
+                if any(r >= EXCLUDE_RELEVANCE for r in rel_ex):
+                    continue
+                best = float(v.times[int(np.argmax(frame_sims[0]))])
+                hits.append(
+                    VideoHit(
+                        score=float(fused[0]),
+                        relevance=float(calibration.relevance(z_q)),
+                        best_time=best,
+                        why=Why(best),
+                        **common,
+                    )
+                )  # type: ignore[arg-type]
+                continue
+            for p in propose(v.times, smooth_curve(v.times, frame_sims[0], MOMENT_SIGMA_S), v.cuts, v.duration):
+                inside = (v.times >= p.start) & (v.times <= p.end)
+                if not inside.any():
+                    continue
+                means = curves[:, inside].mean(axis=1)
+                bg_means = means[1 + n_ex :]
+                z_m = calibration.standardise(means[0], bg_means if text else np.asarray(null_frames))
+                if (
+                    n_ex
+                    and (
+                        calibration.relevance(calibration.standardise(means[1 : 1 + n_ex], bg_means))
+                        >= EXCLUDE_RELEVANCE
+                    ).any()
+                ):
+                    continue
+                hits.append(
+                    MomentHit(
+                        start=p.start,
+                        end=p.end,
+                        score=p.score,
+                        relevance=float(calibration.relevance(z_m)),
+                        best_time=p.peak_time,
+                        why=Why(p.peak_time),
+                        **common,
+                    )
+                )  # type: ignore[arg-type]
+        return hits

@@ -29,6 +29,8 @@ def test_add_index_search_json_status_remove(tmp_path: Path, capsys: pytest.Capt
     code, out, _ = _run(capsys, home, "index")
     assert code == 0 and "3 indexed" in out
     code, out, _ = _run(capsys, home, "search", "blue", "-k", "2", "--json")
+    assert code == 0 and len(json.loads(out)) == 1  # the relevance cutoff hides the green and yellow videos
+    code, out, _ = _run(capsys, home, "search", "blue", "-k", "2", "--json", "--all")
     hits = json.loads(out)
     assert code == 0 and len(hits) == 2
     assert {"video", "score", "best_time"} <= set(hits[0])

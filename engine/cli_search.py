@@ -1,0 +1,126 @@
+"""``scenefind search``: every query type and filter of the engine, from a terminal."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from engine.search.query import MomentRef, Query, SearchFilters
+
+
+def _span(text: str) -> tuple[float, float]:
+    """ "12-20" or "12.5:20" -> (12.0, 20.0) seconds."""
+    for sep in ("-", ":"):
+        if sep in text:
+            a, _, b = text.partition(sep)
+            try:
+                start, end = float(a), float(b)
+            except ValueError:
+                break
+            if 0 <= start < end:
+                return start, end
+    raise argparse.ArgumentTypeError(f"{text!r} is not a span like 12-20 (seconds, start before end)")
+
+
+def _date(text: str) -> float:
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2024-05-31") from exc
+
+
+def add_parser(sub: Any) -> None:
+    s = sub.add_parser("search", help="find videos or moments matching a description, an image or a clip")
+    s.add_argument("text", nargs="?", metavar="TEXT", help="what to look for, in words")
+    what = s.add_argument_group("query by example (instead of TEXT)")
+    what.add_argument("--image", type=Path, help="an image file")
+    what.add_argument("--clip", type=Path, help="a video file (see --span)")
+    what.add_argument("--span", type=_span, help="part of --clip or --like to use, e.g. 12-20 (seconds)")
+    what.add_argument("--like", type=Path, metavar="VIDEO", help="an indexed video: find more like it (see --span)")
+    s.add_argument("--moments", action="store_true", help="return moments (start, end) rather than videos")
+    s.add_argument("--exclude", action="append", default=[], metavar="TERM", help="drop hits that show TERM")
+    f = s.add_argument_group("filters")
+    f.add_argument("--folder", action="append", default=[], type=Path, help="only videos under this folder")
+    f.add_argument("--after", type=_date, help="files modified on or after this date (YYYY-MM-DD)")
+    f.add_argument("--before", type=_date, help="files modified before this date")
+    f.add_argument("--min-duration", type=float, metavar="S")
+    f.add_argument("--max-duration", type=float, metavar="S")
+    f.add_argument("--min-height", type=int, metavar="PX", help="e.g. 720 for HD and above")
+    f.add_argument("--max-height", type=int, metavar="PX")
+    s.add_argument("--min-relevance", type=float, metavar="N", help="hide hits below N (0-100)")
+    s.add_argument("--all", action="store_true", help="show every hit, whatever its relevance")
+    s.add_argument("-k", type=int, default=10, help="number of results (default 10)")
+    s.add_argument("--json", action="store_true", help="print JSON")
+
+
+def build_query(args: argparse.Namespace, library: Any) -> Query:
+    given = [n for n in ("text", "image", "clip", "like") if getattr(args, n)]
+    if len(given) != 1:
+        raise ValueError("give exactly one of TEXT, --image, --clip or --like")
+    moment = None
+    if args.like:
+        row = library.catalog.video_by_path(args.like.expanduser().resolve())
+        if row is None:
+            raise ValueError(f"{args.like}: not in the library (add and index its folder first)")
+        start, end = args.span or (0.0, float(row["duration"] or 0.0) or 1e9)
+        moment = MomentRef(int(row["id"]), start, end)
+    filters = SearchFilters(
+        folders=tuple(str(p.expanduser().resolve()) for p in args.folder),
+        modified_after=args.after,
+        modified_before=args.before,
+        min_duration=args.min_duration,
+        max_duration=args.max_duration,
+        min_height=args.min_height,
+        max_height=args.max_height,
+    )
+    return Query(
+        text=args.text,
+        image=args.image,
+        clip=args.clip,
+        clip_span=args.span if args.clip else None,
+        moment=moment,
+        exclude=tuple(args.exclude),
+        filters=filters,
+        k=args.k,
+        mode="moments" if args.moments else "videos",
+        min_relevance=0.0 if args.all else args.min_relevance,
+    )
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(seconds, 60)
+    return f"{int(minutes)}:{secs:04.1f}"
+
+
+def cmd_search(args: argparse.Namespace, open_library: Callable[[argparse.Namespace], Any]) -> int:
+    from engine.search.searcher import Searcher, SearchError
+
+    with open_library(args) as lib:
+        try:
+            query = build_query(args, lib)
+        except ValueError as exc:
+            raise SearchError(str(exc)) from exc
+        searcher = Searcher(lib, lib.encoder())
+        try:
+            results = searcher.search(query)
+        finally:
+            searcher.close()
+    hits: list[Any] = results.moments if query.mode == "moments" else results.videos
+    if args.json:
+        print(json.dumps([h.to_json() for h in hits], indent=2))
+        return 0
+    if not hits:
+        more = (
+            f" ({results.hidden_below_cutoff} below the relevance cutoff; --all shows them)"
+            if (results.hidden_below_cutoff)
+            else ""
+        )
+        print(f"No matches{more}.")
+    for rank, h in enumerate(hits, 1):
+        where = f"{_clock(h.start)}-{_clock(h.end)}" if query.mode == "moments" else f"at {_clock(h.best_time)}"
+        print(f"{rank:3d}. {h.relevance:5.1f}  {where:>15}  {h.video}")
+    return 0
