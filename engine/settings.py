@@ -40,6 +40,7 @@ class EngineSettings:
     hnsw_ef_construction: int = 200
     hnsw_ef_search: int = 128
     save_every_videos: int = 20
+    emcl_rerank: bool = False  # EMCL (losses.md §3) re-ranks the candidate videos at search time
 
     def validate(self, source: str = "settings") -> EngineSettings:
         """Check ranges; raise ``SettingsError`` naming the first bad key."""

@@ -8,6 +8,7 @@ L2-normalised, so cosine similarity is a dot product everywhere downstream.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -48,6 +49,25 @@ class Encoder(Protocol):
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
         """N strings -> (N, dim) float32, rows L2-normalised."""
         ...
+
+
+@dataclass(frozen=True)
+class ConceptBank:
+    """A model's sparse concept head (losses.md §2): concept vectors and a word for each.
+
+    An encoder that has one exposes it as ``concepts``; search then adds the sparse similarities to its
+    fusion and explains hits by the concepts query and video share."""
+
+    vectors: np.ndarray  # (n_c, D), rows L2-normalised
+    words: tuple[str, ...]  # one label per concept (its most typical word)
+    tau: float = 0.05
+    top_k: int = 16
+
+
+def concepts_of(encoder: object) -> ConceptBank | None:
+    """The encoder's concept head, or None for models without one."""
+    bank = getattr(encoder, "concepts", None)
+    return bank if isinstance(bank, ConceptBank) else None
 
 
 def l2_normalise(x: np.ndarray) -> np.ndarray:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from engine.models.base import check_frames, l2_normalise
+from engine.models.base import ConceptBank, check_frames, l2_normalise
 
 # Prototype colours in RGB; the order fixes the vector layout.
 COLOURS: dict[str, tuple[int, int, int]] = {
@@ -106,6 +106,8 @@ class ColorEncoder(_FakeEncoder):
 
     def __init__(self) -> None:
         super().__init__("fake:color", len(COLOURS), 32)
+        # The colour axes are this model's concepts: exact, so sparse search and "why" are testable.
+        self.concepts = ConceptBank(np.eye(len(COLOURS), dtype=np.float32), tuple(COLOURS), tau=0.05, top_k=4)
 
     def encode_images(self, frames: np.ndarray) -> np.ndarray:
         frames = check_frames(frames)

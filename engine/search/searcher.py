@@ -20,14 +20,14 @@ import numpy as np
 from engine.index.stores import ModelStores
 from engine.library.library import Library
 from engine.media.decode import MediaError
-from engine.models.base import Encoder
+from engine.models.base import ConceptBank, Encoder, concepts_of
 from engine.search import calibration
 from engine.search.filters import allowed_videos
 from engine.search.moments import propose
 from engine.search.query import Query
 from engine.search.query_vectors import QueryError, exclude_vectors, query_vector
 from engine.search.results import Curve, MomentHit, SearchResults, VideoHit, Why
-from engine.search.scoring import FusionWeights, fine_similarity, fuse, smooth_curve
+from engine.search.scoring import FusionWeights, fine_similarity, fuse, smooth_curve, sparse_codes, sparse_embed
 
 EXACT_LIMIT = 2000  # with filters allowing at most this many videos, score them all exactly
 EXCLUDE_RELEVANCE = 50.0  # a hit on which an excluded term reaches this relevance is dropped
@@ -56,11 +56,30 @@ class _Video:
         return float(d) if d else float(self.times[-1]) if len(self.times) else 0.0
 
 
-def _fused(queries: np.ndarray, v: _Video, weights: FusionWeights) -> tuple[np.ndarray, np.ndarray]:
-    """Fused scores of several query vectors (Q, D) on one video, and their per-frame sims (Q, F)."""
+def _fused(
+    queries: np.ndarray, v: _Video, weights: FusionWeights, bank: ConceptBank | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fused scores of several query vectors (Q, D) on one video, and their per-frame sims (Q, F).
+
+    With a concept head, the sparse coarse and fine similarities of losses.md §2 join the fusion."""
     frame_sims = queries @ v.frames.T
     segment = (queries @ v.segments.T).max(axis=1) if len(v.segments) else frame_sims.max(axis=1)
-    return fuse(queries @ v.vector, segment, fine_similarity(frame_sims), weights), frame_sims
+    dense = fuse(queries @ v.vector, segment, fine_similarity(frame_sims), weights)
+    if bank is None:
+        return dense, frame_sims
+    qs = sparse_embed(sparse_codes(queries, bank), bank)
+    fs = sparse_embed(sparse_codes(v.frames, bank), bank)
+    vs = sparse_embed(sparse_codes(v.vector, bank), bank)[0]
+    sparse = 0.5 * (qs @ vs + fine_similarity(qs @ fs.T))
+    return (3 * dense + 2 * sparse) / 5, frame_sims
+
+
+def shared_concepts(query: np.ndarray, frame: np.ndarray, bank: ConceptBank, limit: int = 3) -> tuple[str, ...]:
+    """Words of the concepts active in both the query and the best frame, strongest first (the "why")."""
+    codes = sparse_codes(np.vstack([query, frame]), bank)
+    both = codes[0] * codes[1]
+    order = [int(i) for i in np.argsort(-both) if both[i] > 1e-3]
+    return tuple(bank.words[i] for i in order[:limit])
 
 
 class Searcher:
@@ -114,6 +133,8 @@ class Searcher:
             calibration.default_cutoff(self.encoder.model_id) if query.min_relevance is None else query.min_relevance
         )
         scored = self._score(q, excluded, videos, text=kind == "text", moments=query.mode == "moments")
+        if self.library.settings.emcl_rerank and query.mode == "videos":
+            scored = self._emcl_rerank(q, videos, scored)
         video_hits = sorted((h for h in scored if isinstance(h, VideoHit)), key=lambda h: (-h.score, h.video))
         moment_hits = sorted((h for h in scored if isinstance(h, MomentHit)), key=lambda h: (-h.score, h.video))
         shown_videos = [h for h in video_hits if h.relevance >= cutoff]
@@ -184,7 +205,7 @@ class Searcher:
             vid = self.library.catalog.videos_for_keys(self.encoder.model_id, "video", [key]).get(key)
             v = self._load(vid) if vid is not None else None
             if v is not None:
-                s, fs = _fused(q[None], v, self.weights)
+                s, fs = _fused(q[None], v, self.weights, concepts_of(self.encoder))
                 fused.append(float(s[0]))
                 frame_sims.append(fs[0])
         return np.array(fused or [0.0]), np.concatenate(frame_sims) if frame_sims else np.zeros(1)
@@ -200,9 +221,10 @@ class Searcher:
         null_fused, null_frames = (None, None) if text else self._visual_null(q)
         queries = np.vstack([q[None], excluded, bg]).astype(np.float32)
         hits: list[VideoHit | MomentHit] = []
+        bank = concepts_of(self.encoder)
         for v in videos:
             vid = int(v.row["id"])  # type: ignore[call-overload]
-            fused, frame_sims = _fused(queries, v, self.weights)
+            fused, frame_sims = _fused(queries, v, self.weights, bank)
             curves = smooth_curve(v.times, frame_sims, CURVE_SIGMA_S)  # (1 + n_ex + B, F)
             bg_fused, bg_curves = fused[1 + n_ex :], curves[1 + n_ex :]
             z_q = calibration.standardise(fused[0], bg_fused if text else np.asarray(null_fused))
@@ -214,20 +236,15 @@ class Searcher:
             self._curves[vid] = Curve(
                 v.times.copy(), curves[0].astype(np.float32), calibration.relevance(curve_z).astype(np.float32)
             )
-            common = {"video": str(v.row["path"]), "video_id": vid, "duration": v.duration}
+            path = str(v.row["path"])
             if not moments:
                 if any(r >= EXCLUDE_RELEVANCE for r in rel_ex):
                     continue
-                best = float(v.times[int(np.argmax(frame_sims[0]))])
-                hits.append(
-                    VideoHit(
-                        score=float(fused[0]),
-                        relevance=float(calibration.relevance(z_q)),
-                        best_time=best,
-                        why=Why(best),
-                        **common,
-                    )
-                )  # type: ignore[arg-type]
+                best_i = int(np.argmax(frame_sims[0]))
+                best = float(v.times[best_i])
+                why = Why(best, shared_concepts(q, v.frames[best_i], bank) if bank else ())
+                rel = float(calibration.relevance(z_q))
+                hits.append(VideoHit(path, vid, float(fused[0]), rel, best, v.duration, why))
                 continue
             for p in propose(v.times, smooth_curve(v.times, frame_sims[0], MOMENT_SIGMA_S), v.cuts, v.duration):
                 inside = (v.times >= p.start) & (v.times <= p.end)
@@ -244,15 +261,40 @@ class Searcher:
                     ).any()
                 ):
                     continue
-                hits.append(
-                    MomentHit(
-                        start=p.start,
-                        end=p.end,
-                        score=p.score,
-                        relevance=float(calibration.relevance(z_m)),
-                        best_time=p.peak_time,
-                        why=Why(p.peak_time),
-                        **common,
-                    )
-                )  # type: ignore[arg-type]
+                rel = float(calibration.relevance(z_m))
+                why = self._moment_why(q, v, p.peak_time, bank)
+                hits.append(MomentHit(path, vid, p.start, p.end, p.score, rel, p.peak_time, v.duration, why))
         return hits
+
+    @staticmethod
+    def _moment_why(q: np.ndarray, v: _Video, peak_time: float, bank: ConceptBank | None) -> Why:
+        if bank is None:
+            return Why(peak_time)
+        frame = v.frames[int(np.argmin(np.abs(v.times - peak_time)))]
+        return Why(peak_time, shared_concepts(q, frame, bank))
+
+    def _emcl_rerank(
+        self, q: np.ndarray, videos: list[_Video], hits: list[VideoHit | MomentHit]
+    ) -> list[VideoHit | MomentHit]:
+        """Replace each candidate's coarse term by its EMCL-refined similarity (plug-in defaults K=7, T=10,
+        σ=0.1, β=4), computed over the query and the whole candidate set; relevance is left as calibrated."""
+        import dataclasses
+
+        import torch
+
+        from engine.models.emcl import emcl_rerank_scores
+
+        if len(videos) < 2:
+            return hits
+        by_id = {int(v.row["id"]): i for i, v in enumerate(videos)}  # type: ignore[call-overload]
+        matrix = torch.from_numpy(np.stack([v.vector for v in videos]).astype(np.float32))
+        refined = emcl_rerank_scores(torch.from_numpy(q.astype(np.float32)), matrix)[0].double().numpy()
+        coarse = matrix.double().numpy() @ q.astype(np.float64)
+        weight = self.weights.normalised()[0]
+        out: list[VideoHit | MomentHit] = []
+        for hit in hits:
+            i = by_id.get(hit.video_id)
+            if isinstance(hit, VideoHit) and i is not None:
+                hit = dataclasses.replace(hit, score=hit.score + weight * float(refined[i] - coarse[i]))
+            out.append(hit)
+        return out

@@ -168,3 +168,42 @@ def test_pure_scoring_and_moment_functions() -> None:
     assert (no_cuts.start, no_cuts.end) == (7.5, 11.5)
     assert calibration.relevance(calibration.Z_MID) == pytest.approx(50)
     assert calibration.relevance(-5) < 1 and calibration.relevance(8) > 99
+
+
+def test_concept_head_explains_hits(library: tuple[Library, dict[str, Path]]) -> None:
+    hits = _search(library, text="a blue sky", min_relevance=0, k=2)
+    assert hits[0].why.concepts[:1] == ("blue",)
+    moments = _search(library, text="something red", mode="moments", min_relevance=0, k=1)
+    assert moments[0].why.concepts[:1] == ("red",)
+
+
+def test_sparse_codes_follow_the_spec() -> None:
+    from engine.models.base import ConceptBank
+    from engine.search.scoring import sparse_codes, sparse_embed
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((5, 8)).astype(np.float32)
+    one = ConceptBank(np.ones((1, 8), np.float32) / np.sqrt(8), ("only",), top_k=16)
+    codes = sparse_codes(x, one)
+    assert np.allclose(codes, 1.0)  # n_c = 1: every sparse embedding is the same, so ranking stays dense
+    emb = sparse_embed(codes, one)
+    assert np.allclose(emb @ emb.T, 1.0)
+    bank = ConceptBank(rng.standard_normal((32, 8)).astype(np.float32), tuple(str(i) for i in range(32)), top_k=4)
+    codes = sparse_codes(x, bank)
+    assert ((codes > 0).sum(axis=1) == 4).all() and np.allclose(codes.sum(axis=1), 1.0)
+
+
+def test_emcl_rerank_setting_rescores_candidates(library: tuple[Library, dict[str, Path]]) -> None:
+    lib, files = library
+    plain = _search(library, text="blue", min_relevance=0, k=5)
+    lib.settings = lib.settings.replace(emcl_rerank=True)
+    try:
+        reranked = _search(library, text="blue", min_relevance=0, k=5)
+    finally:
+        lib.settings = lib.settings.replace(emcl_rerank=False)
+    assert {h.video for h in reranked} == {h.video for h in plain}
+    assert [h.score for h in reranked] != [h.score for h in plain]  # EMCL refined the coarse term
+    assert reranked[0].video in (str(files["event"]), str(files["blue_hd"]))
+    assert [h.relevance for h in sorted(reranked, key=lambda h: h.video)] == pytest.approx(
+        [h.relevance for h in sorted(plain, key=lambda h: h.video)]
+    )
