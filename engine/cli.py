@@ -7,6 +7,7 @@ with Ctrl-C (what was done is kept; run the same command again to resume).
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import os
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 EXIT_OK, EXIT_FAILED_FILES, EXIT_ERROR, EXIT_CANCELLED = 0, 1, 2, 130
+EXTENSIONS = ("engine.cli_eval",)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -53,6 +55,8 @@ def _parser() -> argparse.ArgumentParser:
     bi.add_argument("--seconds", type=float, default=30.0, help="length of each generated video (default 30)")
     bi.add_argument("--json", action="store_true")
     sub.add_parser("gui", help="open the desktop app")
+    for module in EXTENSIONS:  # commands that live in their own modules register themselves
+        COMMANDS.update(importlib.import_module(module).register(sub))
     return p
 
 
