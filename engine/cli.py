@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 EXIT_OK, EXIT_FAILED_FILES, EXIT_ERROR, EXIT_CANCELLED = 0, 1, 2, 130
-EXTENSIONS = ("engine.cli_eval",)
+EXTENSIONS = ("engine.cli_eval", "engine.cli_export")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -54,7 +54,8 @@ def _parser() -> argparse.ArgumentParser:
     bi.add_argument("--videos", type=int, default=3, help="generated 720p H.264 videos (default 3)")
     bi.add_argument("--seconds", type=float, default=30.0, help="length of each generated video (default 30)")
     bi.add_argument("--json", action="store_true")
-    sub.add_parser("gui", help="open the desktop app")
+    g = sub.add_parser("gui", help="open the desktop app (options after `gui` go to the app, e.g. --screenshot)")
+    g.add_argument("gui_args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     for module in EXTENSIONS:  # commands that live in their own modules register themselves
         COMMANDS.update(importlib.import_module(module).register(sub))
     return p
@@ -262,7 +263,9 @@ def cmd_gui(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_ERROR
-    return int(launch() or 0)
+    if args.model:
+        os.environ["SCENEFIND_MODEL"] = args.model  # the app reads the library's settings and this override
+    return int(launch(args.gui_args) or 0)
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
@@ -300,7 +303,12 @@ def _known_errors() -> tuple[type[BaseException], ...]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "gui":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if args.command == "gui":  # everything after `gui` belongs to the app (argparse cannot route it itself)
+        args.gui_args = [*extra, *args.gui_args]
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )

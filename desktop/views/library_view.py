@@ -1,0 +1,401 @@
+"""The library view: folders (added by dialog or drag and drop), their counts, indexing with progress, ETA,
+cancel and resume, the files that failed and why, and folder watching that re-indexes after changes settle.
+
+Indexing runs as a job (one at a time); adding a folder starts it. A cancelled run keeps what it finished,
+so "Resume indexing" simply indexes again. The watcher is a second job that runs until switched off; each
+settled change it reports starts an incremental run (or queues one behind the run in progress).
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QSettings, Qt, Signal
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QFileDialog,
+    QFrame,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QStackedWidget,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.engine_api import EngineApi, IndexSummary
+from desktop.jobs import JobRunner, describe_error, format_eta
+from desktop.views.widgets import MessagePage
+
+WATCH_KEY = "library/watch"
+DEBOUNCE_S = 2.0
+
+
+def duration_text(seconds: float) -> str:
+    s = int(seconds)
+    if s < 60:
+        return f"{s} s"
+    return f"{s // 3600} h {s // 60 % 60:02d} min" if s >= 3600 else f"{s // 60} min {s % 60:02d} s"
+
+
+class _WatchRelay(QObject):
+    changed = Signal()  # emitted on the watcher's thread, delivered queued on the GUI thread
+
+
+class LibraryView(QWidget):
+    """``status(message)`` for the status bar; ``library_changed`` after folders or the index changed."""
+
+    status = Signal(str)
+    library_changed = Signal()
+    index_finished = Signal(object)  # IndexSummary
+
+    def __init__(self, engine: EngineApi, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.engine = engine
+        self.setAcceptDrops(True)
+        self.runner = JobRunner(self, background=True)
+        self.watch_runner = JobRunner(self, background=True)
+        self.folder_runner = JobRunner(self)
+        self._watch_stop: threading.Event | None = None
+        self._rerun = False
+        self._resumable = False
+        self._model_for_run: str | None = None
+        self._watch_relay = _WatchRelay(self)
+        self._watch_relay.changed.connect(self._on_watch_change)
+
+        title = QLabel("Library")
+        title.setObjectName("sectionTitle")
+        self.summary = QLabel("")
+        self.summary.setObjectName("muted")
+        self.add_button = QPushButton("Add folder…")
+        self.add_button.setObjectName("primary")
+        self.add_button.clicked.connect(self.add_folder_dialog)
+        self.remove_button = QPushButton("Remove")
+        self.remove_button.setToolTip("Forget the selected folder (its files are not touched)")
+        self.remove_button.clicked.connect(self.remove_selected)
+        self.index_button = QPushButton("Index now")
+        self.index_button.setToolTip("Index new and changed videos")
+        self.index_button.clicked.connect(lambda: self.start_index())
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Stop indexing; what is done is kept and you can resume later")
+        self.cancel_button.clicked.connect(self.cancel_index)
+        self.watch_box = QCheckBox("Watch folders for changes")
+        self.watch_box.setToolTip("Index new and changed files automatically, a few seconds after copying stops")
+        self.watch_box.toggled.connect(self.set_watching)
+
+        header = QHBoxLayout()
+        texts = QVBoxLayout()
+        texts.setSpacing(2)
+        texts.addWidget(title)
+        texts.addWidget(self.summary)
+        header.addLayout(texts, 1)
+        for w in (self.watch_box, self.remove_button, self.index_button, self.add_button):
+            header.addWidget(w)
+
+        self.table = QTreeWidget()
+        self.table.setHeaderLabels(["Folder", "Videos", "Indexed", "Waiting", "Failed", "Length", "Status"])
+        self.table.setRootIsDecorated(False)
+        self.table.setAlternatingRowColors(False)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        head = self.table.header()
+        head.setStretchLastSection(False)
+        head.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for col in range(1, 7):
+            head.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        self.table.itemSelectionChanged.connect(self._update_buttons)
+
+        self.empty = MessagePage()
+        self.empty.show_message(
+            "Add your first folder",
+            "Drop a folder of videos here, or click “Add folder…”. Scenefind finds every video inside it "
+            "(sub-folders too) and indexes them on this computer. Your files are never changed or uploaded.",
+            [("Add folder…", self.add_folder_dialog)],
+        )
+        drop = QFrame()
+        drop.setObjectName("dropZone")
+        dl = QVBoxLayout(drop)
+        dl.addWidget(self.empty)
+        self.stack = QStackedWidget()
+        self.stack.addWidget(drop)
+        self.stack.addWidget(self.table)
+
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setTextVisible(False)
+        self.progress_label = QLabel("")
+        self.eta_label = QLabel("")
+        self.eta_label.setObjectName("muted")
+        progress_row = QHBoxLayout()
+        progress_row.addWidget(self.progress_label, 1)
+        progress_row.addWidget(self.eta_label)
+        progress_row.addWidget(self.cancel_button)
+        self.progress_box = QWidget()
+        pl = QVBoxLayout(self.progress_box)
+        pl.setContentsMargins(0, 0, 0, 0)
+        pl.addLayout(progress_row)
+        pl.addWidget(self.progress)
+        self.progress_box.hide()
+
+        self.failed_title = QLabel("")
+        self.failed_title.setObjectName("sectionTitle")
+        self.retry_button = QPushButton("Try failed files again")
+        self.retry_button.clicked.connect(self.retry_failed)
+        self.failed = QTreeWidget()
+        self.failed.setHeaderLabels(["File", "Why it failed"])
+        self.failed.setRootIsDecorated(False)
+        self.failed.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
+        self.failed.header().resizeSection(0, 380)
+        self.failed.setMaximumHeight(170)
+        failed_head = QHBoxLayout()
+        failed_head.addWidget(self.failed_title, 1)
+        failed_head.addWidget(self.retry_button)
+        self.failed_box = QWidget()
+        fl = QVBoxLayout(self.failed_box)
+        fl.setContentsMargins(0, 0, 0, 0)
+        fl.addLayout(failed_head)
+        fl.addWidget(self.failed)
+        self.failed_box.hide()
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(16, 14, 16, 12)
+        layout.setSpacing(12)
+        layout.addLayout(header)
+        layout.addWidget(self.stack, 1)
+        layout.addWidget(self.progress_box)
+        layout.addWidget(self.failed_box)
+
+        self.runner.progress.connect(self._on_progress)
+        self.runner.finished.connect(self._on_indexed)
+        self.runner.failed.connect(self._on_index_failed)
+        self.runner.cancelled.connect(self._on_index_cancelled)
+        self.runner.running_changed.connect(lambda _: self._update_buttons())
+        self.folder_runner.finished.connect(self._on_folder_changed)
+        self.folder_runner.failed.connect(self._on_folder_failed)
+        self.watch_runner.failed.connect(self._on_watch_failed)
+        self.refresh()
+        if QSettings().value(WATCH_KEY, False, type=bool):
+            self.watch_box.setChecked(True)
+
+    # -- folders ----------------------------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        """Re-read folder counts and failed files from the engine (cheap: catalog queries)."""
+        try:
+            folders = self.engine.folders()
+            failed = self.engine.failed_files()
+        except Exception as exc:
+            self.summary.setText(f"The library cannot be read: {describe_error(exc)}")
+            return
+        selected = self.selected_folder()
+        self.table.clear()
+        for f in folders:
+            status = "Indexed" if f.videos and f.indexed == f.videos else ("Waiting" if f.pending else "")
+            if f.failed and not f.pending:
+                status = "Indexed, some failed" if f.indexed else "Failed"
+            if not f.videos:
+                status = "No videos found yet"
+            if self.runner.running and (f.pending or not f.videos):
+                status = "Indexing…"
+            item = QTreeWidgetItem(
+                [f.path, str(f.videos), str(f.indexed), str(f.pending), str(f.failed), duration_text(f.seconds), status]
+            )
+            item.setToolTip(0, f.path)
+            for col in range(1, 6):
+                item.setTextAlignment(col, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            self.table.addTopLevelItem(item)
+            if f.path == selected:
+                item.setSelected(True)
+        self.stack.setCurrentIndex(1 if folders else 0)
+        videos = sum(f.videos for f in folders)
+        indexed = sum(f.indexed for f in folders)
+        self.summary.setText(
+            f"{len(folders)} folder{'s' * (len(folders) != 1)} · {indexed} of {videos} videos indexed"
+            if folders
+            else "No folders yet"
+        )
+        self.failed.clear()
+        for path, why in failed:
+            item = QTreeWidgetItem([Path(path).name, why])
+            item.setToolTip(0, path)
+            item.setToolTip(1, why)
+            self.failed.addTopLevelItem(item)
+        self.failed_title.setText(f"{len(failed)} file{'s' * (len(failed) != 1)} could not be indexed")
+        self.failed_box.setVisible(bool(failed))
+        self._update_buttons()
+
+    def selected_folder(self) -> str | None:
+        items = self.table.selectedItems()
+        return items[0].text(0) if items else None
+
+    def add_folder_dialog(self) -> None:
+        start = QSettings().value("library/last_dir", str(Path.home()), type=str)
+        path = QFileDialog.getExistingDirectory(self, "Add a folder of videos", start)
+        if path:
+            QSettings().setValue("library/last_dir", str(Path(path).parent))
+            self.add_folders([Path(path)])
+
+    def add_folders(self, paths: list[Path]) -> None:
+        """Add folders (in the background: the writer lock may wait for nothing, but the disk may) and index."""
+        if self.runner.running:
+            QMessageBox.information(
+                self, "Indexing in progress", "Wait for indexing to finish, or cancel it, then add the folder."
+            )
+            return
+
+        def add(*, progress, cancel) -> list[Path]:
+            for p in paths:
+                self.engine.add_folder(p)
+            return paths
+
+        self.folder_runner.start(add)
+
+    def remove_selected(self) -> None:
+        folder = self.selected_folder()
+        if folder is None:
+            return
+        answer = QMessageBox.question(
+            self,
+            "Remove folder",
+            f"Forget {folder}?\n\nIts videos leave the library and search. The files themselves are not touched.",
+        )
+        if answer != QMessageBox.StandardButton.Yes:
+            return
+
+        def remove(*, progress, cancel) -> list[Path]:
+            self.engine.remove_folder(Path(folder))
+            return []
+
+        self.folder_runner.start(remove)
+
+    def _on_folder_changed(self, added: list[Path]) -> None:
+        self.refresh()
+        self.library_changed.emit()
+        if added:
+            self.status.emit(f"Added {', '.join(p.name for p in added)}; indexing…")
+            self.start_index()
+        else:
+            self.status.emit("Folder removed")
+        if self.watch_box.isChecked():  # watch the new set of folders
+            self.set_watching(False, remember=False)
+            self.set_watching(True)
+
+    def _on_folder_failed(self, exc: object) -> None:
+        QMessageBox.warning(self, "Folder not changed", describe_error(exc))
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if any(Path(u.toLocalFile()).is_dir() for u in event.mimeData().urls() if u.isLocalFile()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        folders = [Path(u.toLocalFile()) for u in event.mimeData().urls() if u.isLocalFile()]
+        folders = [f for f in folders if f.is_dir()]
+        if folders:
+            event.acceptProposedAction()
+            self.add_folders(folders)
+
+    # -- indexing ---------------------------------------------------------------------------------------
+
+    def start_index(self, model: str | None = None) -> None:
+        """Index what is new or changed (with ``model``, or the settings' model); resumes a cancelled run."""
+        if self.runner.running:
+            self._rerun = True
+            return
+        self._rerun = False
+        self._model_for_run = model
+        self.progress.setValue(0)
+        self.progress_label.setText("Starting…" if model is None else f"Indexing with {model}…")
+        self.eta_label.setText("")
+        self.progress_box.show()
+        self.runner.start(self.engine.index, model=model)
+        self.refresh()
+
+    def cancel_index(self) -> None:
+        self.runner.cancel()
+        self.progress_label.setText("Stopping after the current video…")
+
+    def retry_failed(self) -> None:
+        try:
+            count = self.engine.retry_failed()
+        except Exception as exc:
+            QMessageBox.warning(self, "Cannot retry", describe_error(exc))
+            return
+        self.status.emit(f"Trying {count} file{'s' * (count != 1)} again")
+        self.start_index()
+
+    def _on_progress(self, fraction: float, message: str, eta: float) -> None:
+        self.progress.setValue(int(fraction * 1000))
+        self.progress_label.setText(message)
+        self.eta_label.setText(format_eta(eta))
+
+    def _on_indexed(self, summary: IndexSummary) -> None:
+        self._resumable = False
+        self.progress_box.hide()
+        failed = len(summary.failed)
+        text = f"Indexed {summary.indexed} video{'s' * (summary.indexed != 1)}"
+        self.status.emit(text + (f"; {failed} could not be read (see the list)" if failed else ""))
+        self.refresh()
+        self.library_changed.emit()
+        self.index_finished.emit(summary)
+        if self._rerun:
+            self.start_index()
+
+    def _on_index_failed(self, exc: object) -> None:
+        self.progress_box.hide()
+        self.refresh()
+        QMessageBox.warning(self, "Indexing stopped", describe_error(exc))
+        self.status.emit(f"Indexing failed: {describe_error(exc)}")
+
+    def _on_index_cancelled(self) -> None:
+        self._resumable = True
+        self.progress_box.hide()
+        self.refresh()
+        self.library_changed.emit()
+        self.status.emit("Indexing stopped. Finished videos are kept; click “Resume indexing” to go on.")
+
+    def _update_buttons(self) -> None:
+        running = self.runner.running
+        self.index_button.setText("Resume indexing" if self._resumable else "Index now")
+        self.index_button.setEnabled(not running and self.table.topLevelItemCount() > 0)
+        self.remove_button.setEnabled(not running and self.selected_folder() is not None)
+        self.cancel_button.setEnabled(running)
+        self.retry_button.setEnabled(not running)
+
+    # -- watching ---------------------------------------------------------------------------------------
+
+    def set_watching(self, on: bool, *, remember: bool = True) -> None:
+        if remember:
+            QSettings().setValue(WATCH_KEY, on)
+        if self._watch_stop is not None:
+            self._watch_stop.set()
+            self._watch_stop = None
+        if not on:
+            return
+        stop = threading.Event()
+        self._watch_stop = stop
+
+        def watch(*, progress, cancel) -> None:
+            self.engine.watch(self._watch_relay.changed.emit, debounce_s=DEBOUNCE_S, stop=stop)
+
+        self.watch_runner.start(watch)
+
+    def _on_watch_change(self) -> None:
+        self.status.emit("Folders changed; indexing the changes…")
+        self.start_index()
+
+    def _on_watch_failed(self, exc: object) -> None:
+        self.watch_box.setChecked(False)
+        self.status.emit(f"Folder watching stopped: {describe_error(exc)}")
+
+    def shutdown(self) -> None:
+        """Stop the watcher and cancel indexing (the window is closing)."""
+        if self._watch_stop is not None:
+            self._watch_stop.set()
+        self.runner.cancel()

@@ -1,0 +1,1 @@
+"""Files for other programs: marker lists (EDL, FCPXML) that video editors import."""

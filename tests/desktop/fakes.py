@@ -1,0 +1,148 @@
+"""A fake engine for GUI tests: in-memory folders, a stepped index with progress and cancel, canned results."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtGui import QColor, QImage
+
+from desktop.engine_api import FolderStatus, IndexSummary, ModelChoice
+from engine.jobs import CancelToken, ProgressCallback, check_cancel
+from engine.search.query import Query
+from engine.search.results import Curve, MomentHit, SearchResults, VideoHit, Why
+from engine.settings import EngineSettings
+
+
+class FakeEngine:
+    """``EngineApi`` with no model, no index and no decoding; records what the GUI asked for."""
+
+    def __init__(self, root: Path, videos: Sequence[Path]) -> None:
+        self.root = root
+        self.video_files = [Path(v) for v in videos]
+        self._settings = EngineSettings(model="fake:hash-8")
+        self.saved: list[EngineSettings] = []
+        self.folder_paths: list[str] = []
+        self.indexed = False
+        self.failed: list[tuple[str, str]] = []
+        self.queries: list[Query] = []
+        self.index_calls: list[str | None] = []
+        self.index_steps = 10
+        self.step_s = 0.01
+        self.search_error: Exception | None = None
+        self.no_results = False
+        self.hidden = 0
+        self.watch_trigger = threading.Event()
+        self.exports: list[tuple[str, float, float, Path]] = []
+
+    def library_root(self) -> Path:
+        return self.root
+
+    def settings(self) -> EngineSettings:
+        return self._settings
+
+    def save_settings(self, settings: EngineSettings) -> None:
+        self._settings = settings
+        self.saved.append(settings)
+
+    def folders(self) -> list[FolderStatus]:
+        n = len(self.video_files)
+        return [
+            FolderStatus(
+                p,
+                n,
+                n - len(self.failed) if self.indexed else 0,
+                0 if self.indexed else n,
+                len(self.failed),
+                21.0 if self.indexed else 0.0,
+            )
+            for p in self.folder_paths
+        ]
+
+    def failed_files(self) -> list[tuple[str, str]]:
+        return list(self.failed)
+
+    def add_folder(self, path: Path) -> None:
+        self.folder_paths.append(str(path))
+
+    def remove_folder(self, path: Path) -> None:
+        self.folder_paths.remove(str(path))
+
+    def retry_failed(self) -> int:
+        n, self.failed = len(self.failed), []
+        return n
+
+    def index(
+        self, *, model: str | None = None, progress: ProgressCallback | None = None, cancel: CancelToken | None = None
+    ) -> IndexSummary:
+        self.index_calls.append(model)
+        for step in range(self.index_steps):
+            check_cancel(cancel)
+            if progress:
+                progress(step / self.index_steps, f"Indexed {step}/{self.index_steps}: clip{step}.mp4")
+            time.sleep(self.step_s)
+        self.indexed = True
+        return IndexSummary(len(self.video_files), list(self.failed))
+
+    def search(
+        self, query: Query, *, progress: ProgressCallback | None = None, cancel: CancelToken | None = None
+    ) -> SearchResults:
+        self.queries.append(query)
+        if self.search_error is not None:
+            raise self.search_error
+        results = SearchResults(query, elapsed_ms=12.0, hidden_below_cutoff=self.hidden)
+        if self.no_results and query.min_relevance != 0.0:
+            return results
+        for n, path in enumerate(self.video_files):
+            why = Why(3.0 + n, ("beach",) if n == 0 else ())
+            rel = 90.0 - 20 * n
+            results.videos.append(VideoHit(str(path), n + 1, 0.3 - 0.05 * n, rel, 3.0 + n, 12.0, why))
+            for start, end in ((1.0, 3.0), (5.0, 9.0)):
+                results.moments.append(MomentHit(str(path), n + 1, start, end, 0.3, rel, start + 1, 12.0, why))
+            times = np.arange(0, 12, 0.5)
+            relevance = np.clip(100 * np.exp(-((times - 7) ** 2) / 4), 0, 100)
+            results.curves[n + 1] = Curve(times, relevance / 300, relevance)
+        return results
+
+    def thumbnail(self, video: str, t: float) -> Path:
+        out = self.root / "thumbs" / f"{Path(video).stem}-{t:.1f}.png"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        image = QImage(160, 90, QImage.Format.Format_RGB32)
+        image.fill(QColor.fromHsv(int(t * 40) % 360, 160, 200))
+        image.save(str(out))
+        return out
+
+    def export_clip(
+        self,
+        video: str,
+        start: float,
+        end: float,
+        out: Path,
+        *,
+        progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+    ) -> Path:
+        self.exports.append((video, start, end, out))
+        out.write_bytes(b"clip")
+        return out
+
+    def export_markers(self, moments: Sequence[Any], path: Path, *, title: str) -> Path:
+        from engine.export.markers import markers_from, write_markers
+
+        return write_markers(markers_from(moments), path, title=title)
+
+    def list_models(self) -> list[ModelChoice]:
+        return [ModelChoice("fake:hash-8", "hash"), ModelChoice("test-tiny", "tiny")]
+
+    def watch(self, on_change: Callable[[], object], *, debounce_s: float, stop: threading.Event) -> None:
+        while not stop.is_set():
+            if self.watch_trigger.wait(0.02):
+                self.watch_trigger.clear()
+                on_change()
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,134 @@
+"""Main window: tabs (Training is a placeholder), shortcuts, themes, geometry restore, settings and the
+model-change re-index; startup time and imports; the screenshot smoke mode."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QSettings
+from PySide6.QtGui import QAction, QShortcut
+from PySide6.QtWidgets import QApplication
+
+from desktop import theme
+from desktop.main_window import MainWindow
+
+pytestmark = pytest.mark.gui
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _window(qtbot, engine) -> MainWindow:
+    window = MainWindow(engine)
+    qtbot.addWidget(window)
+    return window
+
+
+def test_tabs_and_the_training_placeholder(qtbot, fake_engine) -> None:
+    window = _window(qtbot, fake_engine)
+    assert [window.tabs.tabText(i) for i in range(3)] == ["Library", "Search", "Training"]
+    assert window.tabs.currentWidget() is window.library_view  # nothing indexed yet
+    page = window.training_view.findChild(type(window.search_view.message))
+    assert page.title.text() == "Training arrives in a later release" and page.button_texts() == []
+
+
+def test_shortcut_focuses_the_search_box(qtbot, fake_engine) -> None:
+    """Key delivery needs an active window, which the offscreen platform does not always grant: the test
+    fires the shortcut object bound to the key instead, and checks the menu's key bindings."""
+    window = _window(qtbot, fake_engine)
+    window.show()
+    shortcut = next(s for s in window.findChildren(QShortcut) if s.key().toString() == "Ctrl+F")
+    shortcut.activated.emit()
+    assert window.tabs.currentWidget() is window.search_view
+    qtbot.waitUntil(lambda: QApplication.focusWidget() in (window.search_view.query_box, None), timeout=2000)
+    texts = {a.text(): a.shortcut().toString() for a in window.findChildren(QAction)}
+    assert texts["Play / pause"] == "Space" and texts["Next moment"] == "]" and texts["Previous moment"] == "["
+    assert texts["Settings…"] == "Ctrl+," and texts["Switch light / dark theme"] == "Ctrl+Shift+L"
+
+
+def test_theme_toggle_and_geometry_are_remembered(qtbot, fake_engine) -> None:
+    window = _window(qtbot, fake_engine)
+    window.set_theme("light")
+    window.toggle_theme()
+    assert theme.current() == "dark" and QSettings().value("app/theme") == "dark"
+    window.set_theme("light")
+    window.show()
+    window.resize(900, 650)  # offscreen screens are small: restoreGeometry clamps wider windows
+    qtbot.waitUntil(lambda: window.height() == 650)
+    size = window.size()
+    window.close()
+    assert QSettings().value("window/geometry") is not None
+    again = _window(qtbot, fake_engine)
+    assert again.size() == size and (size.width(), size.height()) == (900, 650)  # default: 1280x800
+
+
+def test_model_change_reindexes_in_the_background_then_switches(qtbot, fake_engine, tmp_path: Path) -> None:
+    fake_engine.folder_paths.append(str(tmp_path / "videos"))
+    fake_engine.indexed = True
+    window = _window(qtbot, fake_engine)
+    new = fake_engine.settings().replace(model="test-tiny", sample_every_s=2.0)
+    with qtbot.waitSignal(window.library_view.index_finished, timeout=5000):
+        window.apply_model_change(new, reindex=True)
+        assert fake_engine.settings().model == "fake:hash-8"  # the old index answers until the new one is done
+        assert fake_engine.settings().sample_every_s == 2.0
+    assert fake_engine.index_calls == ["test-tiny"]
+    assert fake_engine.settings().model == "test-tiny"
+
+
+def test_settings_dialog_validates_and_lists_models(qtbot, fake_engine) -> None:
+    from desktop.dialogs.settings_dialog import SettingsDialog
+
+    dialog = SettingsDialog(fake_engine, Path("/tmp/lib"))
+    qtbot.addWidget(dialog)
+    qtbot.waitUntil(lambda: dialog.model.count() == 2, timeout=5000)
+    dialog.device.setCurrentText("gpu9")
+    dialog.accept()
+    assert dialog.result_settings is None and "device" in dialog.error.text()
+    dialog.device.setCurrentText("cpu")
+    dialog.model.setCurrentText("test-tiny")
+    dialog.accept()
+    assert dialog.result_settings.model == "test-tiny" and dialog.result_settings.device == "cpu"
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", SCENEFIND_HOME=str(tmp_path / "home"))
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    env["XDG_CONFIG_HOME"] = str(tmp_path / "xdg")  # QSettings of the child stay in tmp_path
+    return env
+
+
+def test_window_is_visible_within_two_seconds_without_heavy_imports(tmp_path: Path) -> None:
+    """torch and open_clip load on a worker after the window is up (OpenCV comes with engine.library)."""
+    code = (
+        "import time, sys; t0 = time.perf_counter()\n"
+        "from PySide6.QtWidgets import QApplication\n"
+        "app = QApplication([])\n"
+        "from desktop.app import open_engine\n"
+        "from desktop.main_window import MainWindow\n"
+        "w = MainWindow(open_engine(None, None)); w.show(); app.processEvents()\n"
+        "print(w.isVisible(), round(time.perf_counter() - t0, 3))\n"
+        "print(','.join(m for m in ('torch', 'open_clip') if m in sys.modules))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, env=_env(tmp_path), capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    visible, seconds, heavy = (
+        out.stdout.splitlines()[0].split()[0],
+        float(out.stdout.split()[1]),
+        out.stdout.splitlines()[1:],
+    )
+    assert visible == "True" and seconds < 2.0, out.stdout
+    assert heavy in ([], [""]), f"imported at startup: {heavy}"
+
+
+def test_screenshot_mode_writes_a_png(tmp_path: Path) -> None:
+    shot = tmp_path / "shot.png"
+    out = subprocess.run(
+        [sys.executable, "-m", "desktop.app", "--screenshot", str(shot), "--timeout", "1", "--tab", "library"],
+        cwd=REPO, env=_env(tmp_path), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
