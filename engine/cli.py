@@ -15,10 +15,11 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+
+from engine.cli_support import cancel_on_sigint, progress_bar
 
 EXIT_OK, EXIT_FAILED_FILES, EXIT_ERROR, EXIT_CANCELLED = 0, 1, 2, 130
 EXTENSIONS = ("engine.cli_eval", "engine.cli_export")
@@ -61,48 +62,6 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-@contextmanager
-def _progress_bar(enabled: bool) -> Iterator[Callable[[float, str], None] | None]:
-    """A tqdm bar driven by the engine's (fraction, message) callback, with ETA."""
-    if not enabled:
-        yield None
-        return
-    from tqdm import tqdm
-
-    bar = tqdm(total=1000, unit="‰", bar_format="{l_bar}{bar}| {elapsed}<{remaining} {postfix}", file=sys.stderr)
-
-    def update(fraction: float, message: str) -> None:
-        bar.update(max(0, int(fraction * 1000) - bar.n))
-        bar.set_postfix_str(message[-60:], refresh=False)
-
-    try:
-        yield update
-    finally:
-        bar.close()
-
-
-@contextmanager
-def _cancel_on_sigint() -> Iterator[Any]:
-    """First Ctrl-C asks the work to stop cleanly (it saves what is done); a second one aborts."""
-    from engine.jobs import CancelToken
-
-    token = CancelToken()
-    previous = signal.getsignal(signal.SIGINT)
-
-    def handler(signum: int, frame: object) -> None:
-        if token.cancelled:
-            signal.signal(signal.SIGINT, previous)
-            raise KeyboardInterrupt
-        print("\nStopping after the current video… (Ctrl-C again to abort)", file=sys.stderr)
-        token.cancel()
-
-    signal.signal(signal.SIGINT, handler)
-    try:
-        yield token
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
 def _open(args: argparse.Namespace) -> Any:
     from engine.library.library import Library
 
@@ -132,7 +91,7 @@ def _index_once(lib: Any, args: argparse.Namespace) -> int:
     from engine.jobs import JobCancelled
 
     encoder = lib.encoder()
-    with _cancel_on_sigint() as token, _progress_bar(not args.no_progress) as bar:
+    with cancel_on_sigint() as token, progress_bar(not args.no_progress) as bar:
         try:
             result = lib.index(encoder, progress=bar, cancel=token)
         except JobCancelled:

@@ -11,15 +11,14 @@ Both follow ``engine.cli``'s exit codes: 0 success, 2 unreadable input or fatal 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import math
-import signal
 import sys
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from engine.cli_support import cancel_on_sigint, progress_bar
 
 EXIT_OK, EXIT_ERROR, EXIT_CANCELLED = 0, 2, 130
 DATASETS = ("msrvtt", "msvd", "didemo", "qvhighlights", "charades_sta", "activitynet")
@@ -102,15 +101,16 @@ def cmd_eval_moments(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from engine.datasets import AnnotationError, guess_dataset
     from engine.evaluation.run import evaluate
-    from engine.jobs import CancelToken, JobCancelled
+    from engine.jobs import JobCancelled
 
     dataset = args.dataset or guess_dataset(args.annotations)
     if dataset is None:
         return _error(f"{args.annotations}: cannot tell the dataset from the file name; pass --dataset")
-    token = CancelToken()
-    bar, close = _progress(not getattr(args, "no_progress", False))
     try:
-        with _cancel_on_sigint(token):
+        with (
+            progress_bar(not getattr(args, "no_progress", False)) as bar,
+            cancel_on_sigint(message="Stopping… (Ctrl-C again to abort)") as token,
+        ):
             result = evaluate(
                 dataset,
                 args.annotations,
@@ -128,47 +128,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     except (JobCancelled, KeyboardInterrupt):
         print("Cancelled. What was indexed into --home is kept; run again to resume.", file=sys.stderr)
         return EXIT_CANCELLED
-    finally:
-        close()
     if args.json:
         print(json.dumps(_jsonable(result.to_json()), indent=2))
     else:
         print(result.table())
     return EXIT_OK
-
-
-@contextlib.contextmanager
-def _cancel_on_sigint(token: Any) -> Iterator[None]:
-    """First Ctrl-C asks the work to stop at the next query or video; a second one aborts at once."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.getsignal(signal.SIGINT)
-
-    def handler(signum: int, frame: object) -> None:
-        if token.cancelled:
-            signal.signal(signal.SIGINT, previous)
-            raise KeyboardInterrupt
-        print("\nStopping… (Ctrl-C again to abort)", file=sys.stderr)
-        token.cancel()
-
-    signal.signal(signal.SIGINT, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-def _progress(enabled: bool) -> tuple[Callable[[float, str], None] | None, Callable[[], None]]:
-    """A tqdm bar fed by the engine's (fraction, message) callback, and how to close it."""
-    if not enabled:
-        return None, lambda: None
-    from tqdm import tqdm
-
-    bar = tqdm(total=1000, unit="‰", bar_format="{l_bar}{bar}| {elapsed}<{remaining} {postfix}", file=sys.stderr)
-
-    def update(fraction: float, message: str) -> None:
-        bar.update(max(0, int(fraction * 1000) - bar.n))
-        bar.set_postfix_str(message[-60:], refresh=False)
-
-    return update, bar.close
