@@ -19,10 +19,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from engine.cli_support import cancel_on_sigint, progress_bar
+from engine.cli_support import cancel_on_sigint, progress_bar, safe
 
 EXIT_OK, EXIT_FAILED_FILES, EXIT_ERROR, EXIT_CANCELLED = 0, 1, 2, 130
 EXTENSIONS = ("engine.cli_eval", "engine.cli_export")
+BENCH_EXTENSIONS = (("engine.cli_bench_search", "register"), ("engine.cli_bench_faults", "register"))
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -55,6 +56,8 @@ def _parser() -> argparse.ArgumentParser:
     bi.add_argument("--videos", type=int, default=3, help="generated 720p H.264 videos (default 3)")
     bi.add_argument("--seconds", type=float, default=30.0, help="length of each generated video (default 30)")
     bi.add_argument("--json", action="store_true")
+    for module, function in BENCH_EXTENSIONS:
+        BENCHES.update(getattr(importlib.import_module(module), function)(bsub))
     g = sub.add_parser("gui", help="open the desktop app (options after `gui` go to the app, e.g. --screenshot)")
     g.add_argument("gui_args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     for module in EXTENSIONS:  # commands that live in their own modules register themselves
@@ -75,7 +78,7 @@ def cmd_add(args: argparse.Namespace) -> int:
     with _open(args) as lib:
         for folder in args.folders:
             row = lib.add_folder(folder)
-            print(f"Added {row['path']}. Run `scenefind index` to index it.")
+            print(f"Added {safe(row['path'])}. Run `scenefind index` to index it.")
     return EXIT_OK
 
 
@@ -83,7 +86,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
     with _open(args) as lib:
         for folder in args.folders:
             dropped = lib.remove_folder(folder)
-            print(f"Removed {Path(folder).expanduser().resolve()} ({dropped} vectors dropped; files untouched).")
+            print(f"Removed {safe(Path(folder).expanduser().resolve())} ({dropped} vectors dropped; files untouched).")
     return EXIT_OK
 
 
@@ -104,10 +107,10 @@ def _index_once(lib: Any, args: argparse.Namespace) -> int:
     )
     sys.stdout.flush()  # keep the summary above the per-file lines when both streams share a terminal
     for path, why in result.unreadable:
-        print(f"  unreadable: {path}: {why}", file=sys.stderr)
+        print(f"  unreadable: {safe(path)}: {safe(why)}", file=sys.stderr)
     failed = lib.catalog.videos(status="failed")
     for video in failed:
-        print(f"  failed: {video['path']}: {video['error']}", file=sys.stderr)
+        print(f"  failed: {safe(video['path'])}: {safe(video['error'])}", file=sys.stderr)
     if failed and not result.failed:
         print("  (failed before; fix them and run `scenefind index --retry-failed`)", file=sys.stderr)
     return EXIT_FAILED_FILES if failed else EXIT_OK
@@ -163,13 +166,13 @@ def cmd_status(args: argparse.Namespace) -> int:
         print("No folders yet. Add one with `scenefind add FOLDER`.")
     for f in info["folders"]:
         print(
-            f"  {f['path']}: {f['videos']} videos, {f['indexed']} indexed, {f['pending']} pending, "
+            f"  {safe(f['path'])}: {f['videos']} videos, {f['indexed']} indexed, {f['pending']} pending, "
             f"{f['failed']} failed, {_duration(f['seconds'])} of video"
         )
     for m in info["models"]:
         print(f"  index {m['model_id']}: {m['videos']} videos")
     for f in info["failed"]:
-        print(f"  failed: {f['video']}: {f['error']}")
+        print(f"  failed: {safe(f['video'])}: {safe(f['error'])}")
     for j in info["last_jobs"][:1]:
         print(f"  last run: {j['status']} ({j['done']}/{j['total']}) {j['message'] or ''}")
     return EXIT_OK
@@ -195,6 +198,10 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    return BENCHES[args.bench](args)
+
+
+def cmd_bench_index(args: argparse.Namespace) -> int:
     from engine.bench.index_bench import run_index_bench
 
     figures = run_index_bench(
@@ -227,6 +234,7 @@ def cmd_gui(args: argparse.Namespace) -> int:
     return int(launch(args.gui_args) or 0)
 
 
+BENCHES: dict[str, Callable[[argparse.Namespace], int]] = {"index": cmd_bench_index}
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "add": cmd_add,
     "remove": cmd_remove,
@@ -277,7 +285,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except _known_errors() as exc:
-        print(f"scenefind: error: {exc}", file=sys.stderr)
+        print(f"scenefind: error: {safe(exc)}", file=sys.stderr)
         return EXIT_ERROR
     finally:
         logging.getLogger(__name__).info("%s took %.2f s", args.command, time.perf_counter() - started)

@@ -9,6 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from engine.cli_support import safe
 from engine.search.query import MomentRef, Query, SearchFilters
 
 
@@ -122,5 +123,5 @@ def cmd_search(args: argparse.Namespace, open_library: Callable[[argparse.Namesp
         print(f"No matches{more}.")
     for rank, h in enumerate(hits, 1):
         where = f"{_clock(h.start)}-{_clock(h.end)}" if query.mode == "moments" else f"at {_clock(h.best_time)}"
-        print(f"{rank:3d}. {h.relevance:5.1f}  {where:>15}  {h.video}")
+        print(f"{rank:3d}. {h.relevance:5.1f}  {where:>15}  {safe(h.video)}")
     return 0

@@ -12,6 +12,12 @@ from collections.abc import Iterator
 from engine.jobs import CancelToken, ProgressCallback
 
 
+def safe(text: object) -> str:
+    """Text for a terminal: control characters (escape sequences in a hostile file name could clear the screen
+    or retitle the window) are shown escaped instead of interpreted."""
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in str(text))
+
+
 @contextlib.contextmanager
 def progress_bar(enabled: bool) -> Iterator[ProgressCallback | None]:
     """A tqdm bar on stderr, driven by (fraction, message), with elapsed time and ETA."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import struct
 import threading
 from pathlib import Path
@@ -33,6 +34,7 @@ SPACE = "cosine"
 # mult (double), ef_construction (size_t). Native byte order, no padding: 96 bytes.
 _HEADER = struct.Struct("=6QiI3QdQ")
 _MAX_KEY = 2**63 - 1
+_LOAD_TRIES = 3
 _CHECK_ROWS = 65536  # level-0 rows checked per numpy block, to bound the temporary memory
 _META_TYPES: dict[str, type] = {"model_id": str, "space": str} | dict.fromkeys(
     ("dim", "M", "ef_construction", "ef_search", "schema_version", "count"), int
@@ -88,6 +90,15 @@ def _inspect_index_file(path: Path, *, dim: int, m: int) -> tuple[np.ndarray, np
     if (labels == 0).any() or (labels > _MAX_KEY).any() or len(np.unique(labels)) != count:
         raise IndexCorrupt(f"{path}: labels are not distinct positive int64 keys; re-index")
     return labels.astype(np.int64), deleted
+
+
+def _file_id(path: Path) -> tuple[int, ...] | None:
+    """Identity of the file at ``path`` now: an atomic save renames a new inode in, so this changes."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def _read_meta(path: Path) -> dict[str, Any]:
@@ -192,12 +203,23 @@ class HnswStore:
             raise IndexCorrupt(f"{meta_path}: unsupported space or parameters; re-index")
         if not index_path.is_file():
             raise IndexCorrupt(f"{index_path}: missing although {meta_path.name} exists; re-index")
-        labels, deleted = _inspect_index_file(index_path, dim=meta["dim"], m=meta["M"])
-        index = hnswlib.Index(space=SPACE, dim=meta["dim"])
-        try:
-            index.load_index(str(index_path), max_elements=0)
-        except (RuntimeError, MemoryError) as exc:
-            raise IndexCorrupt(f"{index_path}: hnswlib cannot read it ({exc}); re-index") from exc
+        for attempt in range(_LOAD_TRIES):  # the check and hnswlib each open the file: both must see one file
+            before = _file_id(index_path)
+            try:
+                labels, deleted = _inspect_index_file(index_path, dim=meta["dim"], m=meta["M"])
+                index = hnswlib.Index(space=SPACE, dim=meta["dim"])
+                try:
+                    index.load_index(str(index_path), max_elements=0)
+                except (RuntimeError, MemoryError) as exc:
+                    raise IndexCorrupt(f"{index_path}: hnswlib cannot read it ({exc}); re-index") from exc
+            except IndexCorrupt:
+                if _file_id(index_path) == before or attempt == _LOAD_TRIES - 1:
+                    raise
+                continue  # a writer saved (renamed a new file in) while we read: read the new one
+            if _file_id(index_path) == before:
+                break
+        else:
+            raise IndexCorrupt(f"{index_path}: replaced by a writer on each of {_LOAD_TRIES} reads; try again")
         if index.element_count != len(labels):
             raise IndexCorrupt(f"{index_path}: hnswlib read {index.element_count} of {len(labels)} vectors")
         order = np.argsort(labels, kind="stable")

@@ -33,6 +33,32 @@ class Grains:
     vectors: VectorStore
 
 
+def _never_written(data: Path) -> bool:
+    """Whether a vector file holds only zeros, as ``VectorStore`` creation leaves it before the header."""
+    try:
+        with open(data, "rb") as fh:
+            while chunk := fh.read(1 << 20):
+                if chunk.strip(b"\0"):
+                    return False
+    except OSError:
+        return False
+    return True
+
+
+def _open_vectors(folder: Path, grain: Grain, dim: int, model_id: str, readonly: bool) -> VectorStore:
+    """Open a grain's vectors; the writer re-creates a file whose creation a kill cut short (data file
+    written, header not yet): it holds no vector, since rows are written only once the header exists."""
+    try:
+        return VectorStore.open(folder, grain, dim=dim, model_id=model_id, create=not readonly, readonly=readonly)
+    except IndexCorrupt:
+        data = folder / f"{grain}.f16"
+        if readonly or data.with_name(data.name + ".json").exists() or not _never_written(data):
+            raise
+        log.warning("%s: its creation was interrupted before any vector was stored; creating it again", data)
+        data.unlink()
+        return VectorStore.open(folder, grain, dim=dim, model_id=model_id)
+
+
 class ModelStores:
     """All stores of one model in one library folder."""
 
@@ -55,11 +81,12 @@ class ModelStores:
     ) -> ModelStores:
         """Open (or create) the stores and reconcile them with the catalog when their generation differs."""
         folder.mkdir(parents=True, exist_ok=True)
+        if not readonly:  # the writer (under the library lock) clears saves a kill or power cut interrupted
+            for stale in folder.glob(".*.tmp"):
+                stale.unlink(missing_ok=True)
         grains: dict[Grain, Grains] = {}
         for grain in GRAINS:
-            vectors = VectorStore.open(
-                folder, grain, dim=dim, model_id=model_id, create=not readonly, readonly=readonly
-            )
+            vectors = _open_vectors(folder, grain, dim, model_id, readonly)
             try:
                 index = HnswStore.open_or_create(
                     folder,

@@ -87,11 +87,25 @@ def apply_scan(catalog: Catalog, *, cancel: CancelToken | None = None) -> tuple[
         try:
             fp = fingerprint(stat.path, stat.size)
         except OSError as exc:
-            result.unreadable.append((str(stat.path), exc.strerror or str(exc)))
+            why = exc.strerror or str(exc)
+            if row["fingerprint"]:
+                result.unreadable.append((str(stat.path), why))
+            else:  # still unreadable: keep it failed, with today's reason
+                catalog.mark_failed(row["id"], f"cannot read it: {why}")
+                result.failed.append((str(stat.path), f"cannot read it: {why}"))
             continue
         removed.merge(catalog.update_video_file(row["id"], stat.path, stat.size, stat.mtime_ns, fp))
     for item in scan.new:
         catalog.add_video(item.folder_id, item.stat.path, item.stat.size, item.stat.mtime_ns, item.fingerprint)
+    for item, why in scan.rejected:  # a failed row with the reason; the next scan looks at it again
+        known = catalog.video_by_path(item.stat.path)
+        video_id = (
+            known["id"]
+            if known
+            else catalog.add_video(item.folder_id, item.stat.path, item.stat.size, item.stat.mtime_ns, "")
+        )
+        catalog.mark_failed(video_id, why)
+        result.failed.append((str(item.stat.path), why))
     removed.merge(catalog.remove_videos([row["id"] for row in scan.removed]))
     result.new, result.changed, result.moved, result.removed = (
         len(scan.new),

@@ -143,6 +143,10 @@ class Catalog:
             if not readonly:
                 self._db.execute("PRAGMA journal_mode = WAL")
                 self._db.execute("PRAGMA synchronous = FULL")
+        except sqlite3.OperationalError as exc:  # disk full, I/O error, no permission: not damage
+            raise CatalogError(
+                f"{self.path}: cannot open the catalog ({exc}); is the disk full or unreadable?"
+            ) from exc
         except sqlite3.DatabaseError as exc:
             raise CatalogError(f"{self.path}: not a Scenefind catalog or damaged ({exc})") from exc
         self._lock = threading.RLock()
@@ -162,15 +166,29 @@ class Catalog:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """``BEGIN IMMEDIATE`` … ``COMMIT``; any exception rolls back everything done inside."""
+        """``BEGIN IMMEDIATE`` … ``COMMIT``; any exception rolls back everything done inside.
+
+        SQLite's operational errors (disk full, I/O error, locked) become ``CatalogError`` naming the file;
+        a ROLLBACK that fails because SQLite already rolled back (it does on I/O errors) never hides the cause.
+        """
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
             try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                except BaseException:
+                    with contextlib.suppress(sqlite3.Error):
+                        self._db.execute("ROLLBACK")
+                    raise
+                try:
+                    self._db.execute("COMMIT")
+                except sqlite3.Error:
+                    with contextlib.suppress(sqlite3.Error):
+                        self._db.execute("ROLLBACK")
+                    raise
+            except sqlite3.OperationalError as exc:
+                hint = "another program holds it" if "locked" in str(exc) else "is the disk full or read-only?"
+                raise CatalogError(f"{self.path}: cannot write the catalog ({exc}); {hint}") from exc
 
     def _query(self, sql: str, params: Sequence[object] = ()) -> list[sqlite3.Row]:
         with self._lock:

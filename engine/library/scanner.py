@@ -137,6 +137,15 @@ def is_video_path(path: Path, size: int) -> bool:
     return _sniff_video(path)
 
 
+def _storable(path: str) -> bool:
+    """Whether a path can be stored as SQLite text (file names that are not UTF-8 decode to surrogates)."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _skip(name: str) -> bool:
     return name.startswith(".") or name.lower() in SYSTEM_NAMES
 
@@ -205,7 +214,10 @@ class LibraryScan:
     moved: list[tuple[VideoRow, NewFile]] = field(default_factory=list)
     removed: list[VideoRow] = field(default_factory=list)
     unchanged: int = 0
-    unreadable: list[tuple[Path, str]] = field(default_factory=list)
+    unreadable: list[tuple[Path, str]] = field(default_factory=list)  # folders that could not be listed
+    # Videos by name that cannot be used (no read permission; a name that is not UTF-8), with the reason:
+    # recorded as failed (fingerprint "") so the catalog, CLI and app say why; the next scan looks again.
+    rejected: list[tuple[NewFile, str]] = field(default_factory=list)
 
     @property
     def total(self) -> int:
@@ -230,6 +242,14 @@ def scan_library(catalog: Catalog, *, cancel: CancelToken | None = None) -> Libr
             continue
         for stat in walk_videos(root, cancel=cancel, unreadable=result.unreadable):
             key = str(stat.path)
+            if not _storable(key):  # SQLite text is UTF-8: record it under an escaped name, as failed
+                shown = key.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+                present.add(shown)
+                why = "its name is not valid UTF-8, so it cannot be indexed; rename it"
+                result.rejected.append(
+                    (NewFile(FileStat(Path(shown), stat.size, stat.mtime_ns), "", folder["id"]), why)
+                )
+                continue
             if key in present:
                 continue
             present.add(key)
@@ -238,10 +258,12 @@ def scan_library(catalog: Catalog, *, cancel: CancelToken | None = None) -> Libr
                 try:
                     fp = fingerprint(stat.path, stat.size)
                 except OSError as exc:
-                    result.unreadable.append((stat.path, exc.strerror or str(exc)))
+                    why = f"cannot read it: {exc.strerror or exc}"
+                    result.rejected.append((NewFile(stat, "", folder["id"]), why))
                     continue
                 result.new.append(NewFile(stat, fp, folder["id"]))
-            elif row["size"] != stat.size or row["mtime_ns"] != stat.mtime_ns:
+            elif row["size"] != stat.size or row["mtime_ns"] != stat.mtime_ns or not row["fingerprint"]:
+                # no fingerprint: it could not be read last time (permissions change no mtime): try again
                 result.changed.append((row, stat))
             else:
                 result.unchanged += 1

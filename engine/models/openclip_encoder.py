@@ -18,6 +18,7 @@ out-of-memory and stays halved.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import inspect
 import logging
 import os
@@ -82,10 +83,12 @@ def _require_network(label: str, cache_dir: Path, arch: str) -> None:
     flag = os.environ.get("HF_HUB_OFFLINE", "").strip().upper()
     if constants.HF_HUB_OFFLINE or flag in {"1", "ON", "YES", "TRUE"}:
         raise ModelUnavailable(offline_message(label, cache_dir, arch) + " (HF_HUB_OFFLINE is set)")
+    url = urlparse(constants.ENDPOINT)
+    if url.scheme != "https":  # HF_ENDPOINT pointing at plain HTTP: weights could be swapped on the way
+        raise ModelUnavailable(f"refusing to download {label} from {constants.ENDPOINT}: only HTTPS is allowed")
     if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
         return  # a proxy may reach what a direct connection cannot; let the client try
-    url = urlparse(constants.ENDPOINT)
-    host, port = url.hostname or "huggingface.co", url.port or (443 if url.scheme == "https" else 80)
+    host, port = url.hostname or "huggingface.co", url.port or 443
     try:
         socket.create_connection((host, port), timeout=_PROBE_TIMEOUT_S).close()
     except OSError as exc:
@@ -113,6 +116,30 @@ def _progress_tqdm(progress: ProgressCallback, label: str) -> type:
     return _Bridge
 
 
+def verify_hub_download(path: Path) -> Path:
+    """Check a freshly downloaded Hugging Face file against the SHA-256 it is stored under.
+
+    The hub cache keeps large (LFS) files as ``blobs/<sha256 of the content>``; huggingface_hub checks only
+    their size. A mismatch (a corrupted or tampered download) deletes the file and raises ``ModelUnavailable``.
+    Files stored under a git hash (small, non-LFS ones) carry no SHA-256 and pass unchecked.
+    """
+    blob = path.resolve()
+    if blob.parent.name != "blobs" or len(blob.name) != 64 or not all(c in "0123456789abcdef" for c in blob.name):
+        return path
+    digest = hashlib.sha256()
+    with open(blob, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    if digest.hexdigest() != blob.name:
+        blob.unlink(missing_ok=True)
+        path.unlink(missing_ok=True)
+        raise ModelUnavailable(
+            f"{path}: the downloaded weights do not match their SHA-256 ({digest.hexdigest()}, expected "
+            f"{blob.name}); they were deleted, try again"
+        )
+    return path
+
+
 def fetch_pretrained(arch: str, tag: str, cache_dir: Path, progress: ProgressCallback | None = None) -> Path:
     """Path of the weights of ``arch/tag``: from the cache, else downloaded into it (with progress)."""
     from huggingface_hub import errors, hf_hub_download
@@ -124,18 +151,22 @@ def fetch_pretrained(arch: str, tag: str, cache_dir: Path, progress: ProgressCal
     _require_network(label, cache_dir, arch)
     repo_id, names = _hub_files(arch, tag)
     try:
-        if not repo_id:  # URL-only entry (none in open_clip 3.x, kept for older tables)
-            url = open_clip.get_pretrained_cfg(arch, tag)["url"]
+        if not repo_id:  # URL-only entry (none in open_clip 3.x, kept for older tables); open_clip checks the
+            url = open_clip.get_pretrained_cfg(arch, tag)["url"]  # SHA-256 that such URLs carry
+            if urlparse(url).scheme != "https":
+                raise ModelUnavailable(f"refusing to download {label} from {url}: only HTTPS is allowed")
             return Path(open_clip.download_pretrained_from_url(url, cache_dir=str(cache_dir)))
         extra = {}
         if progress is not None and "tqdm_class" in inspect.signature(hf_hub_download).parameters:
             extra["tqdm_class"] = _progress_tqdm(progress, label)
         for name in names:
             try:
-                return Path(hf_hub_download(repo_id, name, cache_dir=str(cache_dir), **extra))
+                return verify_hub_download(Path(hf_hub_download(repo_id, name, cache_dir=str(cache_dir), **extra)))
             except errors.EntryNotFoundError as exc:
                 if isinstance(exc, errors.LocalEntryNotFoundError) or name == names[-1]:
                     raise  # the hub is unreachable, or not even the last candidate exists
+    except ModelUnavailable:
+        raise
     except Exception as exc:  # connection, HTTP and disk errors all mean "no weights"
         raise ModelUnavailable(offline_message(label, cache_dir, arch) + f" ({exc})") from exc
     raise ModelUnavailable(offline_message(label, cache_dir, arch))  # unreachable; keeps type checkers calm

@@ -138,3 +138,15 @@ def test_ctrl_c_stops_cleanly_with_130_and_a_rerun_resumes(tmp_path: Path) -> No
     assert rerun.returncode == 0
     status = json.loads(subprocess.run([*base, "status", "--json"], env=env, capture_output=True, text=True).stdout)
     assert status["folders"][0]["indexed"] == 12 and status["last_jobs"][1]["status"] == "cancelled"
+
+
+def test_hostile_file_names_cannot_drive_the_terminal(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    (folder / "evil\x1b]0;pwned\x07.mp4").write_bytes(b"junk" * 100)
+    home = tmp_path / "lib"
+    _run(capsys, home, "add", str(folder))
+    code, out, err = _run(capsys, home, "index")
+    assert code == 1 and "\x1b" not in out + err and "\\x1b]0;pwned\\x07" in err
+    code, out, _ = _run(capsys, home, "status")
+    assert "\x1b" not in out and "\\x1b" in out
