@@ -20,6 +20,9 @@ from engine.settings import EngineSettings
 
 if TYPE_CHECKING:
     from engine.library.library import Library
+    from engine.train.data import TrainItem
+    from engine.train.negatives import CaptionNegatives, NegativeReport
+    from engine.train.trainer import EpochReport, TrainConfig, TrainResult
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,28 @@ class EngineApi(Protocol):
     def list_models(self) -> list[ModelChoice]: ...
     def watch(self, on_change: Callable[[], object], *, debounce_s: float, stop: threading.Event) -> None: ...
     def close(self) -> None: ...
+    # -- training (the Training tab) -------------------------------------------------------------------
+    def training_folder(self) -> Path: ...
+    def train_defaults(self) -> TrainConfig: ...
+    def load_training_data(self, path: Path) -> list[TrainItem]: ...
+    def generate_negatives(
+        self,
+        captions: Sequence[str],
+        *,
+        per_component: int = 4,
+        progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+    ) -> NegativeReport: ...
+    def write_negatives(self, items: Sequence[CaptionNegatives], path: Path) -> Path: ...
+    def latest_checkpoint(self, out: Path) -> Path | None: ...
+    def train(
+        self,
+        config: TrainConfig,
+        *,
+        on_epoch: Callable[[EpochReport], None] | None = None,
+        progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+    ) -> TrainResult: ...
 
 
 class RealEngine:
@@ -209,6 +234,59 @@ class RealEngine:
         with self._lock:
             self._reset_searcher()
         self.library.close()
+
+    # -- training: thin calls into engine.train (imported here: torch and spaCy are heavy) -------------
+
+    def training_folder(self) -> Path:
+        return self.library.paths.root / "training"
+
+    def train_defaults(self) -> TrainConfig:
+        from engine.train.trainer import TrainConfig
+
+        return TrainConfig(model=self.library.settings.model)
+
+    def load_training_data(self, path: Path) -> list[TrainItem]:
+        from engine.train.data import load_training_data
+
+        return load_training_data(path)
+
+    def generate_negatives(
+        self,
+        captions: Sequence[str],
+        *,
+        per_component: int = 4,
+        progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+    ) -> NegativeReport:
+        """With the local LLM when its file is already downloaded, else the rule-based swap alone (the
+        Training tab never starts a 1 GB download on its own)."""
+        from engine.train.llm import DEFAULT_MODEL, default_model_cached, ensure_model
+        from engine.train.negatives import generate_negatives
+
+        llm = ensure_model(DEFAULT_MODEL) if default_model_cached() else None
+        return generate_negatives(captions, llm=llm, per_component=per_component, progress=progress, cancel=cancel)
+
+    def write_negatives(self, items: Sequence[CaptionNegatives], path: Path) -> Path:
+        from engine.train.negatives import write_negatives
+
+        return write_negatives(list(items), path)
+
+    def latest_checkpoint(self, out: Path) -> Path | None:
+        from engine.train.trainer import latest_checkpoint
+
+        return latest_checkpoint(out)
+
+    def train(
+        self,
+        config: TrainConfig,
+        *,
+        on_epoch: Callable[[EpochReport], None] | None = None,
+        progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+    ) -> TrainResult:
+        from engine.train.trainer import train
+
+        return train(config, progress=progress, cancel=cancel, on_epoch=on_epoch)
 
     def _encoder(self, model: str | None) -> Any:
         name = model or self.library.settings.model

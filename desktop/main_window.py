@@ -17,7 +17,7 @@ from desktop.dialogs.settings_dialog import SettingsDialog
 from desktop.engine_api import EngineApi, IndexSummary
 from desktop.views.library_view import LibraryView
 from desktop.views.search_view import SearchView
-from desktop.views.training_view import TrainingPlaceholder
+from desktop.views.training_view import TrainingView
 
 SHORTCUTS = [
     ("Ctrl+F or /", "Focus the search box"),
@@ -44,7 +44,7 @@ class MainWindow(QMainWindow):
 
         self.library_view = LibraryView(engine)
         self.search_view = SearchView(engine)
-        self.training_view: QWidget = TrainingPlaceholder()
+        self.training_view = TrainingView(engine)
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(self.library_view, "Library")
@@ -55,11 +55,12 @@ class MainWindow(QMainWindow):
         self.status_label = QLabel("")
         self.status_label.setObjectName("muted")
         self.statusBar().addPermanentWidget(self.status_label)
-        for view in (self.library_view, self.search_view):
+        for view in (self.library_view, self.search_view, self.training_view):
             view.status.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self.library_view.library_changed.connect(self._library_changed)
         self.library_view.index_finished.connect(self._index_finished)
         self.search_view.library_requested.connect(lambda: self.tabs.setCurrentWidget(self.library_view))
+        self.training_view.use_model_requested.connect(self.use_trained_model)
 
         self._build_menus()
         self._restore()
@@ -205,6 +206,12 @@ class MainWindow(QMainWindow):
         else:
             self.engine.save_settings(new)
 
+    def use_trained_model(self, folder: str) -> None:
+        """The Training tab's "Use this model": the checkpoint folder becomes the model, re-indexed in the
+        background while the current index keeps answering (the same flow as a model change in Settings)."""
+        self.apply_model_change(self.engine.settings().replace(model=folder), reindex=True)
+        self.statusBar().showMessage(f"Re-indexing with the trained model {folder}", 10000)
+
     # -- geometry ---------------------------------------------------------------------------------------
 
     def _restore(self) -> None:
@@ -229,5 +236,6 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         self.save_state()
         self.library_view.shutdown()
+        self.training_view.shutdown()
         self.search_view.player.media.stop()
         super().closeEvent(event)

@@ -22,8 +22,12 @@ from typing import Any
 from engine.cli_support import cancel_on_sigint, progress_bar, safe
 
 EXIT_OK, EXIT_FAILED_FILES, EXIT_ERROR, EXIT_CANCELLED = 0, 1, 2, 130
-EXTENSIONS = ("engine.cli_eval", "engine.cli_export")
-BENCH_EXTENSIONS = (("engine.cli_bench_search", "register"), ("engine.cli_bench_faults", "register"))
+EXTENSIONS = ("engine.cli_eval", "engine.cli_export", "engine.cli_train", "engine.cli_train_data")
+BENCH_EXTENSIONS = (
+    ("engine.cli_bench_search", "register"),
+    ("engine.cli_bench_faults", "register"),
+    ("engine.cli_train", "register_bench"),
+)
 
 
 def _parser() -> argparse.ArgumentParser:

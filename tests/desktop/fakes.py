@@ -38,6 +38,11 @@ class FakeEngine:
         self.hidden = 0
         self.watch_trigger = threading.Event()
         self.exports: list[tuple[str, float, float, Path]] = []
+        self.train_calls: list[Any] = []  # TrainConfig per train() call
+        self.train_step_s = 0.01
+        self.train_gate: threading.Event | None = None  # when set by a test, epochs after the first wait on it
+        self.written_negatives: list[tuple[list[Any], Path]] = []
+        self._trained_epochs: dict[str, int] = {}
 
     def library_root(self) -> Path:
         return self.root
@@ -146,3 +151,85 @@ class FakeEngine:
 
     def close(self) -> None:
         pass
+
+    # -- training: captions from the file's rows, made-up negatives, epochs that only sleep ----------
+
+    def training_folder(self) -> Path:
+        return self.root / "training"
+
+    def train_defaults(self) -> Any:
+        from engine.train.trainer import TrainConfig
+
+        return TrainConfig(model=self._settings.model, epochs=3, tensorboard=False)
+
+    def load_training_data(self, path: Path) -> list[Any]:
+        from engine.train.data import load_training_data
+
+        return load_training_data(path)
+
+    def generate_negatives(
+        self,
+        captions: Sequence[str],
+        *,
+        per_component: int = 4,
+        progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+    ) -> Any:
+        from engine.train.negatives import CaptionNegatives, NegativeReport
+
+        items = []
+        for n, caption in enumerate(dict.fromkeys(captions)):
+            check_cancel(cancel)
+            negatives = {"subject": [f"a robot {caption}"], "verb": [f"{caption}, backwards"]}
+            items.append(
+                CaptionNegatives(caption, negatives, [f"in this clip, {caption}"], {k: ["rule"] for k in negatives})
+            )
+            if progress:
+                progress((n + 1) / len(captions), f"negatives {n + 1}/{len(captions)}")
+        return NegativeReport(items, {"subject": 1.0, "verb": 1.0}, 1.0)
+
+    def write_negatives(self, items: Sequence[Any], path: Path) -> Path:
+        from engine.train.negatives import write_negatives
+
+        self.written_negatives.append((list(items), path))
+        return write_negatives(list(items), path)
+
+    def latest_checkpoint(self, out: Path) -> Path | None:
+        done = self._trained_epochs.get(str(out), 0)
+        return Path(out) / "checkpoints" / f"epoch-{done:04d}" if done else None
+
+    def train(
+        self,
+        config: Any,
+        *,
+        on_epoch: Callable[[Any], None] | None = None,
+        progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+    ) -> Any:
+        from engine.train.trainer import EpochReport, TrainResult
+
+        self.train_calls.append(config)
+        out = Path(config.out)
+        start = self._trained_epochs.get(str(out), 0) if config.resume else 0
+        history = []
+        for epoch in range(start, config.epochs):
+            if epoch > start and self.train_gate is not None:
+                while not self.train_gate.wait(0.01):
+                    check_cancel(cancel)
+            check_cancel(cancel)
+            time.sleep(self.train_step_s)
+            folder = out / "checkpoints" / f"epoch-{epoch + 1:04d}"
+            folder.mkdir(parents=True, exist_ok=True)
+            self._trained_epochs[str(out)] = epoch + 1
+            metrics = {"t2v_R1": 20.0 + 10 * epoch, "comp_all": 50.0 + 5 * epoch}
+            report = EpochReport(
+                epoch + 1, 4 * (epoch + 1), 2.0 / (epoch + 1), 1e-5, 20.0, 0.1, metrics, str(folder), True
+            )
+            history.append(report)
+            if on_epoch:
+                on_epoch(report)
+            if progress:
+                progress((epoch + 1) / config.epochs, f"epoch {epoch + 1}/{config.epochs}")
+        best = out / "best"
+        best.mkdir(parents=True, exist_ok=True)
+        return TrainResult(out / "checkpoints" / f"epoch-{config.epochs:04d}", best, 40.0, history)

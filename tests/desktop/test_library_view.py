@@ -116,8 +116,8 @@ def test_gui_thread_never_stalls_while_the_real_engine_indexes(qtbot, tmp_path: 
     from engine.settings import EngineSettings
 
     folder = tmp_path / "many"
-    for n in range(8):
-        write_color_video(folder / f"v{n}.mp4", [(6, (20 * n, 100, 200)), (6, (200, 30 * n, 20))], fps=15,
+    for n in range(16):  # enough work that the run spans many timer ticks even on an idle machine
+        write_color_video(folder / f"v{n}.mp4", [(10, (15 * n, 100, 200)), (10, (200, 15 * n, 20))], fps=15,
                           size=(320, 240), moving_box=True)  # fmt: skip
     library = Library(tmp_path / "lib", EngineSettings(model="fake:hash-8", sample_every_s=0.25))
     library.add_folder(folder)
@@ -138,7 +138,7 @@ def test_gui_thread_never_stalls_while_the_real_engine_indexes(qtbot, tmp_path: 
     with qtbot.waitSignal(view.index_finished, timeout=60000) as blocker:
         view.start_index()
     timer.stop()
-    assert blocker.args[0].indexed == 8
+    assert blocker.args[0].indexed == 16
     assert len(gaps) > 20
     assert max(gaps[1:]) < 0.100, f"GUI thread stalled {max(gaps[1:]) * 1000:.0f} ms"
     engine.close()

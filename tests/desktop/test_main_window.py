@@ -1,4 +1,4 @@
-"""Main window: tabs (Training is a placeholder), shortcuts, themes, geometry restore, settings and the
+"""Main window: tabs, shortcuts, themes, geometry restore, settings and the
 model-change re-index; startup time and imports; the screenshot smoke mode."""
 
 from __future__ import annotations
@@ -26,12 +26,13 @@ def _window(qtbot, engine) -> MainWindow:
     return window
 
 
-def test_tabs_and_the_training_placeholder(qtbot, fake_engine) -> None:
+def test_tabs_and_the_training_view(qtbot, fake_engine) -> None:
+    from desktop.views.training_view import TrainingView
+
     window = _window(qtbot, fake_engine)
     assert [window.tabs.tabText(i) for i in range(3)] == ["Library", "Search", "Training"]
     assert window.tabs.currentWidget() is window.library_view  # nothing indexed yet
-    page = window.training_view.findChild(type(window.search_view.message))
-    assert page.title.text() == "Training arrives in a later release" and page.button_texts() == []
+    assert isinstance(window.training_view, TrainingView)
 
 
 def test_shortcut_focuses_the_search_box(qtbot, fake_engine) -> None:

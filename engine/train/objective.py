@@ -1,0 +1,200 @@
+"""One training step's loss for each objective of losses.md, from a batch and a :class:`VideoTextModel`.
+
+Why a dispatch table: the trainer and the benchmark compare objectives under identical data, model and
+schedule, so the only thing that changes between runs is the name looked up here. The arithmetic lives in
+``engine.train.losses`` (tested against losses.md §5); this module only encodes texts and frames and feeds them in.
+
+* ``infonce``: symmetric InfoNCE on pooled cosine logits.
+* ``component``: §1 component negatives with uniform importance weights (no estimator).
+* ``component_ie``: §1 with importance estimation (ω from the estimator, trained by ``L_ie``).
+* ``ceclip``: §4 ITC with the four component negatives as hard negatives, CMR, IMC (``label0`` by default);
+  negatives equal to a batch positive are dropped from ITC/IMC (findings.md #3); θ is the model's buffer.
+* ``s3ma``: §2 four-way similarity with the concept bank plus ``L_sim``/``L_align``.
+* ``emcl``: §3.2 EMCL-Net loss over the temporal head's frame features; the EMCL state keeps ``M``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from engine.train.clips import Batch
+from engine.train.losses import (
+    ceclip_losses,
+    component_negative_loss,
+    component_objective,
+    cosine_logits,
+    info_nce,
+    s3ma_loss,
+    text_anchor_targets,
+)
+from engine.train.model import TextOutput, VideoOutput, VideoTextModel
+
+OBJECTIVES = ("infonce", "component", "component_ie", "ceclip", "s3ma", "emcl")
+SCORE_MODE = {
+    "infonce": "cosine",
+    "component": "cosine",
+    "component_ie": "cosine",
+    "ceclip": "cosine",
+    "s3ma": "s3ma",
+    "emcl": "emcl",
+}
+
+
+@dataclass(frozen=True)
+class ObjectiveSettings:
+    """Loss weights and switches (losses.md defaults)."""
+
+    name: str = "infonce"
+    lam_ie: float = 0.1
+    lam_cmr: float = 0.2
+    lam_imc: float = 0.3
+    imc: str = "label0"
+    cmr_upper: float = 10.0
+    s3ma_alpha: float = 0.5
+    s3ma_beta: float = 0.5
+    s3ma_k: int = 16
+    emcl_temp: float = 3.0
+
+    def __post_init__(self) -> None:
+        if self.name not in OBJECTIVES:
+            raise ValueError(f"unknown objective {self.name!r}; expected one of {OBJECTIVES}")
+
+
+def _encode(
+    model: VideoTextModel, batch: Batch, with_negatives: bool
+) -> tuple[VideoOutput, TextOutput, TextOutput | None]:
+    video = model.encode_video(batch.frames)
+    texts = list(batch.captions)
+    if with_negatives:
+        texts += [n or "" for row in batch.negatives for n in row]
+    out = model.encode_text(texts)
+    b = batch.size
+    anchor = TextOutput(out.pooled[:b], out.tokens[:b], out.mask[:b], out.ids[:b])
+    if not with_negatives:
+        return video, anchor, None
+    negs = TextOutput(out.pooled[b:], out.tokens[b:], out.mask[b:], out.ids[b:])
+    return video, anchor, negs
+
+
+def _scale(model: VideoTextModel) -> Tensor:
+    return model.logit_scale.exp()
+
+
+def _infonce(model: VideoTextModel, batch: Batch, cfg: ObjectiveSettings) -> dict[str, Tensor]:
+    video, text, _ = _encode(model, batch, False)
+    loss = info_nce(cosine_logits(text.pooled, video.pooled, _scale(model)))
+    return {"total": loss}
+
+
+def _component_inputs(model: VideoTextModel, batch: Batch) -> tuple[Tensor, Tensor, Tensor, TextOutput, TextOutput]:
+    video, text, negs = _encode(model, batch, True)
+    assert negs is not None
+    b, c = batch.neg_mask.shape
+    s = _scale(model)
+    logits = cosine_logits(text.pooled, video.pooled, s)
+    n_hat = F.normalize(negs.pooled, dim=-1).reshape(b, c, -1)
+    neg_logits = s * torch.einsum("bd,bcd->bc", F.normalize(video.pooled, dim=-1), n_hat)
+    return logits, neg_logits, batch.neg_mask.to(logits.device), text, negs
+
+
+def _component(model: VideoTextModel, batch: Batch, cfg: ObjectiveSettings) -> dict[str, Tensor]:
+    logits, neg_logits, mask, _, _ = _component_inputs(model, batch)
+    omega = torch.full_like(neg_logits, 1.0 / neg_logits.shape[1])
+    out = component_negative_loss(logits, neg_logits, mask, omega)
+    return {"total": out["total"], "cn": out["cn"], "t2v": out["t2v"]}
+
+
+def _component_ie(model: VideoTextModel, batch: Batch, cfg: ObjectiveSettings) -> dict[str, Tensor]:
+    if model.importance is None:
+        raise ValueError(
+            "objective 'component_ie' needs the model's importance estimator (build_model(importance=True))"
+        )
+    logits, neg_logits, mask, text, negs = _component_inputs(model, batch)
+    b, c = mask.shape
+    length = negs.tokens.shape[1]
+    imp = model.importance(
+        text.tokens, text.mask, negs.tokens.reshape(b, c, length, -1), negs.mask.reshape(b, c, length), mask
+    )
+    out = component_objective(logits, neg_logits, mask, imp, lam_ie=cfg.lam_ie)
+    return {"total": out["total"], "component": out["component"], "ie": out["ie"]}
+
+
+def _ceclip(model: VideoTextModel, batch: Batch, cfg: ObjectiveSettings) -> dict[str, Tensor]:
+    video, text, negs = _encode(model, batch, True)
+    assert negs is not None
+    b, c = batch.neg_mask.shape
+    v, t = F.normalize(video.pooled, dim=-1), F.normalize(text.pooled, dim=-1)
+    h = F.normalize(negs.pooled, dim=-1).reshape(b, c, -1)
+    drop = batch.drop.to(v.device) | ~batch.neg_mask.to(v.device)  # missing negatives ("") are no captions at all
+    if cfg.imc != "label0":
+        drop[0, 0] = False  # the head/label1 IMC target must stay
+    out = ceclip_losses(
+        v,
+        t,
+        h,
+        batch.neg_mask.to(v.device),
+        _scale(model),
+        model.ceclip_theta,
+        lam_cmr=cfg.lam_cmr,
+        lam_imc=cfg.lam_imc,
+        upper=cfg.cmr_upper,
+        imc=cfg.imc,
+        drop=drop,
+    )
+    if model.training:
+        model.ceclip_theta.copy_(out["theta_new"])
+    return {"total": out["total"], "itc": out["itc"], "cmr": out["cmr"], "imc": out["imc"]}
+
+
+def _s3ma(model: VideoTextModel, batch: Batch, cfg: ObjectiveSettings) -> dict[str, Tensor]:
+    if model.concepts is None:
+        raise ValueError("objective 's3ma' needs the model's concept bank (build_model(concept_head=True))")
+    video, text, _ = _encode(model, batch, False)
+    bank = model.concepts
+    anchors, has = text_anchor_targets(text.ids, text.mask, bank.kappa, bank.n_concepts)
+    out = s3ma_loss(
+        text.pooled,
+        video.pooled,
+        video.frames,
+        video.frame_mask,
+        bank.concepts,
+        anchors,
+        has,
+        _scale(model),
+        alpha=cfg.s3ma_alpha,
+        beta=cfg.s3ma_beta,
+        k_s=min(cfg.s3ma_k, bank.n_concepts),
+    )
+    return {"total": out["total"], "nce": out["nce"], "sim": out["sim"], "align": out["align"]}
+
+
+def _emcl(model: VideoTextModel, batch: Batch, cfg: ObjectiveSettings) -> dict[str, Tensor]:
+    if model.emcl is None:
+        raise ValueError("objective 'emcl' needs the model's EMCL state (build_model(emcl_k=...))")
+    video, text, _ = _encode(model, batch, False)
+    model.emcl.train(model.training)
+    out = model.emcl.net_loss(text.pooled, video.frames, video.frame_mask, _scale(model), temp=cfg.emcl_temp)
+    return {"total": out["total"]}
+
+
+_LOSSES: dict[str, Callable[[VideoTextModel, Batch, ObjectiveSettings], dict[str, Tensor]]] = {
+    "infonce": _infonce,
+    "component": _component,
+    "component_ie": _component_ie,
+    "ceclip": _ceclip,
+    "s3ma": _s3ma,
+    "emcl": _emcl,
+}
+
+
+def objective_loss(model: VideoTextModel, batch: Batch, settings: ObjectiveSettings) -> dict[str, Tensor]:
+    """``{"total": loss, ...parts}`` for ``settings.name`` on ``batch``."""
+    return _LOSSES[settings.name](model, batch, settings)
+
+
+__all__ = ["OBJECTIVES", "SCORE_MODE", "ObjectiveSettings", "objective_loss"]

@@ -1,0 +1,329 @@
+"""A synthetic compositional video-text set and a tiny model that learns it from scratch on a CPU.
+
+Why: the losses promise finer compositional understanding, and that claim needs a test whose answer is known.
+Clips are 8 frames of coloured shapes; one shape (the subject) moves left/right/up/down or grows/shrinks, often
+next to a second, static shape (the object). Captions name subject, verb, object and attribute (the subject's
+colour): ``"a red circle goes from left to right next to a blue square"``. Held-out (colour, shape, verb)
+triples never appear in training, so test scores measure composition, not memory.
+
+Negatives: per training clip several *component* negatives per component (one word changed). For evaluation
+there are also *binding* negatives that keep every word and change who has what: swap the two colours, swap
+subject and object, reverse the direction ("from right to left"). A bag-of-words model scores them equal to the
+positive, so they are where order and binding must be learned. Everything is deterministic for a seed.
+
+The tiny model: a per-frame CNN (no global pooling, so position survives) and a word-level transformer text
+encoder, both behind ``engine.train.model.Backbone``; the temporal head comes from the model module.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from engine.train.clips import MemoryClips
+from engine.train.model import Backbone
+
+COLORS: dict[str, tuple[int, int, int]] = {
+    "red": (230, 40, 40),
+    "green": (40, 200, 40),
+    "blue": (50, 90, 240),
+    "yellow": (235, 220, 40),
+    "magenta": (220, 50, 220),
+    "cyan": (40, 220, 220),
+}
+SHAPES = ("circle", "square", "triangle", "diamond", "cross")
+VERBS = (("left", "right"), ("right", "left"), ("top", "bottom"), ("bottom", "top"), ("small", "big"), ("big", "small"))
+BINDING = ("swap_colors", "swap_roles", "reverse")
+SPECIALS = ("<pad>", "<sot>", "<eot>", "<unk>")
+VOCAB = (
+    *SPECIALS,
+    "a",
+    "goes",
+    "from",
+    "to",
+    "next",
+    *COLORS,
+    *SHAPES,
+    "left",
+    "right",
+    "top",
+    "bottom",
+    "small",
+    "big",
+)
+
+
+@dataclass(frozen=True)
+class Scene:
+    """What a clip shows: the subject (shape, colour, motion) and optionally a static object."""
+
+    shape: str
+    color: str
+    verb: tuple[str, str]
+    obj_shape: str | None = None
+    obj_color: str | None = None
+
+
+def caption(scene: Scene) -> str:
+    text = f"a {scene.color} {scene.shape} goes from {scene.verb[0]} to {scene.verb[1]}"
+    if scene.obj_shape is not None:
+        text += f" next to a {scene.obj_color} {scene.obj_shape}"
+    return text
+
+
+def _shape_mask(shape: str, yy: np.ndarray, xx: np.ndarray, cy: float, cx: float, r: float) -> np.ndarray:
+    dy, dx = yy - cy, xx - cx
+    masks = {
+        "circle": lambda: dx * dx + dy * dy <= r * r,
+        "square": lambda: (np.abs(dx) <= 0.85 * r) & (np.abs(dy) <= 0.85 * r),
+        "triangle": lambda: (dy >= -r) & (dy <= r) & (np.abs(dx) <= (dy + r) / 2),
+        "diamond": lambda: np.abs(dx) + np.abs(dy) <= r,
+        "cross": lambda: ((np.abs(dx) <= r / 3) & (np.abs(dy) <= r)) | ((np.abs(dy) <= r / 3) & (np.abs(dx) <= r)),
+    }
+    return masks[shape]()
+
+
+def render(scene: Scene, rng: np.random.Generator, *, size: int = 32, n_frames: int = 8) -> np.ndarray:
+    """(n_frames, size, size, 3) uint8: noisy dark background, the static object, then the moving subject."""
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    s = size / 32.0
+    background = rng.uniform(10, 40)
+    frames = np.clip(rng.normal(background, 6.0, (n_frames, size, size, 3)), 0, 255)
+
+    def colour(name: str) -> np.ndarray:
+        return np.clip(np.array(COLORS[name], np.float32) + rng.uniform(-20, 20, 3), 0, 255)
+
+    a, b = rng.uniform(5, 9) * s, rng.uniform(23, 27) * s
+    lane = rng.uniform(6, 26) * s
+    centre = rng.uniform(10, 22, 2) * s
+    t = np.linspace(0.0, 1.0, n_frames)
+    start, end = scene.verb
+    path = {
+        ("left", "right"): lambda u: (lane, a + (b - a) * u, 4.5 * s),
+        ("right", "left"): lambda u: (lane, b + (a - b) * u, 4.5 * s),
+        ("top", "bottom"): lambda u: (a + (b - a) * u, lane, 4.5 * s),
+        ("bottom", "top"): lambda u: (b + (a - b) * u, lane, 4.5 * s),
+        ("small", "big"): lambda u: (centre[0], centre[1], (2.5 + 5.0 * u) * s),
+        ("big", "small"): lambda u: (centre[0], centre[1], (7.5 - 5.0 * u) * s),
+    }[(start, end)]
+    if scene.obj_shape is not None and scene.obj_color is not None:
+        oy, ox = rng.uniform(6, 26, 2) * s
+        mask = _shape_mask(scene.obj_shape, yy, xx, oy, ox, 4.5 * s)
+        frames[:, mask] = colour(scene.obj_color)
+    subject = colour(scene.color)
+    for f, u in enumerate(t):
+        cy, cx, r = path(float(u))
+        frames[f, _shape_mask(scene.shape, yy, xx, cy, cx, r)] = subject
+    return frames.astype(np.uint8)
+
+
+def component_negatives(scene: Scene, rng: random.Random, per_component: int) -> dict[str, list[str]]:
+    """Up to ``per_component`` captions per component, each changing exactly one component's value."""
+
+    def some(values: Sequence[Any]) -> list[Any]:
+        return rng.sample(list(values), min(per_component, len(values)))
+
+    out = {
+        "subject": [caption(_replace(scene, shape=v)) for v in some([x for x in SHAPES if x != scene.shape])],
+        "verb": [caption(_replace(scene, verb=v)) for v in some([x for x in VERBS if x != scene.verb])],
+        "attribute": [caption(_replace(scene, color=v)) for v in some([x for x in COLORS if x != scene.color])],
+    }
+    if scene.obj_shape is not None:
+        out["object"] = [
+            caption(_replace(scene, obj_shape=v)) for v in some([x for x in SHAPES if x != scene.obj_shape])
+        ]
+    return out
+
+
+def binding_negatives(scene: Scene) -> dict[str, list[str]]:
+    """Negatives that keep every word: colours swapped, subject and object swapped, direction reversed."""
+    out = {"reverse": [caption(_replace(scene, verb=(scene.verb[1], scene.verb[0])))]}
+    if scene.obj_shape is not None and scene.obj_color is not None:
+        out["swap_colors"] = [caption(_replace(scene, color=scene.obj_color, obj_color=scene.color))]
+        out["swap_roles"] = [caption(Scene(scene.obj_shape, scene.obj_color, scene.verb, scene.shape, scene.color))]
+    return out
+
+
+def _replace(scene: Scene, **changes: Any) -> Scene:
+    return Scene(**{**scene.__dict__, **changes})
+
+
+def _random_scene(rng: random.Random, triple: tuple[str, str, tuple[str, str]], two_shapes: float) -> Scene:
+    color, shape, verb = triple
+    if rng.random() >= two_shapes:
+        return Scene(shape, color, verb)
+    obj_shape = rng.choice([s for s in SHAPES if s != shape])
+    obj_color = rng.choice([c for c in COLORS if c != color])
+    return Scene(shape, color, verb, obj_shape, obj_color)
+
+
+@dataclass(frozen=True)
+class SyntheticSpec:
+    """Size of the benchmark set; the defaults are the ones the benchmark table uses."""
+
+    n_train: int = 3000
+    n_test: int = 500
+    size: int = 32
+    n_frames: int = 8
+    two_shapes: float = 0.7
+    holdout: float = 0.2
+    train_negatives: int = 4  # negatives per component per training clip, sampled fresh each epoch
+    eval_negatives: int = 2  # component negatives per type per test clip
+
+
+def make_splits(seed: int, spec: SyntheticSpec | None = None) -> tuple[MemoryClips, MemoryClips]:
+    """(train, test): test clips use only held-out (colour, shape, verb) triples and have unique captions.
+
+    Test negatives hold the four components and the three binding types; training negatives the components.
+    """
+    spec = spec or SyntheticSpec()
+    rng = random.Random(f"synthetic:{seed}")
+    triples = [(c, s, v) for c in COLORS for s in SHAPES for v in VERBS]
+    rng.shuffle(triples)
+    n_held = max(1, round(spec.holdout * len(triples)))
+    held, seen = triples[:n_held], triples[n_held:]
+    np_rng = np.random.default_rng(rng.randrange(2**32))
+
+    train_scenes = [_random_scene(rng, rng.choice(seen), spec.two_shapes) for _ in range(spec.n_train)]
+    test_scenes: list[Scene] = []
+    captions: set[str] = set()
+    for _ in range(spec.n_test * 50):
+        scene = _random_scene(rng, rng.choice(held), spec.two_shapes)
+        if caption(scene) not in captions:
+            captions.add(caption(scene))
+            test_scenes.append(scene)
+            if len(test_scenes) == spec.n_test:
+                break
+
+    def build(scenes: list[Scene], negs: int, binding: bool) -> MemoryClips:
+        frames = np.stack([render(s, np_rng, size=spec.size, n_frames=spec.n_frames) for s in scenes])
+        neg_sets = []
+        for s in scenes:
+            entry = component_negatives(s, rng, negs)
+            if binding:
+                entry.update(binding_negatives(s))
+            neg_sets.append(entry)
+        return MemoryClips(frames, [caption(s) for s in scenes], neg_sets)
+
+    return build(train_scenes, spec.train_negatives, False), build(test_scenes, spec.eval_negatives, True)
+
+
+class SyntheticBackbone(Backbone):
+    """Tiny towers: a 3-layer strided CNN per frame (flattened, so position is kept) and a word transformer."""
+
+    kind = "synthetic"
+
+    def __init__(
+        self,
+        dim: int = 64,
+        image_size: int = 32,
+        width: int = 64,
+        text_layers: int = 2,
+        max_len: int = 16,
+        vocab: Sequence[str] = VOCAB,
+    ) -> None:
+        super().__init__()
+        self.dim, self.image_size, self.width, self.text_layers, self.max_len = (
+            dim,
+            image_size,
+            width,
+            text_layers,
+            max_len,
+        )
+        self.vocab = tuple(vocab)
+        self._index = {w: i for i, w in enumerate(self.vocab)}
+        side = image_size // 8
+        self.cnn = nn.Sequential(
+            nn.Conv2d(3, 16, 3, stride=2, padding=1),
+            nn.GELU(),
+            nn.Conv2d(16, 32, 3, stride=2, padding=1),
+            nn.GELU(),
+            nn.Conv2d(32, 32, 3, stride=2, padding=1),
+            nn.GELU(),
+            nn.Flatten(),
+            nn.Linear(32 * side * side, dim),
+        )
+        self.token_embedding = nn.Embedding(len(self.vocab), width)
+        self.positional = nn.Parameter(torch.randn(max_len, width) * 0.02)
+        block = nn.TransformerEncoderLayer(
+            width, max(1, width // 32), dim_feedforward=2 * width, dropout=0.0, batch_first=True, norm_first=True
+        )
+        self.text = nn.TransformerEncoder(block, text_layers, enable_nested_tensor=False)
+        self.ln_final = nn.LayerNorm(width)
+        self.text_projection = nn.Linear(width, dim, bias=False)
+        self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
+
+    @property
+    def arch(self) -> str:
+        return "scenefind-synthetic"
+
+    def config(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "arch": self.arch,
+            "dim": self.dim,
+            "image_size": self.image_size,
+            "width": self.width,
+            "text_layers": self.text_layers,
+            "max_len": self.max_len,
+            "vocab": list(self.vocab),
+        }
+
+    def preprocess(self, frames: Tensor) -> Tensor:
+        return (frames.permute(0, 3, 1, 2).float() / 255.0 - 0.5) / 0.25
+
+    def encode_frames(self, pixels: Tensor) -> Tensor:
+        return self.cnn(pixels)
+
+    def tokenize(self, texts: Sequence[str]) -> tuple[Tensor, Tensor]:
+        unk, ids = self._index["<unk>"], torch.zeros(len(texts), self.max_len, dtype=torch.long)
+        for row, text in enumerate(texts):
+            words = [self._index.get(w, unk) for w in text.lower().split()][: self.max_len - 2]
+            seq = [self._index["<sot>"], *words, self._index["<eot>"]]
+            ids[row, : len(seq)] = torch.tensor(seq)
+        return ids, ids >= len(SPECIALS)
+
+    def encode_tokens(self, ids: Tensor) -> tuple[Tensor, Tensor]:
+        length = max(1, int(ids.ne(0).sum(dim=1).max().item())) if ids.numel() else 1
+        ids = ids[:, :length]
+        x = self.token_embedding(ids) + self.positional[:length]
+        x = self.ln_final(self.text(x, src_key_padding_mask=ids == 0))
+        tokens = self.text_projection(x)
+        return tokens[:, 0], tokens  # pooled at the start token (bidirectional attention)
+
+    def token_table(self) -> tuple[Tensor, Tensor | None]:
+        return self.token_embedding.weight, self.text_projection.weight.t()
+
+    def vision_parameters(self) -> list[nn.Parameter]:
+        return list(self.cnn.parameters())
+
+    def text_parameters(self) -> list[nn.Parameter]:
+        vision = {id(p) for p in self.vision_parameters()}
+        return [p for p in self.parameters() if id(p) not in vision and p is not self.logit_scale]
+
+    def logit_scale_parameter(self) -> nn.Parameter | None:
+        return self.logit_scale
+
+
+__all__ = [
+    "BINDING",
+    "COLORS",
+    "SHAPES",
+    "VERBS",
+    "VOCAB",
+    "Scene",
+    "SyntheticBackbone",
+    "SyntheticSpec",
+    "binding_negatives",
+    "caption",
+    "component_negatives",
+    "make_splits",
+    "render",
+]

@@ -1,0 +1,511 @@
+"""``scenefind train``: fine-tune a video-text model on captioned clips with hard negatives, resumably.
+
+Why it looks like this: training runs for hours on a desktop that may be closed at any time, so every epoch ends
+in an atomic checkpoint (a folder written aside and renamed in, then ``latest.json`` swapped), a cancel between
+steps saves a checkpoint that resumes at the same step (the epoch's order and negatives are pure functions of
+seed and epoch), and the whole state (weights, heads, EMCL ``M``, CE-CLIP θ, optimiser, schedule, history)
+travels in that folder. Mixed precision runs on CUDA only; the logit scale is clamped to ≤ 100 after every step;
+validation R@1 drives early stopping and the ``best`` copy. Logs: ``log.csv`` always, TensorBoard when installed.
+
+:func:`train` reads files (``engine.train.data``, ``engine.train.negatives``); :func:`fit` is the loop itself and
+takes any :class:`~engine.train.clips.ClipSet`, which is how the synthetic benchmark reuses it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import dataclasses
+import difflib
+import json
+import logging
+import math
+import shutil
+import time
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from engine.atomic import atomic_path, atomic_write_bytes
+from engine.jobs import CancelToken, JobCancelled, ProgressCallback, report, wrap_progress
+from engine.settings import DEFAULT_MODEL
+from engine.train.clips import ClipSet, epoch_order, make_batch
+from engine.train.losses import clamp_logit_scale_
+from engine.train.model import VideoTextModel
+from engine.train.objective import OBJECTIVES, SCORE_MODE, ObjectiveSettings, objective_loss
+
+log = logging.getLogger(__name__)
+STATE_NAME = "trainer_state.pt"
+LATEST_NAME = "latest.json"
+VAL_METRIC = "t2v_R1"
+
+
+@dataclass
+class TrainConfig:
+    """Every training setting; a CONFIG file (TOML or JSON) sets any subset by these names."""
+
+    data: str | None = None  # captions file for engine.train.data.load_training_data
+    negatives: str | None = None  # negatives file for engine.train.negatives.read_negatives
+    out: str = "runs/train"  # run folder: checkpoints/, best/, log.csv
+    model: str = DEFAULT_MODEL  # registry name (pretrained pair, test-tiny, random:ARCH, folder)
+    objective: str = "component"
+    epochs: int = 10
+    batch_size: int = 32
+    grad_accum: int = 1
+    lr: float = 1e-5  # towers
+    head_lr: float = 1e-4  # temporal head, concept bank, importance estimator, logit scale
+    weight_decay: float = 0.2
+    warmup: float = 0.1  # fraction of all optimiser steps spent warming up
+    max_grad_norm: float = 1.0  # 0 = no clipping
+    n_frames: int = 8
+    val_fraction: float = 0.1
+    seed: int = 0
+    patience: int = 3  # epochs without a better validation R@1 before stopping; 0 = never stop early
+    freeze_vision: bool = False
+    freeze_text: bool = False
+    heads_only: bool = False
+    temporal_layers: int = 2
+    motion: bool = True
+    concept_head: bool = False  # also needed (and implied) by the s3ma objective
+    n_concepts: int = 512
+    emcl_k: int = 32
+    device: str = "auto"
+    amp: bool = True  # float16 autocast + GradScaler, CUDA only
+    resume: bool = True
+    keep_last: int = 2  # epoch checkpoints kept besides best/
+    tensorboard: bool = True
+    eval_batch_size: int = 64
+    lam_ie: float = 0.1
+    lam_cmr: float = 0.2
+    lam_imc: float = 0.3
+    imc: str = "label0"
+    s3ma_alpha: float = 0.5
+    s3ma_beta: float = 0.5
+    s3ma_k: int = 16
+
+    def __post_init__(self) -> None:
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"unknown objective {self.objective!r}; expected one of {OBJECTIVES}")
+        for name in ("epochs", "batch_size", "grad_accum", "n_frames"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+
+    @classmethod
+    def from_file(cls, path: str | Path, **overrides: Any) -> TrainConfig:
+        """Read a TOML or JSON CONFIG (flat keys, or under ``[train]``); relative paths are from its folder."""
+        path = Path(path).expanduser()
+        try:
+            text = path.read_text(encoding="utf-8")
+            raw = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
+        except OSError as exc:
+            raise ValueError(f"{path}: cannot read the training config ({exc})") from exc
+        except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise ValueError(
+                f"{path}: not valid {'JSON' if path.suffix.lower() == '.json' else 'TOML'} ({exc})"
+            ) from exc
+        if isinstance(raw.get("train"), dict) and len(raw) == 1:
+            raw = raw["train"]
+        return cls.from_dict(raw, source=str(path), base=path.parent, **overrides)
+
+    @classmethod
+    def from_dict(
+        cls, raw: dict[str, Any], *, source: str = "config", base: Path | None = None, **overrides: Any
+    ) -> TrainConfig:
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        for key, value in raw.items():
+            if key not in fields:
+                close = difflib.get_close_matches(key, list(fields), n=3)
+                hint = f"; did you mean {', '.join(close)}?" if close else f"; known settings: {', '.join(fields)}"
+                raise ValueError(f"{source}: unknown setting {key!r}{hint}")
+            default = fields[key].default
+            kind = str if default is None else type(default)  # the optional settings are paths
+            ok = value is None or isinstance(value, kind) or (kind is float and isinstance(value, int))
+            if not ok or (isinstance(value, bool) and kind is not bool):
+                raise ValueError(f"{source}: setting {key!r} must be {kind.__name__}, got {value!r}")
+        values = {**raw, **{k: v for k, v in overrides.items() if v is not None}}
+        if base is not None:
+            for key in ("data", "negatives", "out"):
+                if key in raw and raw[key] and not Path(raw[key]).expanduser().is_absolute():
+                    values[key] = str(base / raw[key])
+            if "model" in raw and str(raw["model"]).startswith("."):
+                values["model"] = str(base / raw["model"])
+        return cls(
+            **{
+                k: float(v) if isinstance(fields[k].default, float) and isinstance(v, int) else v
+                for k, v in values.items()
+            }
+        )
+
+    def objective_settings(self) -> ObjectiveSettings:
+        return ObjectiveSettings(
+            name=self.objective,
+            lam_ie=self.lam_ie,
+            lam_cmr=self.lam_cmr,
+            lam_imc=self.lam_imc,
+            imc=self.imc,
+            s3ma_alpha=self.s3ma_alpha,
+            s3ma_beta=self.s3ma_beta,
+            s3ma_k=self.s3ma_k,
+        )
+
+
+@dataclass
+class EpochReport:
+    """What one finished epoch did; handed to ``on_epoch`` and written to ``log.csv``."""
+
+    epoch: int
+    step: int
+    train_loss: float
+    lr: float
+    logit_scale: float
+    seconds: float
+    metrics: dict[str, float]
+    checkpoint: str
+    best: bool
+
+
+@dataclass
+class TrainResult:
+    checkpoint: Path  # the last checkpoint folder
+    best_checkpoint: Path  # out/best (the last one when there is no validation set)
+    best_metric: float | None
+    history: list[EpochReport] = field(default_factory=list)
+    stopped_early: bool = False
+
+
+@dataclass
+class _State:
+    epoch: int = 0
+    micro: int = 0  # next micro-batch within the epoch
+    step: int = 0  # optimiser steps so far
+    best: float | None = None
+    bad_epochs: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+# --- model and optimiser ------------------------------------------------------------------------------------------
+
+
+def model_for(config: TrainConfig) -> VideoTextModel:
+    """The model ``config`` asks for: a training checkpoint folder is resumed whole, anything else is built."""
+    from engine.train.model import build_model, is_model_folder, load_model, open_clip_backbone
+
+    if is_model_folder(config.model):
+        return load_model(config.model)
+    mode = SCORE_MODE[config.objective]
+    return build_model(
+        open_clip_backbone(config.model),
+        n_frames=config.n_frames,
+        temporal_layers=config.temporal_layers,
+        motion=config.motion,
+        concept_head=config.concept_head or mode == "s3ma",
+        n_concepts=config.n_concepts,
+        importance=config.objective == "component_ie",
+        emcl_k=config.emcl_k if mode == "emcl" else None,
+        score_mode=mode,
+        seed=config.seed,
+    )
+
+
+def _optimizer(model: VideoTextModel, config: TrainConfig) -> torch.optim.Optimizer:
+    heads = model.head_parameter_ids()
+    groups: dict[tuple[bool, bool], list[torch.nn.Parameter]] = {}
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            no_decay = p.ndim < 2 or "logit_scale" in name or "pos" in name.split(".")[-1]
+            groups.setdefault((id(p) in heads, no_decay), []).append(p)
+    params = [
+        {"params": ps, "lr": config.head_lr if head else config.lr, "weight_decay": 0.0 if nd else config.weight_decay}
+        for (head, nd), ps in sorted(groups.items())
+    ]
+    if not params:
+        raise ValueError("nothing to train: every parameter is frozen")
+    return torch.optim.AdamW(params, betas=(0.9, 0.98), eps=1e-6)
+
+
+def _schedule(optimizer: torch.optim.Optimizer, total: int, warmup: float) -> torch.optim.lr_scheduler.LambdaLR:
+    warm = max(1, round(warmup * total)) if warmup > 0 else 0
+
+    def factor(step: int) -> float:
+        if step < warm:
+            return (step + 1) / warm
+        progress = (step - warm) / max(1, total - warm)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+# --- checkpoints --------------------------------------------------------------------------------------------------
+
+
+def _write_checkpoint(
+    model: VideoTextModel, out: Path, name: str, state: _State, trainer: dict[str, Any], config: TrainConfig
+) -> Path:
+    """Write ``out/checkpoints/name`` aside and rename it in, then point ``latest.json`` at it."""
+    root = out / "checkpoints"
+    final, tmp = root / name, root / f".tmp-{name}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_checkpoint(tmp, {"training": dataclasses.asdict(config), "epoch": state.epoch, "step": state.step})
+    with atomic_path(tmp / STATE_NAME) as path:
+        torch.save({**trainer, "state": dataclasses.asdict(state)}, path)
+    if final.exists():
+        shutil.rmtree(final)
+    tmp.rename(final)
+    atomic_write_bytes(root / LATEST_NAME, json.dumps({"checkpoint": name}).encode("utf-8"))
+    return final
+
+
+def _copy_best(source: Path, out: Path) -> Path:
+    best, tmp = out / "best", out / ".tmp-best"
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(source, tmp, ignore=shutil.ignore_patterns(STATE_NAME))
+    old = out / ".old-best"
+    shutil.rmtree(old, ignore_errors=True)
+    if best.exists():
+        best.rename(old)
+    tmp.rename(best)
+    shutil.rmtree(old, ignore_errors=True)
+    return best
+
+
+def _prune(out: Path, keep: int, current: str) -> None:
+    root = out / "checkpoints"
+    epochs = sorted(p for p in root.glob("epoch-*") if p.is_dir())
+    for old in epochs[: max(0, len(epochs) - max(1, keep))]:
+        if old.name != current:
+            shutil.rmtree(old, ignore_errors=True)
+    for stale in root.glob("step-*"):
+        if stale.name != current:
+            shutil.rmtree(stale, ignore_errors=True)
+
+
+def latest_checkpoint(out: str | Path) -> Path | None:
+    """The checkpoint folder a resumed run would start from, or None."""
+    pointer = Path(out) / "checkpoints" / LATEST_NAME
+    if not pointer.is_file():
+        return None
+    folder = pointer.parent / json.loads(pointer.read_text(encoding="utf-8"))["checkpoint"]
+    return folder if folder.is_dir() else None
+
+
+def _restore(model: VideoTextModel, folder: Path) -> dict[str, Any]:
+    from safetensors.torch import load_file
+
+    from engine.models.checkpoint import find_weights, load_state_dict
+    from engine.train.model import HEADS_NAME
+
+    model.backbone.weights_module().load_state_dict(load_state_dict(find_weights(folder)), strict=True)
+    model.load_state_dict(load_file(str(folder / HEADS_NAME), device="cpu"), strict=False)
+    return torch.load(folder / STATE_NAME, map_location="cpu", weights_only=True)
+
+
+# --- logs ---------------------------------------------------------------------------------------------------------
+
+
+def _append_csv(path: Path, row: dict[str, Any]) -> None:
+    fields = list(row)
+    if path.is_file():
+        with open(path, newline="", encoding="utf-8") as fh:
+            header = next(csv.reader(fh), None)
+        fields = header or fields
+    new = not path.is_file()
+    with open(path, "a", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
+
+
+def _tensorboard(out: Path, enabled: bool) -> Any:
+    if not enabled:
+        return None
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        log.debug("tensorboard is not installed; logging to log.csv only")
+        return None
+    return SummaryWriter(str(out / "tensorboard"))
+
+
+# --- the loop -----------------------------------------------------------------------------------------------------
+
+
+def fit(
+    model: VideoTextModel,
+    train_clips: ClipSet,
+    val_clips: ClipSet | None,
+    config: TrainConfig,
+    *,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+    on_epoch: Callable[[EpochReport], None] | None = None,
+) -> TrainResult:
+    """Train ``model`` on ``train_clips`` per ``config`` into ``config.out``; resumes from its latest checkpoint.
+
+    Raises ``JobCancelled`` after saving a resumable checkpoint when ``cancel`` fires between steps.
+    """
+    from engine.models.device import pick_device
+    from engine.train.evaluate import evaluate
+
+    if len(train_clips) == 0:
+        raise ValueError("no training clips")
+    out = Path(config.out).expanduser()
+    out.mkdir(parents=True, exist_ok=True)
+    device = pick_device(config.device)
+    model.to(device)
+    model.configure_trainable(
+        freeze_vision=config.freeze_vision, freeze_text=config.freeze_text, heads_only=config.heads_only
+    )
+    settings = config.objective_settings()
+    optimizer = _optimizer(model, config)
+    micro_per_epoch = math.ceil(len(train_clips) / config.batch_size)
+    steps_per_epoch = math.ceil(micro_per_epoch / config.grad_accum)
+    total = steps_per_epoch * config.epochs
+    scheduler = _schedule(optimizer, total, config.warmup)
+    amp = config.amp and device.startswith("cuda")
+    scaler = torch.amp.GradScaler("cuda", enabled=amp)
+    state = _State()
+    previous = latest_checkpoint(out) if config.resume else None
+    if previous is not None:
+        saved = _restore(model, previous)
+        optimizer.load_state_dict(saved["optimizer"])
+        scheduler.load_state_dict(saved["scheduler"])
+        scaler.load_state_dict(saved["scaler"])
+        state = _State(**saved["state"])
+        model.to(device)
+        log.info("resuming from %s (epoch %d, micro-batch %d)", previous, state.epoch, state.micro)
+    writer = _tensorboard(out, config.tensorboard)
+    last = previous or out
+    model.train()
+
+    def snapshot(name: str) -> Path:
+        trainer = {
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "scaler": scaler.state_dict(),
+        }
+        return _write_checkpoint(model, out, name, state, trainer, config)
+
+    try:
+        while state.epoch < config.epochs:
+            epoch, started = state.epoch, time.perf_counter()
+            if state.micro == 0:
+                model.ceclip_theta.zero_()  # CE-CLIP resets its thresholds every epoch
+            order = epoch_order(len(train_clips), config.seed, epoch)
+            losses: list[float] = []
+            optimizer.zero_grad(set_to_none=True)
+            for micro in range(state.micro, micro_per_epoch):
+                if cancel is not None and cancel.cancelled:
+                    state.micro = micro - (micro % config.grad_accum)  # replay a half-accumulated step
+                    last = snapshot(f"step-{epoch + 1:04d}-{state.micro:06d}")
+                    raise JobCancelled(f"training cancelled; resume from {last}")
+                idx = order[micro * config.batch_size : (micro + 1) * config.batch_size]
+                batch = make_batch(train_clips, idx, seed=config.seed, epoch=epoch)
+                autocast = torch.autocast("cuda", dtype=torch.float16) if amp else contextlib.nullcontext()
+                with autocast:
+                    loss = objective_loss(model, batch, settings)["total"]
+                scaler.scale(loss / config.grad_accum).backward()
+                losses.append(float(loss.detach()))
+                if (micro + 1) % config.grad_accum == 0 or micro + 1 == micro_per_epoch:
+                    scaler.unscale_(optimizer)
+                    if config.max_grad_norm > 0:
+                        torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+                    scaler.step(optimizer)
+                    scaler.update()
+                    optimizer.zero_grad(set_to_none=True)
+                    scheduler.step()
+                    clamp_logit_scale_(model.logit_scale)
+                    state.step += 1
+                done = (epoch * micro_per_epoch + micro + 1) / (config.epochs * micro_per_epoch)
+                report(
+                    progress,
+                    0.95 * done,
+                    f"epoch {epoch + 1}/{config.epochs}, step {micro + 1}/{micro_per_epoch}, loss {losses[-1]:.3f}",
+                )
+            metrics: dict[str, float] = {}
+            if val_clips is not None and len(val_clips):
+                sub = wrap_progress(progress, 0.95 * (epoch + 1) / config.epochs, 0.95 * (epoch + 1) / config.epochs)
+                metrics = evaluate(model, val_clips, batch_size=config.eval_batch_size, progress=sub, cancel=cancel)
+            score = metrics.get(VAL_METRIC)
+            improved = score is not None and (state.best is None or score > state.best)
+            state.bad_epochs = 0 if improved or score is None else state.bad_epochs + 1
+            if improved:
+                state.best = score
+            state.epoch, state.micro = epoch + 1, 0
+            row = EpochReport(
+                epoch + 1,
+                state.step,
+                sum(losses) / max(1, len(losses)),
+                scheduler.get_last_lr()[0],
+                float(model.logit_scale.detach().exp()),
+                time.perf_counter() - started,
+                metrics,
+                "",
+                improved or score is None,
+            )
+            state.history.append(dataclasses.asdict(row))
+            last = snapshot(f"epoch-{epoch + 1:04d}")
+            row.checkpoint = str(last)
+            state.history[-1]["checkpoint"] = str(last)
+            if row.best:
+                _copy_best(last, out)
+            _prune(out, config.keep_last, last.name)
+            flat = {k: v for k, v in dataclasses.asdict(row).items() if k != "metrics"} | metrics
+            _append_csv(out / "log.csv", flat)
+            if writer is not None:
+                for key, value in flat.items():
+                    if isinstance(value, float):
+                        writer.add_scalar(key, value, row.epoch)
+            if on_epoch is not None:
+                on_epoch(row)
+            if config.patience and state.bad_epochs >= config.patience:
+                log.info(
+                    "early stop after epoch %d: no better %s for %d epochs", row.epoch, VAL_METRIC, config.patience
+                )
+                return _result(out, last, state, stopped=True)
+    finally:
+        if writer is not None:
+            writer.close()
+    report(progress, 1.0, "Training finished")
+    return _result(out, last, state, stopped=False)
+
+
+def _result(out: Path, last: Path, state: _State, *, stopped: bool) -> TrainResult:
+    best = out / "best"
+    history = [EpochReport(**h) for h in state.history]
+    return TrainResult(last, best if best.is_dir() else last, state.best, history, stopped)
+
+
+def train(
+    config: TrainConfig,
+    *,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+    on_epoch: Callable[[EpochReport], None] | None = None,
+) -> TrainResult:
+    """Train from the files ``config.data`` (and ``config.negatives``) into ``config.out``; see :func:`fit`."""
+    from engine.train.clips import FileClips
+    from engine.train.data import FrameCache, load_training_data, split_items
+
+    if not config.data:
+        raise ValueError("no training data: set `data` in the CONFIG file or pass --data FILE")
+    items = load_training_data(Path(config.data).expanduser())
+    negatives: dict[str, Any] = {}
+    if config.negatives:
+        from engine.train.negatives import read_negatives
+
+        negatives = read_negatives(Path(config.negatives).expanduser())
+    train_items, val_items = split_items(items, val_fraction=config.val_fraction, seed=config.seed)
+    report(progress, 0.0, f"Loading {config.model}")
+    model = model_for(config)
+    cache, size = FrameCache(), model.backbone.image_size
+    train_clips = FileClips(train_items, negatives, cache, n_frames=config.n_frames, size=size)
+    val_clips = FileClips(val_items, negatives, cache, n_frames=config.n_frames, size=size) if val_items else None
+    return fit(model, train_clips, val_clips, config, progress=progress, cancel=cancel, on_epoch=on_epoch)
+
+
+__all__ = ["EpochReport", "TrainConfig", "TrainResult", "fit", "latest_checkpoint", "model_for", "train"]

@@ -1,0 +1,141 @@
+"""The synthetic compositional set: deterministic, held-out combinations, honest negatives, a working bench."""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from engine.train.synthetic import (
+    COLORS,
+    SHAPES,
+    Scene,
+    SyntheticBackbone,
+    SyntheticSpec,
+    binding_negatives,
+    caption,
+    component_negatives,
+    make_splits,
+    render,
+)
+
+SMALL = SyntheticSpec(n_train=40, n_test=20)
+
+
+def _triple(text: str) -> tuple[str, str, str]:
+    words = text.split()
+    return words[1], words[2], f"{words[5]}-{words[7]}"
+
+
+def test_splits_are_deterministic_by_seed() -> None:
+    a_train, a_test = make_splits(3, SMALL)
+    b_train, b_test = make_splits(3, SMALL)
+    c_train, _ = make_splits(4, SMALL)
+    assert a_train.captions == b_train.captions and a_test.captions == b_test.captions
+    assert np.array_equal(a_train.clip_frames, b_train.clip_frames)
+    assert a_train.negative_sets == b_train.negative_sets
+    assert a_train.captions != c_train.captions
+    assert a_train.clip_frames.shape == (40, 8, 32, 32, 3) and a_train.clip_frames.dtype == np.uint8
+
+
+def test_test_set_holds_only_unseen_combinations_with_unique_captions() -> None:
+    train, test = make_splits(0, SyntheticSpec(n_train=400, n_test=100))
+    seen = {_triple(c) for c in train.captions}
+    assert not seen & {_triple(c) for c in test.captions}
+    assert len(set(test.captions)) == len(test.captions) == 100
+    assert 0.5 < sum("next to" in c for c in train.captions) / 400 < 0.9  # often two shapes
+
+
+def test_component_negatives_change_one_word_and_binding_negatives_keep_every_word() -> None:
+    import random
+
+    scene = Scene("circle", "red", ("left", "right"), "square", "blue")
+    pos = caption(scene)
+    assert pos == "a red circle goes from left to right next to a blue square"
+    negs = component_negatives(scene, random.Random(0), 10)
+    assert set(negs) == {"subject", "verb", "object", "attribute"}
+    assert len(negs["subject"]) == len(SHAPES) - 1 and len(negs["attribute"]) == len(COLORS) - 1
+    for kind, texts in negs.items():
+        for text in texts:
+            changed = [i for i, (a, b) in enumerate(zip(pos.split(), text.split(), strict=True)) if a != b]
+            assert 1 <= len(changed) <= 2, (kind, text)  # a verb change may move both endpoints
+    binding = binding_negatives(scene)
+    assert binding == {
+        "reverse": ["a red circle goes from right to left next to a blue square"],
+        "swap_colors": ["a blue circle goes from left to right next to a red square"],
+        "swap_roles": ["a blue square goes from left to right next to a red circle"],
+    }
+    for texts in binding.values():
+        assert Counter(texts[0].split()) == Counter(pos.split()) and texts[0] != pos
+    alone = Scene("circle", "red", ("small", "big"))
+    assert "object" not in component_negatives(alone, random.Random(0), 2)
+    assert set(binding_negatives(alone)) == {"reverse"}
+
+
+def test_render_moves_the_subject_the_way_the_caption_says() -> None:
+    rng = np.random.default_rng(0)
+    red = np.array(COLORS["red"])
+
+    def centre_x(frames: np.ndarray) -> list[float]:
+        xs = []
+        for frame in frames:
+            mask = np.abs(frame.astype(int) - red).sum(-1) < 80
+            xs.append(float(np.nonzero(mask)[1].mean()))
+        return xs
+
+    right = centre_x(render(Scene("square", "red", ("left", "right")), rng))
+    left = centre_x(render(Scene("square", "red", ("right", "left")), rng))
+    assert all(b > a for a, b in itertools.pairwise(right))
+    assert all(b < a for a, b in itertools.pairwise(left))
+    grow = render(Scene("circle", "red", ("small", "big")), rng)
+    sizes = [(np.abs(f.astype(int) - red).sum(-1) < 80).sum() for f in grow]
+    assert sizes[-1] > 3 * sizes[0]
+
+
+def test_synthetic_backbone_tokenizes_words_and_keeps_position() -> None:
+    import torch
+
+    backbone = SyntheticBackbone()
+    ids, mask = backbone.tokenize(["a red circle goes from left to right", "a zebra"])
+    assert ids.shape == (2, 16) and mask[0].sum() == 8 and mask[1].sum() == 1  # "zebra" is unknown
+    pooled, tokens = backbone.encode_tokens(ids)
+    assert pooled.shape == (2, 64) and tokens.shape[0] == 2
+    swapped, _ = backbone.tokenize(["a red circle goes from right to left"])
+    assert not torch.allclose(backbone.encode_tokens(swapped)[0][0], pooled[0])  # word order matters
+
+
+@pytest.mark.slow
+def test_bench_runs_every_variant_and_builds_the_table(tmp_path) -> None:
+    from engine.bench.train_bench import VARIANTS, run_train_bench
+
+    lines: list[str] = []
+    result = run_train_bench((0,), lines.append, epochs=1, n_train=64, n_test=32, batch_size=16, out=tmp_path / "runs")
+    assert [r["objective"] for r in result["rows"]] == [obj for _, obj in VARIANTS]
+    for row in result["rows"]:
+        for key in ("t2v_R1", "comp_verb", "comp_swap_roles", "comp_reverse", "comp_binding"):
+            assert 0.0 <= row[key] <= 100.0
+    assert "| InfoNCE |" in result["table"] and "binding" in result["table"]
+    assert len(lines) == len(VARIANTS) + 2
+
+
+def test_bench_train_cli_registers_and_runs(capsys, monkeypatch) -> None:
+    from engine.cli_train import register_bench
+
+    parser = argparse.ArgumentParser()
+    handlers = register_bench(parser.add_subparsers(dest="bench"))
+    args = parser.parse_args(
+        ["train", "--seeds", "0", "--variants", "infonce", "--epochs", "1", "--threads", "0", "--json"]
+    )
+    from engine.bench import train_bench
+
+    real = train_bench.run_train_bench
+
+    def small(seeds, log, **kw):
+        return real(seeds, log, n_train=32, n_test=16, batch_size=16, **kw)
+
+    monkeypatch.setattr(train_bench, "run_train_bench", small)
+    assert handlers["train"](args) == 0
+    assert '"rows"' in capsys.readouterr().out
