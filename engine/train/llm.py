@@ -318,7 +318,11 @@ def download(
     cancel: CancelToken | None = None,
     timeout_s: float = 30.0,
 ) -> Path:
-    """Fetch ``model.url`` to ``target`` through ``target.part`` (resumed if present), then verify it."""
+    """Fetch ``model.url`` to ``target`` through ``target.part`` (resumed if present), then verify it.
+
+    Only HTTPS is accepted: a model file is code-adjacent data and must not travel in the clear."""
+    if not model.url.lower().startswith("https://"):
+        raise LLMError(f"{target}: refusing to download over a non-HTTPS URL ({model.url})")
     target.parent.mkdir(parents=True, exist_ok=True)
     part = target.with_name(target.name + ".part")
     have = part.stat().st_size if part.exists() else 0

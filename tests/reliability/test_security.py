@@ -366,3 +366,12 @@ def test_the_app_opens_no_listening_socket(qtbot, tmp_path: Path) -> None:
             window.search_view.run_text("red")
         window.close()
     assert watch.seen == set()
+
+
+def test_llm_download_refuses_plain_http(tmp_path) -> None:
+    from engine.train.llm import LLMError, RemoteModel, download
+
+    model = RemoteModel(url="http://example.invalid/model.gguf", filename="model.gguf", size=10, sha256=None)
+    with pytest.raises(LLMError, match="non-HTTPS"):
+        download(model, tmp_path / "model.gguf")
+    assert not (tmp_path / "model.gguf.part").exists()
