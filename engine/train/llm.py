@@ -15,6 +15,7 @@ import hashlib
 import mmap
 import os
 import struct
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -320,8 +321,11 @@ def download(
 ) -> Path:
     """Fetch ``model.url`` to ``target`` through ``target.part`` (resumed if present), then verify it.
 
-    Only HTTPS is accepted: a model file is code-adjacent data and must not travel in the clear."""
-    if not model.url.lower().startswith("https://"):
+    Only HTTPS is accepted (a model file must not travel in the clear), except from this machine's own loopback
+    address, where there is no network to intercept (a local mirror, or a test server)."""
+    scheme_host = urllib.parse.urlsplit(model.url)
+    loopback = scheme_host.scheme == "http" and scheme_host.hostname in ("127.0.0.1", "localhost", "::1")
+    if scheme_host.scheme != "https" and not loopback:
         raise LLMError(f"{target}: refusing to download over a non-HTTPS URL ({model.url})")
     target.parent.mkdir(parents=True, exist_ok=True)
     part = target.with_name(target.name + ".part")
