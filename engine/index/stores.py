@@ -87,28 +87,19 @@ class ModelStores:
         grains: dict[Grain, Grains] = {}
         for grain in GRAINS:
             vectors = _open_vectors(folder, grain, dim, model_id, readonly)
+            params = {
+                "model_id": model_id,
+                "dim": dim,
+                "m": settings.hnsw_m,
+                "ef_construction": settings.hnsw_ef_construction,
+                "ef_search": settings.hnsw_ef_search,
+            }
             try:
-                index = HnswStore.open_or_create(
-                    folder,
-                    grain,
-                    model_id=model_id,
-                    dim=dim,
-                    m=settings.hnsw_m,
-                    ef_construction=settings.hnsw_ef_construction,
-                    ef_search=settings.hnsw_ef_search,
-                )
+                index = HnswStore.open_or_create(folder, grain, **params)
             except IndexCorrupt as exc:
                 # The index is derived data: rebuild it from the vector file rather than refuse to work.
                 log.warning("%s; rebuilding it from the stored vectors", exc)
-                index = HnswStore.create(
-                    folder,
-                    grain,
-                    model_id=model_id,
-                    dim=dim,
-                    m=settings.hnsw_m,
-                    ef_construction=settings.hnsw_ef_construction,
-                    ef_search=settings.hnsw_ef_search,
-                )
+                index = HnswStore.create(folder, grain, **params)
                 index.extra["generation"] = -1
             grains[grain] = Grains(index, vectors)
         stores = cls(folder, model_id, dim, grains)

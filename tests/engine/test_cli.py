@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from engine.cli import main
+from tests.engine.processes import signal_once_committed
 from tests.engine.videos import color_library
 
 REPO = Path(__file__).resolve().parents[2]
@@ -107,8 +108,6 @@ def test_documented_offline_flow_with_test_tiny(tmp_path: Path) -> None:
 
 def test_ctrl_c_stops_cleanly_with_130_and_a_rerun_resumes(tmp_path: Path) -> None:
     import signal
-    import sqlite3
-    import time
 
     for i in range(4):
         color_library(tmp_path / "videos" / f"set{i}")
@@ -117,18 +116,7 @@ def test_ctrl_c_stops_cleanly_with_130_and_a_rerun_resumes(tmp_path: Path) -> No
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     subprocess.run([*base, "add", str(tmp_path / "videos")], check=True, env=env, capture_output=True)
     proc = subprocess.Popen([*base, "index"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while proc.poll() is None and time.monotonic() < deadline:
-        try:
-            db = sqlite3.connect(f"file:{home / 'catalog.sqlite'}?mode=ro", uri=True, timeout=1)
-            done = db.execute("SELECT COUNT(*) FROM embeddings").fetchone()[0]
-            db.close()
-        except sqlite3.Error:
-            done = 0
-        if done >= 1:
-            proc.send_signal(signal.SIGINT)
-            break
-        time.sleep(0.005)
+    signal_once_committed(proc, home, 1, signal.SIGINT, timeout_s=120)
     _, err = proc.communicate(timeout=120)
     if proc.returncode == 0:
         pytest.skip("the run finished before Ctrl-C could land (machine too fast for this timing)")

@@ -8,7 +8,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +17,7 @@ from engine.jobs import CancelToken, JobCancelled
 from engine.library.library import Library, LibraryBusy
 from engine.search.searcher import Searcher, SearchError
 from engine.settings import EngineSettings
+from tests.engine.processes import signal_once_committed
 from tests.engine.videos import color_library
 
 REPO = Path(__file__).resolve().parents[2]
@@ -162,18 +162,7 @@ def test_killed_index_run_resumes_to_the_same_catalog_and_results(tmp_path: Path
         proc = subprocess.Popen(
             _index_command(home), env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
-        deadline = time.monotonic() + 60
-        while proc.poll() is None and time.monotonic() < deadline:
-            try:
-                db = sqlite3.connect(f"file:{home / 'catalog.sqlite'}?mode=ro", uri=True, timeout=1)
-                done = db.execute("SELECT COUNT(*) FROM embeddings").fetchone()[0]
-                db.close()
-            except sqlite3.Error:
-                done = 0
-            if done >= 2:
-                os.kill(proc.pid, signal.SIGKILL)
-                break
-            time.sleep(0.005)
+        signal_once_committed(proc, home, 2, signal.SIGKILL, timeout_s=60)
         proc.wait()
         if proc.returncode == -signal.SIGKILL:
             db = sqlite3.connect(home / "catalog.sqlite")
