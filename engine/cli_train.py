@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -49,6 +50,14 @@ def register(subparsers: Any) -> dict[str, Callable[[argparse.Namespace], int]]:
     p.add_argument("--freeze", choices=("none", "vision", "text", "towers"), default=None, help="freeze towers")
     p.add_argument("--heads-only", action="store_true", default=None, help="train only the heads")
     p.add_argument("--no-resume", dest="resume", action="store_false", default=None, help="start afresh")
+    p.add_argument(
+        "--nproc",
+        type=int,
+        default=None,
+        metavar="N",
+        help="train with N processes on this machine through torchrun (DDP: one per GPU, or gloo on the CPU); "
+        "batch-size stays the global batch",
+    )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     return {"train": cmd_train}
 
@@ -64,7 +73,13 @@ def register_bench(bench_subparsers: Any) -> dict[str, Callable[[argparse.Namesp
     p.add_argument("--seeds", default="0,1", help="comma-separated seeds (default 0,1)")
     p.add_argument("--variants", default=None, help="objectives to run, comma-separated (default all six)")
     p.add_argument("--epochs", type=int, default=None, help="epochs per run (default: the benchmark's)")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1; 0 = torch's default)")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads per run (default 1; 0 = torch's default)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="runs trained at once in separate processes (default: CPU cores / threads, at most 12)",
+    )
     p.add_argument("--out", type=Path, default=None, help="keep the runs' checkpoints here")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     return {"train": cmd_bench_train}
@@ -93,15 +108,54 @@ def _error(message: object) -> int:
     return EXIT_ERROR
 
 
+def _worker_argv(args: argparse.Namespace) -> list[str]:
+    """This ``train`` command line again, without ``--nproc``: what each torchrun worker runs."""
+    argv = ["--model", args.model] if args.model else []
+    argv += ["-v"] if getattr(args, "verbose", False) else []
+    argv += ["--no-progress"] if getattr(args, "no_progress", False) else []
+    argv.append("train")
+    argv += [str(args.config)] if args.config is not None else []
+    for flag, _, _, _ in _FLAGS:
+        value = getattr(args, flag.lstrip("-").replace("-", "_"))
+        argv += [flag, str(value)] if value is not None else []
+    argv += ["--freeze", args.freeze] if args.freeze is not None else []
+    argv += ["--heads-only"] if args.heads_only else []
+    argv += ["--no-resume"] if args.resume is False else []
+    argv += ["--json"] if args.json else []
+    return argv
+
+
+def _launch(args: argparse.Namespace, batch_size: int) -> int:
+    """``--nproc N``: run this command in N processes through torchrun's launcher; each joins the process group."""
+    from engine.train.distributed import Topology, check_batch_size, launch, launched_topology
+
+    if args.nproc < 1:
+        return _error(f"--nproc must be at least 1, got {args.nproc}")
+    if launched_topology().distributed:
+        return _error("--nproc starts the processes itself; leave it out when running under torchrun")
+    try:
+        check_batch_size(batch_size, Topology(world_size=args.nproc))
+        codes = launch(args.nproc, _worker_argv(args))
+    except ValueError as exc:
+        return _error(exc)
+    if not codes:
+        return EXIT_OK
+    return EXIT_CANCELLED if EXIT_CANCELLED in codes else next((c for c in codes if c > 0), EXIT_ERROR)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from engine.jobs import JobCancelled
     from engine.models.base import ModelUnavailable
+    from engine.train.distributed import launched_topology
     from engine.train.trainer import EpochReport, train
 
     try:
         config = _config(args)
+        main = launched_topology().is_main  # under torchrun only rank 0 shows progress and the result
     except ValueError as exc:
         return _error(exc)
+    if getattr(args, "nproc", None) is not None and args.nproc != 1:
+        return _launch(args, config.batch_size)
 
     def on_epoch(row: EpochReport) -> None:
         keys = ("t2v_R1", "t2v_R5", "comp_components")
@@ -109,16 +163,19 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"epoch {row.epoch}: loss {row.train_loss:.4f}  {shown}{'  (best)' if row.best else ''}", file=sys.stderr)
 
     with (
-        progress_bar(not args.no_progress) as progress,
+        progress_bar(main and not args.no_progress) as progress,
         cancel_on_sigint(message="Stopping after the current step… (Ctrl-C again to abort)") as cancel,
     ):
         try:
             result = train(config, progress=progress, cancel=cancel, on_epoch=on_epoch)
         except JobCancelled as exc:
-            print(f"scenefind: {exc}", file=sys.stderr)
+            if main:
+                print(f"scenefind: {exc}", file=sys.stderr)
             return EXIT_CANCELLED
         except (ValueError, OSError, ModelUnavailable) as exc:
             return _error(exc)
+    if not main:
+        return EXIT_OK
     summary = {
         "checkpoint": str(result.checkpoint),
         "best_checkpoint": str(result.best_checkpoint),
@@ -144,15 +201,27 @@ def cmd_bench_train(args: argparse.Namespace) -> int:
         seeds = tuple(int(s) for s in args.seeds.split(",") if s.strip())
     except ValueError:
         return _error(f"--seeds {args.seeds!r}: write integers separated by commas, e.g. 0,1")
+    if args.threads < 0 or (args.workers is not None and args.workers < 1):
+        return _error("--threads must be ≥ 0 and --workers ≥ 1")
     if args.threads:
         torch.set_num_threads(args.threads)
+    workers = args.workers or max(1, min(12, (os.cpu_count() or 1) // max(1, args.threads or torch.get_num_threads())))
     variants = [v.strip() for v in args.variants.split(",")] if args.variants else None
     extra = {"epochs": args.epochs} if args.epochs else {}
     log = (lambda line: print(line, file=sys.stderr)) if args.json else print
     started = time.perf_counter()
     with cancel_on_sigint(message="Stopping after the current step… (Ctrl-C again to abort)") as cancel:
         try:
-            figures = run_train_bench(seeds, log, variants=variants, out=args.out, cancel=cancel, **extra)
+            figures = run_train_bench(
+                seeds,
+                log,
+                variants=variants,
+                out=args.out,
+                workers=workers,
+                threads=args.threads,
+                cancel=cancel,
+                **extra,
+            )
         except JobCancelled:
             return EXIT_CANCELLED
         except ValueError as exc:

@@ -5,9 +5,11 @@ Why an interface: the trainer serves two sources that look nothing alike, captio
 frames, its caption, its hard negatives by type and its paraphrase positives; the trainer and the evaluation see
 nothing else.
 
-Batches follow findings.md: a *fresh* negative per component is sampled each epoch from the several available
+Batches follow findings.md: a *fresh* negative per type is sampled each epoch from the several available
 (#2: negatives fixed once per clip are memorised), and a negative that equals, after normalising, any positive
-caption of its batch is flagged so CE-CLIP's cross-sample terms can drop it (#3: false negatives).
+caption of its batch is flagged so CE-CLIP's cross-sample terms can drop it (#3: false negatives). The types are
+the four components plus the relation swap; each objective picks the columns its paper uses
+(``engine.train.objective``).
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ import torch
 from torch import Tensor
 
 COMPONENTS = ("subject", "verb", "object", "attribute")  # = engine.train.negatives.COMPONENTS
+RELATION = "relation"  # = engine.train.negatives.RELATION: two noun chunks swapped (CE-CLIP's swap negative)
+NEGATIVE_TYPES = (*COMPONENTS, RELATION)  # the columns of Batch.negatives, in this order
 
 
 class ClipSet(Protocol):
@@ -115,10 +119,12 @@ def normalise_caption(text: str) -> str:
 
 @dataclass
 class Batch:
-    """One training batch: frames (B, F, H, W, 3) uint8, captions, one negative per component (``""`` = none).
+    """One training batch: frames (B, F, H, W, 3) uint8, captions, one negative per type (``""`` = none).
 
-    ``neg_mask`` (B, C) marks real negatives (μ); ``drop`` (B, C) marks negatives equal to a positive caption
-    of the batch (CE-CLIP's ITC/IMC drop them); ``positive``/``pos_mask`` are an optional paraphrase per clip.
+    Columns follow :data:`NEGATIVE_TYPES`. ``neg_mask`` (B, C) marks real negatives (μ); ``drop`` (B, C) marks
+    negatives equal to a positive caption of the batch (CE-CLIP's ITC/IMC drop them); ``positive``/``pos_mask``
+    are an optional paraphrase per clip. ``entity_object`` (B,) says, per clip, whether CE-CLIP's single
+    "entity" negative is this epoch's object negative rather than the subject one (drawn with the negatives).
     """
 
     frames: Tensor
@@ -128,10 +134,31 @@ class Batch:
     drop: Tensor
     positive: list[str]
     pos_mask: Tensor
+    entity_object: Tensor
 
     @property
     def size(self) -> int:
         return len(self.captions)
+
+    def columns(self, types: Sequence[str]) -> tuple[list[list[str]], Tensor, Tensor]:
+        """(negatives, mask, drop) restricted to ``types`` in that order; ``"entity"`` is CE-CLIP's noun column:
+        the subject or the object negative per :attr:`entity_object`, falling back to whichever exists."""
+        index = {t: k for k, t in enumerate(NEGATIVE_TYPES)}
+        subject, obj = index["subject"], index["object"]
+        picks = []
+        for row in range(self.size):
+            cols = []
+            for t in types:
+                if t != "entity":
+                    cols.append(index[t])
+                    continue
+                first, second = (obj, subject) if bool(self.entity_object[row]) else (subject, obj)
+                usable = bool(self.neg_mask[row, first]) or not bool(self.neg_mask[row, second])
+                cols.append(first if usable else second)
+            picks.append(cols)
+        take = torch.tensor(picks, dtype=torch.long).reshape(self.size, len(types))
+        negs = [[self.negatives[row][k] for k in cols] for row, cols in enumerate(picks)]
+        return negs, self.neg_mask.gather(1, take), self.drop.gather(1, take)
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
@@ -141,17 +168,23 @@ def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
     return order
 
 
-def make_batch(clips: ClipSet, indices: Sequence[int], *, seed: int, epoch: int) -> Batch:
-    """Collate ``indices`` with a fresh negative per component for this epoch (deterministic per seed/epoch)."""
+def make_batch(
+    clips: ClipSet, indices: Sequence[int], *, seed: int, epoch: int, context: Sequence[int] | None = None
+) -> Batch:
+    """Collate ``indices`` with a fresh negative per type for this epoch (deterministic per seed/epoch).
+
+    ``context``: the clips whose captions count as the batch's positives when flagging ``drop`` (default
+    ``indices``); under DDP a rank collates its share but flags against the whole global batch."""
     frames = torch.from_numpy(np.stack([clips.frames(i) for i in indices]))
     captions = [clips.caption(i) for i in indices]
-    own = {normalise_caption(c) for c in captions}
-    negs, mask, drop, positive, pos_mask = [], [], [], [], []
+    own = {normalise_caption(clips.caption(i)) for i in context} if context is not None else set()
+    own |= {normalise_caption(c) for c in captions}
+    negs, mask, drop, positive, pos_mask, entity_object = [], [], [], [], [], []
     for i, caption in zip(indices, captions, strict=True):
         rng = random.Random(f"neg:{seed}:{epoch}:{i}")
         available = clips.negatives(i)
         row, row_mask, row_drop = [], [], []
-        for comp in COMPONENTS:
+        for comp in NEGATIVE_TYPES:
             options = [n for n in available.get(comp, []) if normalise_caption(n) != normalise_caption(caption)]
             pick = rng.choice(options) if options else ""
             row.append(pick)
@@ -163,6 +196,7 @@ def make_batch(clips: ClipSet, indices: Sequence[int], *, seed: int, epoch: int)
         paraphrases = clips.positives(i)
         positive.append(rng.choice(paraphrases) if paraphrases else "")
         pos_mask.append(bool(paraphrases))
+        entity_object.append(rng.random() < 0.5)
     return Batch(
         frames,
         captions,
@@ -171,11 +205,14 @@ def make_batch(clips: ClipSet, indices: Sequence[int], *, seed: int, epoch: int)
         torch.tensor(drop, dtype=torch.bool),
         positive,
         torch.tensor(pos_mask, dtype=torch.bool),
+        torch.tensor(entity_object, dtype=torch.bool),
     )
 
 
 __all__ = [
     "COMPONENTS",
+    "NEGATIVE_TYPES",
+    "RELATION",
     "Batch",
     "ClipSet",
     "FileClips",

@@ -37,7 +37,8 @@ _META_NOUNS = frozenset(
     {
         "video", "clip", "footage", "scene", "shot", "frame", "part", "type", "kind", "way", "front", "side",
         "top", "bottom", "lot", "bunch", "group", "couple", "pair", "piece", "number", "one", "other", "each",
-        "thing", "something", "someone", "somebody", "anything", "everything", "time",
+        "thing", "something", "someone", "somebody", "anything", "everything", "time", "left", "right",
+        "middle", "center", "centre",
     }
 )  # fmt: skip
 _NEGATIONS = frozenset({"not", "no", "never", "nobody", "nothing", "none", "n't", "without"})
@@ -69,6 +70,7 @@ class Parsed:
     chunks: tuple[Span, ...]
     lemmas: tuple[str, ...]
     passive: bool = False  # has a passive construction ("a horse is ridden by a man"): subjects may swap
+    paths: tuple[tuple[Span, Span], ...] = ()  # (source, goal) phrases of "from X to Y" (component "path")
 
     def of(self, component: str) -> tuple[Span, ...]:
         return tuple(s for s in self.spans if s.component == component)
@@ -143,7 +145,60 @@ def _extract(caption: str, doc: Any) -> Parsed:
         if usable(c.root)
     ]
     passive = any(t.dep_ in ("nsubjpass", "auxpass", "agent") for t in doc)
-    return Parsed(caption, tuple(spans), tuple(chunks), tuple(t.lemma_.lower() for t in doc), passive)
+    lemmas = tuple(t.lemma_.lower() for t in doc)
+    return Parsed(caption, tuple(spans), tuple(chunks), lemmas, passive, tuple(_paths(doc)))
+
+
+_GOAL_PREPOSITIONS = frozenset({"to", "into", "onto", "toward", "towards"})
+_PHRASE_LEAD = frozenset({"DET", "NUM", "ADJ", "PRON"})  # determiners and modifiers before a phrase's head
+_PHRASE_HEAD = frozenset({"NOUN", "PROPN", "ADJ", "ADV", "NUM"})
+_MAX_PHRASE = 4  # tokens; longer "from ... to" stretches are clauses, not places
+
+
+def _leads(token: Any, following: Any) -> bool:
+    """A modifier of what follows: determiners always, adjectives only when a run of adjectives reaches a noun
+    ("the old red barn"), not before an adverb or another head ("to small next to")."""
+    if token.pos_ != "ADJ":
+        return token.pos_ in _PHRASE_LEAD
+    while following is not None and following.pos_ == "ADJ":
+        following = following.nbor(1) if following.i + 1 < len(following.doc) else None
+    return following is not None and following.pos_ in _NOUNS
+
+
+def _paths(doc: Any) -> list[tuple[Span, Span]]:
+    """Surface "from X to Y" pairs (also into/onto/toward): X is everything between the two prepositions, Y the
+    phrase after the second (modifiers, then a head or a compound). Read from the tokens rather than the parse,
+    because small parsers attach "to right" and "to small" in many different ways."""
+
+    def phrase(tokens: Sequence[Any]) -> Span | None:
+        if not tokens or len(tokens) > _MAX_PHRASE or not all(t.text.isalpha() for t in tokens):
+            return None
+        if tokens[-1].pos_ not in _PHRASE_HEAD or any(t.pos_ not in _PHRASE_LEAD | _PHRASE_HEAD for t in tokens):
+            return None
+        head = tokens[-1]
+        start, end = tokens[0].idx, head.idx + len(head.text)
+        return Span("path", start, end, doc.text[start:end], head.lemma_.lower(), head.pos_, head.tag_)
+
+    out: list[tuple[Span, Span]] = []
+    for i, token in enumerate(doc):
+        if token.lower_ != "from":
+            continue
+        goal = next(
+            (j for j in range(i + 2, min(len(doc), i + 2 + _MAX_PHRASE)) if doc[j].lower_ in _GOAL_PREPOSITIONS), None
+        )
+        if goal is None:
+            continue
+        end = goal + 1
+        while end + 1 < len(doc) and end - goal <= _MAX_PHRASE and _leads(doc[end], doc[end + 1]):
+            end += 1
+        if end < len(doc) and doc[end].pos_ in _PHRASE_HEAD:
+            end += 1  # the head; only a noun head continues, as a compound ("to the garden shed")
+            while end < len(doc) and doc[end - 1].pos_ in _NOUNS and doc[end].pos_ in _NOUNS:
+                end += 1
+        source, target = phrase(doc[i + 1 : goal]), phrase(doc[goal + 1 : end])
+        if source is not None and target is not None and source.text.lower() != target.text.lower():
+            out.append((source, target))
+    return out
 
 
 # --- substitution ----------------------------------------------------------------------------------------

@@ -6,8 +6,9 @@ exactly that component changed, to a word of the same part of speech and inflect
 that is neither an inflection nor a synonym of the original (``engine.train.components``), and the sentence
 kept a fluent length. Small models often answer with the original word or a synonym, so nothing they write is
 trusted. After a retry, the rest is filled by a rule-based swap drawn from the dataset's own vocabulary of that
-component (same fine tag, so "dogs" becomes another plural noun), validated the same way. The relation
-negative swaps two noun chunks (CE-CLIP). Positives are LLM paraphrases that keep every component's lemma
+component (same fine tag, so "dogs" becomes another plural noun), validated the same way. Relation
+negatives keep every word and swap who has what: two noun chunks (CE-CLIP), two attributes, or a path's source
+and goal (``engine.train.relations``). Positives are LLM paraphrases that keep every component's lemma
 and add no negation, with a template fallback ("in this video, ...").
 
 Several negatives per component are kept, because negatives fixed once per clip get memorised (findings.md
@@ -45,8 +46,6 @@ from engine.train.components import (
     precheck_word,
     splice,
     substitute,
-    swap_chunks,
-    synonyms,
 )
 from engine.train.prompts import (
     negative_prompt,
@@ -55,10 +54,11 @@ from engine.train.prompts import (
     positive_prompt,
     prompt_fingerprint,
 )
+from engine.train.relations import relation_negatives
 
 RELATION = "relation"
 NEGATIVE_KINDS: tuple[str, ...] = (*COMPONENTS, RELATION)
-CACHE_VERSION = 3  # bump when generation or validation changes: cached results were made by the old rules
+CACHE_VERSION = 4  # bump when generation or validation changes: cached results were made by the old rules
 LLM_ATTEMPTS = 2  # calls per component: the first, then one retry (another span, or hotter sampling)
 _RULE_TRIES = 40  # substitutions parsed per component before the rule-based swap gives up
 _NEGATIVE_TOKENS = 20  # about five short words: the examples show five, and small models repeat themselves
@@ -416,30 +416,7 @@ class _Generator:
     # --- relation and positives -----------------------------------------------------------------------------
 
     def _relations(self, p: Parsed) -> list[str]:
-        """Swap two noun chunks with different head lemmas; pairs with the subject first, and a pair involving
-        the subject only when both chunks agree in number (the verb agrees with the subject)."""
-        subject_starts = {s.start for s in p.of("subject")}
-
-        def has_subject(c: Span) -> bool:
-            return any(c.start <= s < c.end for s in subject_starts)
-
-        pairs = []
-        for i, a in enumerate(p.chunks):
-            for b in p.chunks[i + 1 :]:
-                if a.lemma == b.lemma or a.end > b.start or synonyms(a.lemma, b.lemma):
-                    continue
-                if (has_subject(a) or has_subject(b)) and (a.tag in ("NNS", "NNPS")) != (b.tag in ("NNS", "NNPS")):
-                    continue
-                pairs.append((0 if has_subject(a) or has_subject(b) else 1, a, b))
-        pairs.sort(key=lambda t: t[0])
-        out: list[str] = []
-        for _, a, b in pairs:
-            text = swap_chunks(p.caption, a, b)
-            if _norm(text) != _norm(p.caption) and text not in out:
-                out.append(text)
-            if len(out) >= self.need:
-                break
-        return out
+        return relation_negatives(p, self.need)
 
     def _positives(self, p: Parsed, st: dict[str, Any]) -> list[str]:
         if self.positives == 0:

@@ -5,12 +5,24 @@ schedule, so the only thing that changes between runs is the name looked up here
 ``engine.train.losses`` (tested against losses.md §5); this module only encodes texts and frames and feeds them in.
 
 * ``infonce``: symmetric InfoNCE on pooled cosine logits.
-* ``component``: §1 component negatives with uniform importance weights (no estimator).
+* ``component``: §1 component negatives with uniform importance weights (no estimator). The negative types are
+  the four components plus, with ``relation`` on (default), the relation swap the negative writer also produces
+  (issue 5 part 2, CE-CLIP's swap): §1's loss is written for any C and its checks hold for every C, so the swap
+  enters as a fifth type with its own μ and ω. It is the only negative that keeps every word of the caption,
+  so without it nothing in §1 teaches *who* has an attribute or a role.
 * ``component_ie``: §1 with importance estimation (ω from the estimator, trained by ``L_ie``).
-* ``ceclip``: §4 ITC with the four component negatives as hard negatives, CMR, IMC (``label0`` by default);
-  negatives equal to a batch positive are dropped from ITC/IMC (findings.md #3); θ is the model's buffer.
+* ``ceclip``: §4 ITC with hard negatives in CE-CLIP's own order [relation, attribute, entity, action] (entity =
+  this epoch's subject or object negative), CMR, IMC (``label0`` by default); negatives equal to a batch
+  positive are dropped from ITC/IMC (findings.md #3); θ is the model's 4-vector buffer.
 * ``s3ma``: §2 four-way similarity with the concept bank plus ``L_sim``/``L_align``.
 * ``emcl``: §3.2 EMCL-Net loss over the temporal head's frame features; the EMCL state keeps ``M``.
+
+Under DDP every loss sees the global batch: ``_global`` (``engine.train.distributed.global_batch``, the identity for
+one process) all-gathers, with gradients, what crosses samples: pooled video and text, frame features and masks,
+CE-CLIP's negatives (sample-major, so the gathered (B, K, D) is the single-process layout) and the batch masks.
+Per-sample terms are computed on the local share and gathered afterwards (component negative logits, importance
+logits, S3MA's anchor targets), so their global means (``L_ie``) are the single-process ones. CE-CLIP's θ and
+EMCL's ``M`` are therefore updated from identical inputs on every rank.
 """
 
 from __future__ import annotations
@@ -22,7 +34,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from engine.train.clips import Batch
+from engine.train.clips import COMPONENTS, NEGATIVE_TYPES, Batch
+from engine.train.distributed import global_batch as _global
 from engine.train.losses import (
     ceclip_losses,
     component_negative_loss,
@@ -59,23 +72,28 @@ class ObjectiveSettings:
     s3ma_beta: float = 0.5
     s3ma_k: int = 16
     emcl_temp: float = 3.0
+    relation: bool = True  # the relation swap joins §1's component negatives
 
     def __post_init__(self) -> None:
         if self.name not in OBJECTIVES:
             raise ValueError(f"unknown objective {self.name!r}; expected one of {OBJECTIVES}")
 
 
+CECLIP_TYPES = ("relation", "attribute", "entity", "verb")  # losses.md §4.1: [relation, attribute, entity, action]
+
+
 def _encode(
-    model: VideoTextModel, batch: Batch, with_negatives: bool
+    model: VideoTextModel, batch: Batch, negatives: list[list[str]] | None = None
 ) -> tuple[VideoOutput, TextOutput, TextOutput | None]:
+    """Encode the batch's frames, captions and (sample-major) the given negative columns in one text pass."""
     video = model.encode_video(batch.frames)
     texts = list(batch.captions)
-    if with_negatives:
-        texts += [n or "" for row in batch.negatives for n in row]
+    if negatives is not None:
+        texts += [n or "" for row in negatives for n in row]
     out = model.encode_text(texts)
     b = batch.size
     anchor = TextOutput(out.pooled[:b], out.tokens[:b], out.mask[:b], out.ids[:b])
-    if not with_negatives:
+    if negatives is None:
         return video, anchor, None
     negs = TextOutput(out.pooled[b:], out.tokens[b:], out.mask[b:], out.ids[b:])
     return video, anchor, negs
@@ -86,24 +104,28 @@ def _scale(model: VideoTextModel) -> Tensor:
 
 
 def _infonce(model: VideoTextModel, batch: Batch, cfg: ObjectiveSettings) -> dict[str, Tensor]:
-    video, text, _ = _encode(model, batch, False)
-    loss = info_nce(cosine_logits(text.pooled, video.pooled, _scale(model)))
+    video, text, _ = _encode(model, batch)
+    loss = info_nce(cosine_logits(*_global(text.pooled, video.pooled), _scale(model)))
     return {"total": loss}
 
 
-def _component_inputs(model: VideoTextModel, batch: Batch) -> tuple[Tensor, Tensor, Tensor, TextOutput, TextOutput]:
-    video, text, negs = _encode(model, batch, True)
+def _component_inputs(
+    model: VideoTextModel, batch: Batch, cfg: ObjectiveSettings
+) -> tuple[Tensor, Tensor, Tensor, TextOutput, TextOutput]:
+    negatives, neg_mask, _ = batch.columns(NEGATIVE_TYPES if cfg.relation else COMPONENTS)
+    video, text, negs = _encode(model, batch, negatives)
     assert negs is not None
-    b, c = batch.neg_mask.shape
+    b, c = neg_mask.shape
     s = _scale(model)
-    logits = cosine_logits(text.pooled, video.pooled, s)
+    logits = cosine_logits(*_global(text.pooled, video.pooled), s)
     n_hat = F.normalize(negs.pooled, dim=-1).reshape(b, c, -1)
     neg_logits = s * torch.einsum("bd,bcd->bc", F.normalize(video.pooled, dim=-1), n_hat)
-    return logits, neg_logits, batch.neg_mask.to(logits.device), text, negs
+    return logits, neg_logits, neg_mask.to(logits.device), text, negs  # per sample: this rank's share
 
 
 def _component(model: VideoTextModel, batch: Batch, cfg: ObjectiveSettings) -> dict[str, Tensor]:
-    logits, neg_logits, mask, _, _ = _component_inputs(model, batch)
+    logits, neg_logits, mask, _, _ = _component_inputs(model, batch, cfg)
+    neg_logits, mask = _global(neg_logits, mask)
     omega = torch.full_like(neg_logits, 1.0 / neg_logits.shape[1])
     out = component_negative_loss(logits, neg_logits, mask, omega)
     return {"total": out["total"], "cn": out["cn"], "t2v": out["t2v"]}
@@ -114,30 +136,33 @@ def _component_ie(model: VideoTextModel, batch: Batch, cfg: ObjectiveSettings) -
         raise ValueError(
             "objective 'component_ie' needs the model's importance estimator (build_model(importance=True))"
         )
-    logits, neg_logits, mask, text, negs = _component_inputs(model, batch)
+    logits, neg_logits, mask, text, negs = _component_inputs(model, batch, cfg)
     b, c = mask.shape
     length = negs.tokens.shape[1]
     imp = model.importance(
         text.tokens, text.mask, negs.tokens.reshape(b, c, length, -1), negs.mask.reshape(b, c, length), mask
     )
+    neg_logits, mask, imp = _global(neg_logits, mask, imp)
     out = component_objective(logits, neg_logits, mask, imp, lam_ie=cfg.lam_ie)
     return {"total": out["total"], "component": out["component"], "ie": out["ie"]}
 
 
 def _ceclip(model: VideoTextModel, batch: Batch, cfg: ObjectiveSettings) -> dict[str, Tensor]:
-    video, text, negs = _encode(model, batch, True)
+    negatives, neg_mask, neg_drop = batch.columns(CECLIP_TYPES)
+    video, text, negs = _encode(model, batch, negatives)
     assert negs is not None
-    b, c = batch.neg_mask.shape
+    b, c = neg_mask.shape
     v, t = F.normalize(video.pooled, dim=-1), F.normalize(text.pooled, dim=-1)
     h = F.normalize(negs.pooled, dim=-1).reshape(b, c, -1)
-    drop = batch.drop.to(v.device) | ~batch.neg_mask.to(v.device)  # missing negatives ("") are no captions at all
+    v, t, h, neg_mask, neg_drop = _global(v, t, h, neg_mask.to(v.device), neg_drop.to(v.device))
+    drop = neg_drop | ~neg_mask  # missing negatives ("") are no captions at all
     if cfg.imc != "label0":
         drop[0, 0] = False  # the head/label1 IMC target must stay
     out = ceclip_losses(
         v,
         t,
         h,
-        batch.neg_mask.to(v.device),
+        neg_mask,
         _scale(model),
         model.ceclip_theta,
         lam_cmr=cfg.lam_cmr,
@@ -154,17 +179,13 @@ def _ceclip(model: VideoTextModel, batch: Batch, cfg: ObjectiveSettings) -> dict
 def _s3ma(model: VideoTextModel, batch: Batch, cfg: ObjectiveSettings) -> dict[str, Tensor]:
     if model.concepts is None:
         raise ValueError("objective 's3ma' needs the model's concept bank (build_model(concept_head=True))")
-    video, text, _ = _encode(model, batch, False)
+    video, text, _ = _encode(model, batch)
     bank = model.concepts
     anchors, has = text_anchor_targets(text.ids, text.mask, bank.kappa, bank.n_concepts)
     out = s3ma_loss(
-        text.pooled,
-        video.pooled,
-        video.frames,
-        video.frame_mask,
+        *_global(text.pooled, video.pooled, video.frames, video.frame_mask),
         bank.concepts,
-        anchors,
-        has,
+        *_global(anchors, has),
         _scale(model),
         alpha=cfg.s3ma_alpha,
         beta=cfg.s3ma_beta,
@@ -176,9 +197,10 @@ def _s3ma(model: VideoTextModel, batch: Batch, cfg: ObjectiveSettings) -> dict[s
 def _emcl(model: VideoTextModel, batch: Batch, cfg: ObjectiveSettings) -> dict[str, Tensor]:
     if model.emcl is None:
         raise ValueError("objective 'emcl' needs the model's EMCL state (build_model(emcl_k=...))")
-    video, text, _ = _encode(model, batch, False)
+    video, text, _ = _encode(model, batch)
     model.emcl.train(model.training)
-    out = model.emcl.net_loss(text.pooled, video.frames, video.frame_mask, _scale(model), temp=cfg.emcl_temp)
+    t, frames, frame_mask = _global(text.pooled, video.frames, video.frame_mask)
+    out = model.emcl.net_loss(t, frames, frame_mask, _scale(model), temp=cfg.emcl_temp)
     return {"total": out["total"]}
 
 
@@ -193,8 +215,9 @@ _LOSSES: dict[str, Callable[[VideoTextModel, Batch, ObjectiveSettings], dict[str
 
 
 def objective_loss(model: VideoTextModel, batch: Batch, settings: ObjectiveSettings) -> dict[str, Tensor]:
-    """``{"total": loss, ...parts}`` for ``settings.name`` on ``batch``."""
+    """``{"total": loss, ...parts}`` for ``settings.name`` on ``batch`` (under DDP: this rank's share, every rank
+    calling it, the loss over the global batch)."""
     return _LOSSES[settings.name](model, batch, settings)
 
 
-__all__ = ["OBJECTIVES", "SCORE_MODE", "ObjectiveSettings", "objective_loss"]
+__all__ = ["CECLIP_TYPES", "OBJECTIVES", "SCORE_MODE", "ObjectiveSettings", "objective_loss"]

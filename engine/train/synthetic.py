@@ -6,10 +6,13 @@ next to a second, static shape (the object). Captions name subject, verb, object
 colour): ``"a red circle goes from left to right next to a blue square"``. Held-out (colour, shape, verb)
 triples never appear in training, so test scores measure composition, not memory.
 
-Negatives: per training clip several *component* negatives per component (one word changed). For evaluation
-there are also *binding* negatives that keep every word and change who has what: swap the two colours, swap
-subject and object, reverse the direction ("from right to left"). A bag-of-words model scores them equal to the
-positive, so they are where order and binding must be learned. Everything is deterministic for a seed.
+Negatives: per training clip several *component* negatives per component (one word changed) and its *relation*
+negatives, the word-keeping swaps ``engine.train.relations`` writes for such captions (noun chunks, colours,
+the path's ends; a test holds the writer's output to these strings). For evaluation the same swaps are the
+*binding* negatives, reported per type: swap the two colours, swap subject and object, reverse the direction
+("from right to left"). A bag-of-words model scores them equal to the positive, so they are where order and
+binding must be learned. Test clips use held-out (colour, shape, verb) triples, so no test caption or negative
+occurs in training: a gain there is generalisation, not memory. Everything is deterministic for a seed.
 
 The tiny model: a per-frame CNN (no global pooling, so position survives) and a word-level transformer text
 encoder, both behind ``engine.train.model.Backbone``; the temporal head comes from the model module.
@@ -124,8 +127,11 @@ def render(scene: Scene, rng: np.random.Generator, *, size: int = 32, n_frames: 
     return frames.astype(np.uint8)
 
 
-def component_negatives(scene: Scene, rng: random.Random, per_component: int) -> dict[str, list[str]]:
-    """Up to ``per_component`` captions per component, each changing exactly one component's value."""
+def component_negatives(
+    scene: Scene, rng: random.Random, per_component: int, *, relation: bool = False
+) -> dict[str, list[str]]:
+    """Up to ``per_component`` captions per component, each changing exactly one component's value; with
+    ``relation``, also the relation negatives (word-keeping swaps) the negative writer produces."""
 
     def some(values: Sequence[Any]) -> list[Any]:
         return rng.sample(list(values), min(per_component, len(values)))
@@ -139,15 +145,31 @@ def component_negatives(scene: Scene, rng: random.Random, per_component: int) ->
         out["object"] = [
             caption(_replace(scene, obj_shape=v)) for v in some([x for x in SHAPES if x != scene.obj_shape])
         ]
+    if relation:
+        out["relation"] = [caption(s) for s in _relation_scenes(scene)]
     return out
+
+
+def _relation_scenes(scene: Scene) -> list[Scene]:
+    """What ``engine.train.relations`` swaps in these captions, in its order: the two noun chunks, the two
+    colours (attributes of different nouns), and the path's source and goal ("from left to right")."""
+    out = []
+    if scene.obj_shape is not None and scene.obj_color is not None:
+        out += [_swapped_roles(scene), _replace(scene, color=scene.obj_color, obj_color=scene.color)]
+    return [*out, _replace(scene, verb=(scene.verb[1], scene.verb[0]))]
+
+
+def _swapped_roles(scene: Scene) -> Scene:
+    assert scene.obj_shape is not None and scene.obj_color is not None
+    return Scene(scene.obj_shape, scene.obj_color, scene.verb, scene.shape, scene.color)
 
 
 def binding_negatives(scene: Scene) -> dict[str, list[str]]:
     """Negatives that keep every word: colours swapped, subject and object swapped, direction reversed."""
-    out = {"reverse": [caption(_replace(scene, verb=(scene.verb[1], scene.verb[0])))]}
-    if scene.obj_shape is not None and scene.obj_color is not None:
-        out["swap_colors"] = [caption(_replace(scene, color=scene.obj_color, obj_color=scene.color))]
-        out["swap_roles"] = [caption(Scene(scene.obj_shape, scene.obj_color, scene.verb, scene.shape, scene.color))]
+    scenes = _relation_scenes(scene)
+    out = {"reverse": [caption(scenes[-1])]}
+    if len(scenes) == 3:
+        out["swap_roles"], out["swap_colors"] = [caption(scenes[0])], [caption(scenes[1])]
     return out
 
 
@@ -181,7 +203,8 @@ class SyntheticSpec:
 def make_splits(seed: int, spec: SyntheticSpec | None = None) -> tuple[MemoryClips, MemoryClips]:
     """(train, test): test clips use only held-out (colour, shape, verb) triples and have unique captions.
 
-    Test negatives hold the four components and the three binding types; training negatives the components.
+    Test negatives hold the four components and the three binding types; training negatives the components
+    and the relation swap (what the product's negative writer gives a real caption of this form).
     """
     spec = spec or SyntheticSpec()
     rng = random.Random(f"synthetic:{seed}")
@@ -206,7 +229,7 @@ def make_splits(seed: int, spec: SyntheticSpec | None = None) -> tuple[MemoryCli
         frames = np.stack([render(s, np_rng, size=spec.size, n_frames=spec.n_frames) for s in scenes])
         neg_sets = []
         for s in scenes:
-            entry = component_negatives(s, rng, negs)
+            entry = component_negatives(s, rng, negs, relation=not binding)
             if binding:
                 entry.update(binding_negatives(s))
             neg_sets.append(entry)

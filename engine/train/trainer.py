@@ -7,6 +7,12 @@ seed and epoch), and the whole state (weights, heads, EMCL ``M``, CE-CLIP θ, op
 travels in that folder. Mixed precision runs on CUDA only; the logit scale is clamped to ≤ 100 after every step;
 validation R@1 drives early stopping and the ``best`` copy. Logs: ``log.csv`` always, TensorBoard when installed.
 
+Several processes (``torchrun --nproc_per_node=N -m engine.cli train CONFIG``, or ``scenefind train --nproc N``) train
+one model with DDP: ``batch_size`` is then the global batch, each rank encodes its contiguous share and the losses
+see the all-gathered global batch (``engine.train.distributed`` says how, and why the gradients equal a single
+process's). Rank 0 evaluates and writes checkpoints, logs and TensorBoard while the others wait; every rank resumes
+from the same checkpoint; a cancel on any rank stops all at the same step, and rank 0 saves the checkpoint.
+
 :func:`train` reads files (``engine.train.data``, ``engine.train.negatives``); :func:`fit` is the loop itself and
 takes any :class:`~engine.train.clips.ClipSet`, which is how the synthetic benchmark reuses it.
 """
@@ -33,7 +39,8 @@ import torch
 from engine.atomic import atomic_path, atomic_write_bytes
 from engine.jobs import CancelToken, JobCancelled, ProgressCallback, report, wrap_progress
 from engine.settings import DEFAULT_MODEL
-from engine.train.clips import ClipSet, epoch_order, make_batch
+from engine.train import distributed
+from engine.train.clips import ClipSet, epoch_order
 from engine.train.losses import clamp_logit_scale_
 from engine.train.model import VideoTextModel
 from engine.train.objective import OBJECTIVES, SCORE_MODE, ObjectiveSettings, objective_loss
@@ -54,7 +61,7 @@ class TrainConfig:
     model: str = DEFAULT_MODEL  # registry name (pretrained pair, test-tiny, random:ARCH, folder)
     objective: str = "component"
     epochs: int = 10
-    batch_size: int = 32
+    batch_size: int = 32  # the global batch: with N processes each encodes batch_size / N clips
     grad_accum: int = 1
     lr: float = 1e-5  # towers
     head_lr: float = 1e-4  # temporal head, concept bank, importance estimator, logit scale
@@ -80,6 +87,7 @@ class TrainConfig:
     tensorboard: bool = True
     eval_batch_size: int = 64
     lam_ie: float = 0.1
+    relation_negatives: bool = True  # the relation swap joins the component negatives (objective.py)
     lam_cmr: float = 0.2
     lam_imc: float = 0.3
     imc: str = "label0"
@@ -150,6 +158,7 @@ class TrainConfig:
             s3ma_alpha=self.s3ma_alpha,
             s3ma_beta=self.s3ma_beta,
             s3ma_k=self.s3ma_k,
+            relation=self.relation_negatives,
         )
 
 
@@ -334,6 +343,17 @@ def _tensorboard(out: Path, enabled: bool) -> Any:
 # --- the loop -----------------------------------------------------------------------------------------------------
 
 
+def _idle_parameters(model: VideoTextModel, objective: str) -> bool:
+    """Whether a trainable parameter may get no gradient from ``objective`` (DDP must then look for such each step):
+    a concept bank outside S3MA, an importance estimator outside ``component_ie``, SigLIP's ``logit_bias``."""
+    idle = [p for n, p in model.backbone.named_parameters() if n.endswith("logit_bias")]
+    if model.concepts is not None and SCORE_MODE[objective] != "s3ma":
+        idle += list(model.concepts.parameters())
+    if model.importance is not None and objective != "component_ie":
+        idle += list(model.importance.parameters())
+    return any(p.requires_grad for p in idle)
+
+
 def fit(
     model: VideoTextModel,
     train_clips: ClipSet,
@@ -346,23 +366,29 @@ def fit(
 ) -> TrainResult:
     """Train ``model`` on ``train_clips`` per ``config`` into ``config.out``; resumes from its latest checkpoint.
 
-    Raises ``JobCancelled`` after saving a resumable checkpoint when ``cancel`` fires between steps.
+    Raises ``JobCancelled`` after saving a resumable checkpoint when ``cancel`` fires between steps. In an
+    initialised process group (:func:`engine.train.distributed.session`) every rank calls this with the same
+    arguments; ``progress`` and ``on_epoch`` are then called on rank 0 only.
     """
-    from engine.models.device import pick_device
     from engine.train.evaluate import evaluate
 
     if len(train_clips) == 0:
         raise ValueError("no training clips")
+    topology = distributed.current()
+    distributed.check_batch_size(config.batch_size, topology)
+    main = topology.is_main
+    if not main:
+        progress, on_epoch = None, None
     out = Path(config.out).expanduser()
     out.mkdir(parents=True, exist_ok=True)
-    device = pick_device(config.device)
+    device = distributed.device_for(config.device, topology)
     model.to(device)
     model.configure_trainable(
         freeze_vision=config.freeze_vision, freeze_text=config.freeze_text, heads_only=config.heads_only
     )
     settings = config.objective_settings()
     optimizer = _optimizer(model, config)
-    micro_per_epoch = math.ceil(len(train_clips) / config.batch_size)
+    micro_per_epoch = distributed.batches_per_epoch(len(train_clips), config.batch_size, topology.world_size)
     steps_per_epoch = math.ceil(micro_per_epoch / config.grad_accum)
     total = steps_per_epoch * config.epochs
     scheduler = _schedule(optimizer, total, config.warmup)
@@ -378,17 +404,27 @@ def fit(
         state = _State(**saved["state"])
         model.to(device)
         log.info("resuming from %s (epoch %d, micro-batch %d)", previous, state.epoch, state.micro)
-    writer = _tensorboard(out, config.tensorboard)
+    runner = distributed.data_parallel(
+        model,
+        lambda m, batch: objective_loss(m, batch, settings),
+        find_unused=_idle_parameters(model, config.objective),
+    )
+    writer = _tensorboard(out, config.tensorboard) if main else None
     last = previous or out
     model.train()
 
     def snapshot(name: str) -> Path:
-        trainer = {
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "scaler": scaler.state_dict(),
-        }
-        return _write_checkpoint(model, out, name, state, trainer, config)
+        """Rank 0 writes the checkpoint; every rank returns its folder once it exists."""
+        folder = out / "checkpoints" / name
+        if main:
+            trainer = {
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "scaler": scaler.state_dict(),
+            }
+            folder = _write_checkpoint(model, out, name, state, trainer, config)
+        distributed.barrier()
+        return folder
 
     try:
         while state.epoch < config.epochs:
@@ -399,18 +435,20 @@ def fit(
             losses: list[float] = []
             optimizer.zero_grad(set_to_none=True)
             for micro in range(state.micro, micro_per_epoch):
-                if cancel is not None and cancel.cancelled:
+                if distributed.any_rank(cancel is not None and cancel.cancelled):
                     state.micro = micro - (micro % config.grad_accum)  # replay a half-accumulated step
                     last = snapshot(f"step-{epoch + 1:04d}-{state.micro:06d}")
                     raise JobCancelled(f"training cancelled; resume from {last}")
                 idx = order[micro * config.batch_size : (micro + 1) * config.batch_size]
-                batch = make_batch(train_clips, idx, seed=config.seed, epoch=epoch)
+                batch = distributed.local_batch(train_clips, idx, seed=config.seed, epoch=epoch, topology=topology)
+                ends_step = (micro + 1) % config.grad_accum == 0 or micro + 1 == micro_per_epoch
                 autocast = torch.autocast("cuda", dtype=torch.float16) if amp else contextlib.nullcontext()
-                with autocast:
-                    loss = objective_loss(model, batch, settings)["total"]
-                scaler.scale(loss / config.grad_accum).backward()
+                with distributed.accumulating(runner, sync=ends_step):
+                    with autocast:
+                        loss = runner(batch)["total"]
+                    scaler.scale(loss / config.grad_accum).backward()
                 losses.append(float(loss.detach()))
-                if (micro + 1) % config.grad_accum == 0 or micro + 1 == micro_per_epoch:
+                if ends_step:
                     scaler.unscale_(optimizer)
                     if config.max_grad_norm > 0:
                         torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
@@ -427,9 +465,16 @@ def fit(
                     f"epoch {epoch + 1}/{config.epochs}, step {micro + 1}/{micro_per_epoch}, loss {losses[-1]:.3f}",
                 )
             metrics: dict[str, float] = {}
-            if val_clips is not None and len(val_clips):
+            stopped: JobCancelled | None = None
+            if main and val_clips is not None and len(val_clips):
                 sub = wrap_progress(progress, 0.95 * (epoch + 1) / config.epochs, 0.95 * (epoch + 1) / config.epochs)
-                metrics = evaluate(model, val_clips, batch_size=config.eval_batch_size, progress=sub, cancel=cancel)
+                try:
+                    metrics = evaluate(model, val_clips, batch_size=config.eval_batch_size, progress=sub, cancel=cancel)
+                except JobCancelled as exc:
+                    stopped = exc
+            metrics, cancelled = distributed.broadcast((metrics, stopped is not None))  # rank 0 decides for all
+            if cancelled:
+                raise stopped or JobCancelled(f"training cancelled during validation; resume from {last}")
             score = metrics.get(VAL_METRIC)
             improved = score is not None and (state.best is None or score > state.best)
             state.bad_epochs = 0 if improved or score is None else state.bad_epochs + 1
@@ -451,17 +496,11 @@ def fit(
             last = snapshot(f"epoch-{epoch + 1:04d}")
             row.checkpoint = str(last)
             state.history[-1]["checkpoint"] = str(last)
-            if row.best:
-                _copy_best(last, out)
-            _prune(out, config.keep_last, last.name)
-            flat = {k: v for k, v in dataclasses.asdict(row).items() if k != "metrics"} | metrics
-            _append_csv(out / "log.csv", flat)
-            if writer is not None:
-                for key, value in flat.items():
-                    if isinstance(value, float):
-                        writer.add_scalar(key, value, row.epoch)
+            if main:
+                _log_epoch(out, last, row, metrics, config, writer)
             if on_epoch is not None:
                 on_epoch(row)
+            distributed.barrier()  # best/, log.csv and the pruning are done before any rank goes on
             if config.patience and state.bad_epochs >= config.patience:
                 log.info(
                     "early stop after epoch %d: no better %s for %d epochs", row.epoch, VAL_METRIC, config.patience
@@ -472,6 +511,21 @@ def fit(
             writer.close()
     report(progress, 1.0, "Training finished")
     return _result(out, last, state, stopped=False)
+
+
+def _log_epoch(
+    out: Path, last: Path, row: EpochReport, metrics: dict[str, float], config: TrainConfig, writer: Any
+) -> None:
+    """Rank 0's bookkeeping after an epoch's checkpoint: the ``best`` copy, pruning, ``log.csv``, TensorBoard."""
+    if row.best:
+        _copy_best(last, out)
+    _prune(out, config.keep_last, last.name)
+    flat = {k: v for k, v in dataclasses.asdict(row).items() if k != "metrics"} | metrics
+    _append_csv(out / "log.csv", flat)
+    if writer is not None:
+        for key, value in flat.items():
+            if isinstance(value, float):
+                writer.add_scalar(key, value, row.epoch)
 
 
 def _result(out: Path, last: Path, state: _State, *, stopped: bool) -> TrainResult:
@@ -487,7 +541,10 @@ def train(
     cancel: CancelToken | None = None,
     on_epoch: Callable[[EpochReport], None] | None = None,
 ) -> TrainResult:
-    """Train from the files ``config.data`` (and ``config.negatives``) into ``config.out``; see :func:`fit`."""
+    """Train from the files ``config.data`` (and ``config.negatives``) into ``config.out``; see :func:`fit`.
+
+    Started by torchrun (``WORLD_SIZE`` > 1), it joins the process group for the run and trains with DDP.
+    """
     from engine.train.clips import FileClips
     from engine.train.data import FrameCache, load_training_data, split_items
 
@@ -500,12 +557,13 @@ def train(
 
         negatives = read_negatives(Path(config.negatives).expanduser())
     train_items, val_items = split_items(items, val_fraction=config.val_fraction, seed=config.seed)
-    report(progress, 0.0, f"Loading {config.model}")
-    model = model_for(config)
-    cache, size = FrameCache(), model.backbone.image_size
-    train_clips = FileClips(train_items, negatives, cache, n_frames=config.n_frames, size=size)
-    val_clips = FileClips(val_items, negatives, cache, n_frames=config.n_frames, size=size) if val_items else None
-    return fit(model, train_clips, val_clips, config, progress=progress, cancel=cancel, on_epoch=on_epoch)
+    with distributed.session(config.device):  # under torchrun: join the process group; otherwise nothing
+        report(progress, 0.0, f"Loading {config.model}")
+        model = model_for(config)
+        cache, size = FrameCache(), model.backbone.image_size
+        train_clips = FileClips(train_items, negatives, cache, n_frames=config.n_frames, size=size)
+        val_clips = FileClips(val_items, negatives, cache, n_frames=config.n_frames, size=size) if val_items else None
+        return fit(model, train_clips, val_clips, config, progress=progress, cancel=cancel, on_epoch=on_epoch)
 
 
 __all__ = ["EpochReport", "TrainConfig", "TrainResult", "fit", "latest_checkpoint", "model_for", "train"]

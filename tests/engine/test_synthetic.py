@@ -70,9 +70,42 @@ def test_component_negatives_change_one_word_and_binding_negatives_keep_every_wo
     }
     for texts in binding.values():
         assert Counter(texts[0].split()) == Counter(pos.split()) and texts[0] != pos
+    relation = component_negatives(scene, random.Random(0), 2, relation=True)["relation"]
+    assert relation == [binding["swap_roles"][0], binding["swap_colors"][0], binding["reverse"][0]]
     alone = Scene("circle", "red", ("small", "big"))
-    assert "object" not in component_negatives(alone, random.Random(0), 2)
+    assert "object" not in component_negatives(alone, random.Random(0), 2, relation=True)
+    assert (
+        component_negatives(alone, random.Random(0), 2, relation=True)["relation"]
+        == binding_negatives(alone)["reverse"]
+    )
     assert set(binding_negatives(alone)) == {"reverse"}
+
+
+def test_training_relation_negatives_are_what_the_negative_writer_produces() -> None:
+    """The synthetic set trains on the relation swaps the product's writer gives these captions, no other.
+
+    spaCy tags some colour words as proper nouns or compounds ("a green cross"), which hides their attribute
+    swap from the writer, so the writer's swaps are a subset; with plainly tagged colours they are equal."""
+    from engine.train.components import SpacyModelMissing, load_nlp
+    from engine.train.negatives import generate_negatives
+
+    try:
+        load_nlp()
+    except SpacyModelMissing as exc:
+        pytest.skip(f"spaCy's English model is not installed: {exc}")
+    train, test = make_splits(0, SMALL)
+    assert all("relation" in n for n in train.negative_sets) and all("relation" not in n for n in test.negative_sets)
+    captions = train.captions[:8]
+    written = generate_negatives(captions, llm=None, per_component=4)
+    for item, negs in zip(written.items, train.negative_sets[:8], strict=True):
+        assert item.negatives["relation"] and set(item.negatives["relation"]) <= set(negs["relation"]), item.caption
+    plain = "a red circle goes from left to right next to a blue square"
+    [item] = generate_negatives([plain], llm=None, per_component=4).items
+    assert item.negatives["relation"] == [
+        "a blue square goes from left to right next to a red circle",
+        "a blue circle goes from left to right next to a red square",
+        "a red circle goes from right to left next to a blue square",
+    ]
 
 
 def test_render_moves_the_subject_the_way_the_caption_says() -> None:
@@ -119,6 +152,27 @@ def test_bench_runs_every_variant_and_builds_the_table(tmp_path) -> None:
             assert 0.0 <= row[key] <= 100.0
     assert "| InfoNCE |" in result["table"] and "binding" in result["table"]
     assert len(lines) == len(VARIANTS) + 2
+
+
+@pytest.mark.slow
+def test_bench_runs_in_worker_processes_with_the_same_figures(tmp_path) -> None:
+    """Runs spread over two spawned processes give exactly the figures of the same runs in this process."""
+    import torch
+
+    from engine.bench.train_bench import run_train_bench
+
+    kw = {"variants": ("infonce", "component"), "epochs": 1, "n_train": 48, "n_test": 16, "batch_size": 16}
+    threads = torch.get_num_threads()
+    try:
+        alone = run_train_bench((0,), lambda _: None, workers=1, threads=1, **kw)
+        progress: list[float] = []
+        spread = run_train_bench(
+            (0,), lambda _: None, workers=2, threads=1, progress=lambda f, _m: progress.append(f), **kw
+        )
+    finally:
+        torch.set_num_threads(threads)
+    assert spread["per_seed"] == alone["per_seed"]
+    assert spread["setup"]["workers"] == 2 and progress and progress[-1] == 1.0
 
 
 def test_bench_train_cli_registers_and_runs(capsys, monkeypatch) -> None:

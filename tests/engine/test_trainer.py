@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from engine.jobs import CancelToken, JobCancelled
-from engine.train.clips import make_batch
+from engine.train.clips import NEGATIVE_TYPES, make_batch
 from engine.train.model import build_model, load_model
 from engine.train.objective import OBJECTIVES, SCORE_MODE, ObjectiveSettings, objective_loss
 from engine.train.synthetic import SyntheticBackbone, SyntheticSpec, make_splits
@@ -185,6 +185,7 @@ def test_batches_draw_fresh_negatives_each_epoch_and_flag_duplicates(clips) -> N
     again = make_batch(train_clips, list(range(16)), seed=0, epoch=0)
     assert a.negatives == again.negatives and a.negatives != b.negatives
     assert (~a.neg_mask[:, 2]).sum() == sum("next to" not in c for c in a.captions)  # no object, no object negative
+    assert a.neg_mask[:, 4].all()  # every caption has a relation swap: at least its path ("from left to right")
 
     class Dup:
         def __len__(self):
@@ -203,7 +204,24 @@ def test_batches_draw_fresh_negatives_each_epoch_and_flag_duplicates(clips) -> N
             return []
 
     dup = make_batch(Dup(), [0, 1], seed=0, epoch=0)
-    assert dup.drop.tolist() == [[False, False, False, True], [False, False, False, False]]
+    assert dup.drop.tolist() == [[False, False, False, True, False], [False] * 5]
+
+
+def test_batch_columns_give_each_objective_its_papers_negatives(clips) -> None:
+    """§1 takes the components (+ relation), CE-CLIP [relation, attribute, entity, action] with entity drawn per
+    epoch from subject/object, falling back to whichever exists."""
+    n = len(clips[0])
+    batch = make_batch(clips[0], list(range(n)), seed=0, epoch=0)
+    negs, mask, drop = batch.columns(("relation", "attribute", "entity", "verb"))
+    assert mask.shape == drop.shape == (n, 4)
+    for row in range(n):
+        full = dict(zip(NEGATIVE_TYPES, batch.negatives[row], strict=True))
+        assert negs[row][0] == full["relation"] and negs[row][1] == full["attribute"] and negs[row][3] == full["verb"]
+        if not full["object"]:
+            assert negs[row][2] == full["subject"]
+        else:
+            assert negs[row][2] == (full["object"] if bool(batch.entity_object[row]) else full["subject"])
+    assert 0 < int(batch.entity_object.sum()) < n  # both kinds of entity negative are used
 
 
 def test_train_from_files_with_an_open_clip_model(tmp_path, monkeypatch) -> None:
