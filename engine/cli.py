@@ -46,6 +46,8 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("--watch", action="store_true", help="keep running and index changes as they happen")
     i.add_argument("--retry-failed", action="store_true", help="try files that failed before again")
     i.add_argument("--debounce", type=float, default=2.0, help="seconds of quiet before re-indexing (--watch)")
+    _add_ray_arguments(i)
+    i.add_argument("--no-ray", action="store_true", help="index on this machine even if the settings name a cluster")
     st = sub.add_parser("status", help="folders, counts, failed files, models")
     st.add_argument("--json", action="store_true")
     from engine.cli_search import add_parser as add_search
@@ -60,6 +62,14 @@ def _parser() -> argparse.ArgumentParser:
     bi.add_argument("--videos", type=int, default=3, help="generated 720p H.264 videos (default 3)")
     bi.add_argument("--seconds", type=float, default=30.0, help="length of each generated video (default 30)")
     bi.add_argument("--json", action="store_true")
+    bi.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help="also index through Ray workers at ADDRESS (or `local`: a throwaway cluster on this machine)",
+    )
+    bi.add_argument(
+        "--ray-workers", type=_count, default=2, metavar="N", help="measure 1 and N Ray workers (default 2)"
+    )
     for module, function in BENCH_EXTENSIONS:
         BENCHES.update(getattr(importlib.import_module(module), function)(bsub))
     g = sub.add_parser("gui", help="open the desktop app (options after `gui` go to the app, e.g. --screenshot)")
@@ -67,6 +77,68 @@ def _parser() -> argparse.ArgumentParser:
     for module in EXTENSIONS:  # commands that live in their own modules register themselves
         COMMANDS.update(importlib.import_module(module).register(sub))
     return p
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _share(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 64:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 64, not {value:g}")
+    return value
+
+
+def _cpus(text: str) -> float:
+    value = float(text)
+    if not 0 < value <= 1024:
+        raise argparse.ArgumentTypeError(f"must be above 0, not {value:g}")
+    return value
+
+
+def _ray_address(text: str) -> str:
+    from engine.settings import EngineSettings, SettingsError
+
+    try:
+        return EngineSettings(ray_address=text.strip()).validate("--ray").ray_address
+    except SettingsError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--ray: ray_address = ")) from exc
+
+
+def _add_ray_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--ray",
+        type=_ray_address,
+        metavar="ADDRESS",
+        help="decode and embed on the Ray cluster at ADDRESS (auto, HOST:PORT or ray://HOST:PORT); videos are "
+        "read by path, so every node must see the folders at the same paths (default: the settings' ray_address)",
+    )
+    p.add_argument(
+        "--ray-workers", type=_count, metavar="N", help="Ray workers to start (default: as many as the cluster fits)"
+    )
+    p.add_argument(
+        "--ray-gpus-per-worker",
+        type=_share,
+        metavar="GPUS",
+        help="GPUs per Ray worker, fractions allowed (default: the cluster's GPUs shared out; 0: CPU workers)",
+    )
+    p.add_argument("--ray-cpus-per-worker", type=_cpus, default=1.0, metavar="CPUS", help="(default 1)")
+
+
+def _ray_options(lib: Any, args: argparse.Namespace) -> Any:
+    """The run's ``RayOptions`` from the flags and the settings; None for a local run."""
+    if args.no_ray:
+        return None
+    return lib.ray_options(
+        args.ray,
+        workers=args.ray_workers or 0,
+        gpus_per_worker=args.ray_gpus_per_worker,
+        cpus_per_worker=args.ray_cpus_per_worker,
+    )
 
 
 def _open(args: argparse.Namespace) -> Any:
@@ -98,9 +170,10 @@ def _index_once(lib: Any, args: argparse.Namespace) -> int:
     from engine.jobs import JobCancelled
 
     encoder = lib.encoder()
+    ray = _ray_options(lib, args)
     with cancel_on_sigint() as token, progress_bar(not args.no_progress) as bar:
         try:
-            result = lib.index(encoder, progress=bar, cancel=token)
+            result = lib.index(encoder, ray=ray, progress=bar, cancel=token)
         except JobCancelled:
             print("Cancelled. What was indexed is kept; run `scenefind index` again to resume.", file=sys.stderr)
             return EXIT_CANCELLED
@@ -213,6 +286,8 @@ def cmd_bench_index(args: argparse.Namespace) -> int:
         videos=args.videos,
         seconds=args.seconds,
         folder=args.folder,
+        ray=args.ray,
+        ray_workers=args.ray_workers,
         log=None if args.json else print,
     )
     if args.json:

@@ -23,6 +23,15 @@ class SettingsError(ValueError):
     """A settings file or value is invalid; the message names the file and the key."""
 
 
+def _valid_ray_address(value: str) -> bool:
+    """Empty (index locally), ``auto``, ``HOST:PORT`` or ``ray://HOST:PORT``; reachability is checked on use."""
+    text = value.strip()
+    if text in ("", "auto"):
+        return True
+    host, sep, port = text.removeprefix("ray://").rpartition(":")
+    return bool(sep and host and port.isdigit() and 0 < int(port) < 65536) and " " not in text
+
+
 @dataclass
 class EngineSettings:
     """Everything the engine needs to know that a user may change."""
@@ -41,6 +50,7 @@ class EngineSettings:
     hnsw_ef_search: int = 2048  # measured: text-like queries need it for recall@10 >= 0.98 at 1M frames
     save_every_videos: int = 20
     emcl_rerank: bool = False  # EMCL (losses.md §3) re-ranks the candidate videos at search time
+    ray_address: str = ""  # index on this Ray cluster (auto, HOST:PORT or ray://HOST:PORT); empty: locally
 
     def validate(self, source: str = "settings") -> EngineSettings:
         """Check ranges; raise ``SettingsError`` naming the first bad key."""
@@ -59,6 +69,7 @@ class EngineSettings:
                 "must be auto, cpu, cuda, cuda:N or mps",
             ),
             "model": (lambda v: bool(v.strip()), "must not be empty"),
+            "ray_address": (_valid_ray_address, "must be empty, auto, HOST:PORT or ray://HOST:PORT"),
         }
         for name, (ok, why) in checks.items():
             if not ok(getattr(self, name)):

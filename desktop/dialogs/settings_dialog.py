@@ -1,5 +1,5 @@
 """The settings dialog: model (from the registry, or a local checkpoint), device, sampling, index
-parameters and the data folder.
+parameters (with the Ray cluster that indexes, if any) and the data folder.
 
 Values are checked by ``EngineSettings.validate`` before the dialog closes, and a bad one is named in the
 dialog. The model list comes from the registry on a worker thread (it imports open_clip). What to do with
@@ -76,6 +76,12 @@ class SettingsDialog(QDialog):
         self.hnsw_m = QSpinBox(minimum=2, maximum=128, value=s.hnsw_m)
         self.ef_construction = QSpinBox(minimum=10, maximum=4096, value=s.hnsw_ef_construction)
         self.ef_search = QSpinBox(minimum=10, maximum=4096, value=s.hnsw_ef_search)
+        self.ray_address = QLineEdit(s.ray_address)
+        self.ray_address.setPlaceholderText("empty: index on this computer")
+        self.ray_address.setToolTip(
+            "Decode and embed on a Ray cluster: auto, HOST:PORT or ray://HOST:PORT. Every node must see the "
+            "video folders at the same paths; this computer still writes the library."
+        )
 
         self.data_folder = QLineEdit(str(data_folder))
         browse_data = QPushButton("Choose…")
@@ -105,6 +111,7 @@ class SettingsDialog(QDialog):
         xf.addRow("HNSW M", self.hnsw_m)
         xf.addRow("Build effort (ef construction)", self.ef_construction)
         xf.addRow("Search effort (ef search)", self.ef_search)
+        xf.addRow("Ray cluster", self.ray_address)
         app_box = QGroupBox("App")
         af = QFormLayout(app_box)
         drow = QHBoxLayout()
@@ -165,6 +172,7 @@ class SettingsDialog(QDialog):
             hnsw_m=self.hnsw_m.value(),
             hnsw_ef_construction=self.ef_construction.value(),
             hnsw_ef_search=self.ef_search.value(),
+            ray_address=self.ray_address.text().strip(),
         )
 
     def chosen_data_folder(self) -> Path:

@@ -3,14 +3,20 @@
 The two stages compete for the same cores on a CPU-only machine, so the figure that matters is how the
 end-to-end time compares with the sum of the stages' own times (no overhead beyond the work) and, where a GPU
 embeds, with the slower stage alone (they overlap). "x real time" is seconds of video per second of work.
+
+With ``ray``, the same videos are also indexed through Ray workers (1, then up to ``ray_workers``), each run
+into a fresh library, timed from the scan to the last commit; the workers' start (a process each, importing
+torch) is reported apart, since a long job pays it once. ``local`` starts a throwaway cluster here (one node
+per worker, one CPU each) and stops it after.
 """
 
 from __future__ import annotations
 
+import contextlib
 import platform
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -56,24 +62,91 @@ def _embed(encoder: Encoder, frames: list[np.ndarray], batch: int) -> float:
     return time.perf_counter() - start
 
 
-def _end_to_end(paths: list[Path], encoder: Encoder, settings: EngineSettings) -> tuple[float, int, float]:
-    """Index ``paths`` into a fresh library; then index again, which must skip every unchanged file."""
-    with tempfile.TemporaryDirectory(prefix="scenefind-bench-") as tmp:
+@contextlib.contextmanager
+def _fresh_library(paths: list[Path], settings: EngineSettings, prefix: str) -> Iterator[Library]:
+    """A throw-away library whose one folder links to ``paths`` (the files are not copied)."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
         folder = Path(tmp) / "videos"
         folder.mkdir()
         for i, path in enumerate(paths):
             (folder / f"{i:03d}{path.suffix}").symlink_to(path)
         with Library(Path(tmp) / "home", settings=settings) as lib:
             lib.add_folder(folder)
-            start = time.perf_counter()
-            result = lib.index(encoder)
-            elapsed = time.perf_counter() - start
-            start = time.perf_counter()
-            again = lib.index(encoder)
-            rescan = time.perf_counter() - start
-            if again.indexed or again.unchanged != len(paths):
-                raise RuntimeError(f"re-index touched unchanged files: {again}")
-            return elapsed, result.frames, rescan
+            yield lib
+
+
+def _end_to_end(paths: list[Path], encoder: Encoder, settings: EngineSettings) -> tuple[float, int, float]:
+    """Index ``paths`` into a fresh library; then index again, which must skip every unchanged file."""
+    with _fresh_library(paths, settings, "scenefind-bench-") as lib:
+        start = time.perf_counter()
+        result = lib.index(encoder)
+        elapsed = time.perf_counter() - start
+        start = time.perf_counter()
+        again = lib.index(encoder)
+        rescan = time.perf_counter() - start
+    if again.indexed or again.unchanged != len(paths):
+        raise RuntimeError(f"re-index touched unchanged files: {again}")
+    return elapsed, result.frames, rescan
+
+
+def _ray_run(
+    paths: list[Path], encoder: Encoder, settings: EngineSettings, address: str, workers: int
+) -> dict[str, Any]:
+    """Index ``paths`` into a fresh library through ``workers`` Ray workers; its time, start-up apart."""
+    from engine.indexing.ray_indexer import RayIndexer
+    from engine.indexing.ray_options import RayOptions
+
+    with _fresh_library(paths, settings, "scenefind-bench-ray-") as lib:
+        indexer = RayIndexer(lib.paths, lib.catalog, encoder, settings, RayOptions(address, workers=workers))
+        start = time.perf_counter()
+        with lib.writing():
+            result = indexer.run()
+        elapsed = time.perf_counter() - start
+    if result.failed or result.indexed != len(paths):
+        raise RuntimeError(f"the Ray run did not index every video: {result}")
+    startup = indexer.started_s
+    return {
+        "workers": len(indexer.workers),
+        "seconds": round(elapsed, 3),
+        "workers_start_s": round(startup, 3),
+        "frames": result.frames,
+        "frames_per_s": round(result.frames / elapsed, 1),
+        "frames_per_s_after_start": round(result.frames / max(1e-9, elapsed - startup), 1),
+        "x_real_time": round(result.seconds_of_video / elapsed, 2),
+    }
+
+
+@contextlib.contextmanager
+def _cluster(address: str, nodes: int) -> Iterator[str]:
+    """Connect once for all the runs (so each run's time excludes joining); ``local`` starts one first."""
+    from engine.indexing.ray_cluster import LocalRayCluster, connect, disconnect
+
+    with contextlib.ExitStack() as stack:
+        if address == "local":
+            address = stack.enter_context(LocalRayCluster(nodes, cpus_per_node=1)).address
+        owned = connect(address)
+        stack.callback(disconnect, owned)
+        yield address
+
+
+def measure_ray(
+    paths: list[Path], encoder: Encoder, settings: EngineSettings, address: str, max_workers: int, local_s: float
+) -> dict[str, Any]:
+    """Ray throughput with 1 and ``max_workers`` workers, against the local pipeline's ``local_s``."""
+    counts = sorted({1, max_workers})
+    with _cluster(address, max_workers) as where:
+        runs = {str(n): _ray_run(paths, encoder, settings, where, n) for n in counts}
+    one, most = runs["1"], runs[str(counts[-1])]
+    return {
+        "address": address,
+        "runs": runs,
+        "local_end_to_end_s": round(local_s, 3),
+        "best_over_local": round(local_s / min(r["seconds"] for r in runs.values()), 3),
+        f"scaling_1_to_{counts[-1]}": round(one["seconds"] / most["seconds"], 3),
+        f"scaling_1_to_{counts[-1]}_after_start": round(
+            most["frames_per_s_after_start"] / max(1e-9, one["frames_per_s_after_start"]), 3
+        ),
+    }
 
 
 def measure(paths: list[Path], encoder: Encoder, settings: EngineSettings) -> dict[str, Any]:
@@ -107,9 +180,12 @@ def run_index_bench(
     videos: int = 3,
     seconds: float = 30.0,
     folder: Path | None = None,
+    ray: str | None = None,
+    ray_workers: int = 2,
     log: Callable[[str], object] | None = print,
 ) -> dict[str, Any]:
-    """Measure on generated 720p H.264 videos (and on ``folder``'s videos when given)."""
+    """Measure on generated 720p H.264 videos (and on ``folder``'s videos when given); with ``ray``, also
+    through Ray workers on the generated videos (see the module docstring)."""
     from engine.models.registry import create_encoder
 
     settings = EngineSettings()
@@ -126,7 +202,12 @@ def run_index_bench(
         "sample_every_s": settings.sample_every_s,
     }
     say(f"generating {videos} x {seconds:g} s 720p H.264 videos (cached)…")
-    figures["generated_720p_h264"] = measure(generated_videos(videos, seconds), encoder, settings)
+    generated = generated_videos(videos, seconds)
+    figures["generated_720p_h264"] = measure(generated, encoder, settings)
+    if ray:
+        say(f"indexing the same videos through Ray at {ray} with 1 and {ray_workers} workers…")
+        local_s = figures["generated_720p_h264"]["end_to_end_s"]
+        figures["ray"] = measure_ray(generated, encoder, settings, ray, ray_workers, local_s)
     if folder is not None:
         paths = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in VIDEO_EXTENSIONS)
         if paths:
@@ -144,4 +225,19 @@ def run_index_bench(
                 f"slower stage / end-to-end = {f['slower_stage_over_e2e']:.3f}\n"
                 f"  re-index with nothing changed: {f['rescan_unchanged_ms']:.1f} ms for {f['videos']} videos"
             )
+    if "ray" in figures:
+        r = figures["ray"]
+        lines = [f"ray at {r['address']} (same generated videos; local end to end {r['local_end_to_end_s']:.2f} s)"]
+        for n, run in r["runs"].items():
+            lines.append(
+                f"  {n} worker{'s' if n != '1' else ' '}  {run['seconds']:8.2f} s  {run['frames_per_s']:8.1f} frames/s"
+                f"  = {run['x_real_time']:.1f}x real time  (workers start {run['workers_start_s']:.2f} s; "
+                f"{run['frames_per_s_after_start']:.1f} frames/s after)"
+            )
+        scaling = [k for k in r if k.startswith("scaling_")]
+        lines.append(
+            f"  best Ray run / local = {r['best_over_local']:.3f}x   "
+            + "   ".join(f"{k.removeprefix('scaling_').replace('_', ' ')}: {r[k]:.3f}x" for k in scaling)
+        )
+        say("\n".join(lines))
     return figures

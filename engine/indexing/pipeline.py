@@ -4,7 +4,8 @@ Incremental: the scan decides unchanged files by size and mtime, and only videos
 this model, fingerprint and sampling settings are decoded. Resumable: each video is committed on its own
 (vectors flushed, then one catalog transaction), so a crash or a cancel loses at most the videos in flight;
 the next run finds them still pending. A file that cannot be decoded is recorded as failed with the reason
-and the run goes on.
+and the run goes on. The committing half (``VideoWriter``) is shared with runs whose decoding and embedding
+happen on Ray workers (``engine.indexing.ray_indexer``), so both leave the library in the same state.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import logging
 import queue
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,6 +50,21 @@ class IndexReport:
 
 
 @dataclass
+class EmbeddedVideo:
+    """One video decoded and embedded, ready to commit: frames in decode order, one vector row each.
+
+    A local run builds it from its batches; a Ray worker returns it whole (``engine.indexing.ray_worker``).
+    """
+
+    video: VideoRow
+    info: VideoInfo
+    times: list[float]
+    indices: list[int]
+    cuts: list[bool]
+    vectors: np.ndarray  # (len(times), dim) float32
+
+
+@dataclass
 class _Work:
     """A video being embedded: frame metadata in time order, and vectors as batches finish."""
 
@@ -64,6 +79,11 @@ class _Work:
     @property
     def complete(self) -> bool:
         return self.ended and len(self.vectors) == len(self.times)
+
+    def embedded(self, dim: int) -> EmbeddedVideo:
+        rows = [self.vectors[i] for i in range(len(self.times))]
+        vectors = np.stack(rows).astype(np.float32) if rows else np.zeros((0, dim), np.float32)
+        return EmbeddedVideo(self.video, self.info, self.times, self.indices, self.cuts, vectors)
 
 
 def apply_scan(catalog: Catalog, *, cancel: CancelToken | None = None) -> tuple[IndexReport, RemovedKeys]:
@@ -116,8 +136,130 @@ def apply_scan(catalog: Catalog, *, cancel: CancelToken | None = None) -> tuple[
     return result, removed
 
 
+class VideoWriter:
+    """The one writer of a run: commits finished videos and records failures, whoever embedded them.
+
+    Local and Ray runs share it, so a video is committed the same way wherever it was embedded: its vectors
+    written and flushed, then one catalog transaction naming them, then the in-memory indexes. A video is
+    finished at most once per run (a late duplicate, from a worker whose task was retried, is ignored). After
+    each video it saves the indexes now and then, keeps the job row current, reports progress and honours a
+    cancel, so a crash or a cancel loses at most the videos still in flight.
+    """
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        stores: ModelStores,
+        settings: EngineSettings,
+        model_id: str,
+        result: IndexReport,
+        job: int,
+        total: int,
+        *,
+        progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+    ) -> None:
+        self.catalog = catalog
+        self.stores = stores
+        self.settings = settings
+        self.model_id = model_id
+        self.result = result
+        self.job = job
+        self.total = total
+        self.progress = progress
+        self.cancel = cancel
+        self.finished: set[int] = set()  # video ids committed or failed in this run
+        self._since_save = 0
+
+    def record_info(self, video: VideoRow, info: VideoInfo) -> None:
+        """Store what the decoder learnt about the file (kept even if decoding fails later on)."""
+        self.catalog.set_video_info(
+            video["id"],
+            duration=info.duration_s,
+            fps=info.fps,
+            width=info.width,
+            height=info.height,
+            codec=info.codec,
+        )
+
+    def commit(self, embedded: EmbeddedVideo) -> bool:
+        """Commit one embedded video; False when this run has already finished it (nothing is written)."""
+        if embedded.video["id"] in self.finished:
+            return False
+        if not embedded.times:
+            return self.fail(embedded.video, "no frame could be decoded")
+        self._write(embedded)
+        self.result.indexed += 1
+        self.result.frames += len(embedded.times)
+        self.result.seconds_of_video += embedded.info.duration_s
+        self._done(embedded.video, "Indexed")
+        return True
+
+    def fail(self, video: VideoRow, error: str) -> bool:
+        """Record a video that could not be indexed, with the reason; False when already finished."""
+        if video["id"] in self.finished:
+            return False
+        log.info("%s failed: %s", video["path"], error)  # reported in the run's result and the catalog
+        self.catalog.mark_failed(video["id"], error)
+        self.result.failed.append((video["path"], error))
+        self._done(video, "Failed")
+        return True
+
+    def _done(self, video: VideoRow, outcome: str) -> None:
+        """After each video (indexed or failed): save now and then, record, report, honour a cancel."""
+        self.finished.add(video["id"])
+        self._since_save += 1
+        if self._since_save >= self.settings.save_every_videos:
+            self.stores.save(self.catalog)
+            self._since_save = 0
+        count = len(self.finished)
+        self.catalog.update_job(self.job, done=count, failed=len(self.result.failed))
+        name = Path(video["path"]).name
+        report(self.progress, count / max(1, self.total), f"{outcome} {count}/{self.total}: {name}")
+        check_cancel(self.cancel)
+
+    def _write(self, embedded: EmbeddedVideo) -> None:
+        """Write vectors (flushed), then commit the rows that name them, then update the in-memory indexes."""
+        s = self.settings
+        shape = (len(embedded.times), self.stores.dim)
+        if np.shape(embedded.vectors) != shape:  # a worker on another model or a truncated answer: never store it
+            got = np.shape(embedded.vectors)
+            raise ValueError(f"{embedded.video['path']}: got vectors of shape {got}, not {shape}")
+        order = np.argsort(np.asarray(embedded.times), kind="stable")
+        frame_vecs = np.asarray(embedded.vectors, dtype=np.float32)[order]
+        times = [embedded.times[i] for i in order]
+        spans, seg_vecs = pool_segments(
+            times, frame_vecs, embedded.info.duration_s, s.segment_window_s, s.segment_stride_s
+        )
+        video_vec = pool_video(frame_vecs)
+        new = NewEmbedding(
+            video_id=embedded.video["id"],
+            fingerprint=embedded.video["fingerprint"],
+            sample_every_s=s.sample_every_s,
+            segment_window_s=s.segment_window_s,
+            segment_stride_s=s.segment_stride_s,
+            frame_times=times,
+            frame_indices=[embedded.indices[i] for i in order],
+            frame_is_cut=[embedded.cuts[i] for i in order],
+            segments=spans,
+        )
+        stores = self.stores
+        with self.catalog.transaction() as db:
+            keys, removed = self.catalog.insert_embedding(db, self.model_id, new)
+            stores.write_vectors("video", [keys.video], video_vec)
+            stores.write_vectors("segment", keys.segments, seg_vecs)
+            stores.write_vectors("frame", keys.frames, frame_vecs)
+        stores.mark_removed(removed)
+        stores.add_to_indexes("video", [keys.video], video_vec)
+        stores.add_to_indexes("segment", keys.segments, seg_vecs)
+        stores.add_to_indexes("frame", keys.frames, frame_vecs)
+
+
 class Indexer:
-    """Embeds a library's pending videos with one encoder into that model's stores."""
+    """Embeds a library's pending videos with one encoder into that model's stores.
+
+    ``run`` is the whole job (scan, pending videos, stores, job row, ``VideoWriter``); ``_embed_all`` is the
+    part that turns pending videos into embedded ones, here on this machine (``RayIndexer`` overrides it)."""
 
     def __init__(self, paths: LibraryPaths, catalog: Catalog, encoder: Encoder, settings: EngineSettings) -> None:
         self.paths = paths
@@ -137,9 +279,21 @@ class Indexer:
         stores = ModelStores.open(self.paths.index_dir(model_id), self.catalog, model_id, self.encoder.dim, s)
         stores.mark_removed(removed)
         job = self.catalog.start_job("index", model_id, len(todo))
+        writer = VideoWriter(
+            self.catalog,
+            stores,
+            s,
+            model_id,
+            result,
+            job,
+            len(todo),
+            progress=wrap_progress(progress, 0.02, 1.0),
+            cancel=cancel,
+        )
         status, message = "failed", ""
         try:
-            self._embed_all(todo, stores, result, job, wrap_progress(progress, 0.02, 1.0), cancel)
+            if todo:
+                self._embed_all(todo, writer, cancel)
             status = "done"
             message = f"{result.indexed} indexed, {len(result.failed)} failed"
         except JobCancelled:
@@ -156,38 +310,14 @@ class Indexer:
         report(progress, 1.0, f"Indexed {result.indexed} videos ({len(result.failed)} failed)")
         return result
 
-    def _embed_all(
-        self,
-        todo: list[VideoRow],
-        stores: ModelStores,
-        result: IndexReport,
-        job: int,
-        progress: ProgressCallback | None,
-        cancel: CancelToken | None,
-    ) -> None:
-        if not todo:
-            return
+    def _embed_all(self, todo: list[VideoRow], writer: VideoWriter, cancel: CancelToken | None) -> None:
+        """Decode on a background thread, embed here in batches across videos, commit each video when whole."""
         s = self.settings
         producer = FrameProducer(
             todo, every_s=s.sample_every_s, cuts=s.detect_cuts, side=self.encoder.image_size
         ).start()
         works: dict[int, _Work] = {}
         buffer: list[tuple[int, int, SampledFrame]] = []  # (video id, position, frame)
-        counts = {"finished": 0, "since_save": 0}
-
-        def done(video: VideoRow, outcome: str = "Indexed") -> None:
-            """After each video (indexed or failed): save now and then, record, report, honour a cancel."""
-            counts["finished"] += 1
-            counts["since_save"] += 1
-            if counts["since_save"] >= s.save_every_videos:
-                stores.save(self.catalog)
-                counts["since_save"] = 0
-            finished = counts["finished"]
-            self.catalog.update_job(job, done=finished, failed=len(result.failed))
-            name = Path(video["path"]).name
-            report(progress, finished / len(todo), f"{outcome} {finished}/{len(todo)}: {name}")
-            check_cancel(cancel)
-
         producing = True
         try:
             while producing or buffer:
@@ -198,21 +328,13 @@ class Indexer:
                     if buffer:  # the decoder is behind: embed what we have rather than wait
                         self._encode(buffer, works)
                         buffer = []
-                    self._commit_ready(works, stores, result, done)
+                    self._commit_ready(works, writer)
                     continue
                 if item is None:
                     producing = False
                 elif isinstance(item, Started):
                     works[item.video["id"]] = _Work(item.video, item.info)
-                    info = item.info
-                    self.catalog.set_video_info(
-                        item.video["id"],
-                        duration=info.duration_s,
-                        fps=info.fps,
-                        width=info.width,
-                        height=info.height,
-                        codec=info.codec,
-                    )
+                    writer.record_info(item.video, item.info)
                 elif isinstance(item, Frames):
                     work = works[item.video_id]
                     for frame in item.frames:
@@ -226,13 +348,12 @@ class Indexer:
                     work = works.pop(item.video_id, None)
                     buffer = [b for b in buffer if b[0] != item.video_id]
                     row = work.video if work else next(v for v in todo if v["id"] == item.video_id)
-                    self._fail(row, item.error, result)
-                    done(row, "Failed")
+                    writer.fail(row, item.error)
                 if len(buffer) >= s.batch_size or (not producing and buffer):
                     self._encode(buffer[: s.batch_size], works)
                     buffer = buffer[s.batch_size :]
-                self._commit_ready(works, stores, result, done)
-            self._commit_ready(works, stores, result, done)
+                self._commit_ready(works, writer)
+            self._commit_ready(works, writer)
         finally:
             producer.stop()
 
@@ -242,53 +363,6 @@ class Indexer:
         for (video_id, position, _), vector in zip(batch, vectors, strict=True):
             works[video_id].vectors[position] = vector
 
-    def _fail(self, video: VideoRow, error: str, result: IndexReport) -> None:
-        log.info("%s failed: %s", video["path"], error)  # reported in the run's result and the catalog
-        self.catalog.mark_failed(video["id"], error)
-        result.failed.append((video["path"], error))
-
-    def _commit_ready(
-        self, works: dict[int, _Work], stores: ModelStores, result: IndexReport, done: Callable[[VideoRow], None]
-    ) -> None:
+    def _commit_ready(self, works: dict[int, _Work], writer: VideoWriter) -> None:
         for vid in [vid for vid, work in works.items() if work.complete]:
-            work = works.pop(vid)
-            outcome = "Indexed"
-            if not work.times:
-                self._fail(work.video, "no frame could be decoded", result)
-                outcome = "Failed"
-            else:
-                self._commit(work, stores)
-                result.indexed += 1
-                result.frames += len(work.times)
-                result.seconds_of_video += work.info.duration_s
-            done(work.video, outcome)
-
-    def _commit(self, work: _Work, stores: ModelStores) -> None:
-        """Write vectors (flushed), then commit the rows that name them, then update the in-memory indexes."""
-        s = self.settings
-        order = np.argsort(np.asarray(work.times), kind="stable")
-        frame_vecs = np.stack([work.vectors[i] for i in order]).astype(np.float32)
-        times = [work.times[i] for i in order]
-        spans, seg_vecs = pool_segments(times, frame_vecs, work.info.duration_s, s.segment_window_s, s.segment_stride_s)
-        video_vec = pool_video(frame_vecs)
-        new = NewEmbedding(
-            video_id=work.video["id"],
-            fingerprint=work.video["fingerprint"],
-            sample_every_s=s.sample_every_s,
-            segment_window_s=s.segment_window_s,
-            segment_stride_s=s.segment_stride_s,
-            frame_times=times,
-            frame_indices=[work.indices[i] for i in order],
-            frame_is_cut=[work.cuts[i] for i in order],
-            segments=spans,
-        )
-        model_id = self.encoder.model_id
-        with self.catalog.transaction() as db:
-            keys, removed = self.catalog.insert_embedding(db, model_id, new)
-            stores.write_vectors("video", [keys.video], video_vec)
-            stores.write_vectors("segment", keys.segments, seg_vecs)
-            stores.write_vectors("frame", keys.frames, frame_vecs)
-        stores.mark_removed(removed)
-        stores.add_to_indexes("video", [keys.video], video_vec)
-        stores.add_to_indexes("segment", keys.segments, seg_vecs)
-        stores.add_to_indexes("frame", keys.frames, frame_vecs)
+            writer.commit(works.pop(vid).embedded(self.encoder.dim))

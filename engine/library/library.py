@@ -16,6 +16,7 @@ from filelock import FileLock, Timeout
 
 from engine.index.stores import ModelStores
 from engine.indexing.pipeline import Indexer, IndexReport
+from engine.indexing.ray_options import RayOptions
 from engine.jobs import CancelToken, ProgressCallback
 from engine.library.catalog import Catalog, FolderRow
 from engine.models.base import Encoder
@@ -96,10 +97,24 @@ class Library:
         self,
         encoder: Encoder | None = None,
         *,
+        ray: RayOptions | None = None,
         progress: ProgressCallback | None = None,
         cancel: CancelToken | None = None,
     ) -> IndexReport:
-        """Scan every folder and embed what is new or changed (see ``engine.indexing.pipeline``)."""
+        """Scan every folder and embed what is new or changed (see ``engine.indexing.pipeline``).
+
+        With ``ray``, Ray workers decode and embed while this process commits (``engine.indexing.ray_indexer``);
+        ``ray_options()`` gives the settings' choice. Without it, Ray is never imported."""
         with self.writing():
-            indexer = Indexer(self.paths, self.catalog, encoder or self.encoder(), self.settings)
+            if ray is None:
+                indexer = Indexer(self.paths, self.catalog, encoder or self.encoder(), self.settings)
+            else:
+                from engine.indexing.ray_indexer import RayIndexer
+
+                encoder = encoder or self.encoder(ray.model or None)
+                indexer = RayIndexer(self.paths, self.catalog, encoder, self.settings, ray)
             return indexer.run(progress=progress, cancel=cancel)
+
+    def ray_options(self, address: str | None = None, **options: object) -> RayOptions | None:
+        """Ray options for ``address``, else for the settings' ``ray_address``; None means a local run."""
+        return RayOptions.for_address(self.settings.ray_address if address is None else address, **options)

@@ -89,8 +89,13 @@ def test_settings_dialog_validates_and_lists_models(qtbot, fake_engine) -> None:
     assert dialog.result_settings is None and "device" in dialog.error.text()
     dialog.device.setCurrentText("cpu")
     dialog.model.setCurrentText("test-tiny")
+    dialog.ray_address.setText("head-without-port")
+    dialog.accept()
+    assert dialog.result_settings is None and "ray_address" in dialog.error.text()
+    dialog.ray_address.setText(" 10.0.0.5:6379 ")
     dialog.accept()
     assert dialog.result_settings.model == "test-tiny" and dialog.result_settings.device == "cpu"
+    assert dialog.result_settings.ray_address == "10.0.0.5:6379"
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
