@@ -7,6 +7,9 @@ torch, open_clip) inside its methods, which run on worker threads, so the window
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,6 +26,8 @@ if TYPE_CHECKING:
     from engine.train.data import TrainItem
     from engine.train.negatives import CaptionNegatives, NegativeReport
     from engine.train.trainer import EpochReport, TrainConfig, TrainResult
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,40 @@ class IndexSummary:
 class ModelChoice:
     name: str
     description: str
+
+
+@dataclass(frozen=True)
+class LlmModel:
+    """The default negatives LLM: its file, its download size, and whether it is on this computer yet."""
+
+    name: str
+    size: int | None
+    path: Path
+    cached: bool
+
+
+@dataclass(frozen=True)
+class TrainingRun:
+    """A run folder as the Training tab shows it (also after a restart): its settings, how far it got, its
+    epochs' reports (for the plots), and its checkpoints."""
+
+    folder: Path
+    config: Any  # TrainConfig
+    epochs_done: int
+    checkpoint: Path | None  # what Resume starts from
+    history: list[Any]  # EpochReport per finished epoch
+    best: Path | None  # out/best, the model "Use this model" adopts
+    best_metric: float | None = None
+    stopped_early: bool = False
+    mid_epoch: bool = False  # cancelled part-way through epoch ``epochs_done + 1``
+
+    @property
+    def finished(self) -> bool:
+        return self.stopped_early or self.epochs_done >= self.config.epochs
+
+    @property
+    def resumable(self) -> bool:
+        return self.checkpoint is not None and not self.finished
 
 
 class EngineApi(Protocol):
@@ -93,16 +132,25 @@ class EngineApi(Protocol):
     def training_folder(self) -> Path: ...
     def train_defaults(self) -> TrainConfig: ...
     def load_training_data(self, path: Path) -> list[TrainItem]: ...
+    def load_official_data(self, dataset: str | None, annotations: Path, videos: Path) -> list[TrainItem]: ...
+    def write_training_data(self, items: Sequence[TrainItem], path: Path) -> Path: ...
+    def default_llm(self) -> LlmModel: ...
+    def check_llm(self, path: Path) -> str: ...
+    def download_llm(self, *, progress: ProgressCallback | None = None, cancel: CancelToken | None = None) -> Path: ...
     def generate_negatives(
         self,
         captions: Sequence[str],
         *,
+        llm: Path | None = None,
         per_component: int = 4,
         progress: ProgressCallback | None = None,
         cancel: CancelToken | None = None,
     ) -> NegativeReport: ...
     def write_negatives(self, items: Sequence[CaptionNegatives], path: Path) -> Path: ...
+    def read_negatives(self, path: Path) -> list[CaptionNegatives]: ...
     def latest_checkpoint(self, out: Path) -> Path | None: ...
+    def training_run(self, folder: Path) -> TrainingRun | None: ...
+    def last_training_run(self) -> TrainingRun | None: ...
     def train(
         self,
         config: TrainConfig,
@@ -176,8 +224,9 @@ class RealEngine:
         progress: ProgressCallback | None = None,
         cancel: CancelToken | None = None,
     ) -> IndexSummary:
+        ray = self.library.ray_options(model=model or "")  # the settings' Ray cluster, or None: locally
         try:
-            report = self.library.index(self._encoder(model), progress=progress, cancel=cancel)
+            report = self.library.index(self._encoder(model), ray=ray, progress=progress, cancel=cancel)
         finally:
             with self._lock:
                 self._reset_searcher()  # its read-only stores predate the new vectors
@@ -250,20 +299,59 @@ class RealEngine:
 
         return load_training_data(path)
 
+    def load_official_data(self, dataset: str | None, annotations: Path, videos: Path) -> list[TrainItem]:
+        from engine.train.data import load_official
+
+        return load_official(dataset, annotations, videos)
+
+    def write_training_data(self, items: Sequence[TrainItem], path: Path) -> Path:
+        """The items as JSON lines that ``load_training_data`` reads back: how an official dataset (read by its
+        own loader) reaches ``train()``, which reads files; the run folder then holds all it needs to resume."""
+        from engine.atomic import atomic_path
+
+        rows = []
+        for item in items:
+            row: dict[str, Any] = {"video": str(item.video), "caption": item.caption}
+            row.update({k: v for k, v in (("start", item.start), ("end", item.end)) if v is not None})
+            rows.append(json.dumps(row, ensure_ascii=False))
+        with atomic_path(Path(path)) as tmp:
+            tmp.write_text("\n".join(rows) + "\n", encoding="utf-8")
+        return Path(path)
+
+    def default_llm(self) -> LlmModel:
+        from engine.paths import weights_dir
+        from engine.train.llm import DEFAULT_MODEL, default_model_cached
+
+        path = weights_dir() / "llm" / DEFAULT_MODEL.filename  # where ensure_model keeps it
+        return LlmModel(DEFAULT_MODEL.filename, DEFAULT_MODEL.size, path, default_model_cached())
+
+    def check_llm(self, path: Path) -> str:
+        """A line describing a usable GGUF file; ``LLMError`` naming the file and the problem if it is not one."""
+        from engine.train.llm import inspect_gguf
+
+        info = inspect_gguf(Path(path).expanduser())
+        size = info.path.stat().st_size / 1e9
+        return f"{info.name or info.path.name} ({info.architecture}, {size:.1f} GB)"
+
+    def download_llm(self, *, progress: ProgressCallback | None = None, cancel: CancelToken | None = None) -> Path:
+        """The default LLM's path, downloaded (resumably, checked by size and SHA-256) when not there yet."""
+        from engine.train.llm import DEFAULT_MODEL, ensure_model
+
+        return ensure_model(DEFAULT_MODEL, progress=progress, cancel=cancel)
+
     def generate_negatives(
         self,
         captions: Sequence[str],
         *,
+        llm: Path | None = None,
         per_component: int = 4,
         progress: ProgressCallback | None = None,
         cancel: CancelToken | None = None,
     ) -> NegativeReport:
-        """With the local LLM when its file is already downloaded, else the rule-based swap alone (the
-        Training tab never starts a 1 GB download on its own)."""
-        from engine.train.llm import DEFAULT_MODEL, default_model_cached, ensure_model
+        """With the GGUF model at ``llm`` (the Training tab has checked or downloaded it), else rule-based
+        swaps alone."""
         from engine.train.negatives import generate_negatives
 
-        llm = ensure_model(DEFAULT_MODEL) if default_model_cached() else None
         return generate_negatives(captions, llm=llm, per_component=per_component, progress=progress, cancel=cancel)
 
     def write_negatives(self, items: Sequence[CaptionNegatives], path: Path) -> Path:
@@ -271,10 +359,71 @@ class RealEngine:
 
         return write_negatives(list(items), path)
 
+    def read_negatives(self, path: Path) -> list[CaptionNegatives]:
+        """A run's reviewed negatives (``write_negatives``'s file), to show them again after a restart."""
+        from engine.train.negatives import read_negatives
+
+        return list(read_negatives(path).values())
+
     def latest_checkpoint(self, out: Path) -> Path | None:
         from engine.train.trainer import latest_checkpoint
 
         return latest_checkpoint(out)
+
+    def training_run(self, folder: Path) -> TrainingRun | None:
+        """What a run folder holds, read from its latest checkpoint (settings from ``config.json``, progress and
+        history from the trainer state, memory-mapped so the optimiser's tensors are not read); ``None`` when
+        it has no checkpoint yet."""
+        import torch
+
+        from engine.models.checkpoint import read_config
+        from engine.train.trainer import STATE_NAME, EpochReport, TrainConfig, latest_checkpoint
+
+        folder = Path(folder)
+        checkpoint = latest_checkpoint(folder)
+        if checkpoint is None:
+            return None
+        meta = read_config(checkpoint)
+        raw = meta.get("training")
+        if not isinstance(raw, dict):
+            raise ValueError(f"{checkpoint}: config.json has no training settings")
+        known = {f.name for f in dataclasses.fields(TrainConfig)}
+        config = TrainConfig(**{k: v for k, v in raw.items() if k in known})  # settings added later: defaults
+        state: dict[str, Any] = {"epoch": int(meta.get("epoch", 0))}
+        if (checkpoint / STATE_NAME).is_file():
+            saved = torch.load(checkpoint / STATE_NAME, map_location="cpu", weights_only=True, mmap=True)
+            state = dict(saved.get("state", state))
+        reports = {f.name for f in dataclasses.fields(EpochReport)}
+        history = [EpochReport(**{k: v for k, v in h.items() if k in reports}) for h in state.get("history", [])]
+        stopped = bool(config.patience) and int(state.get("bad_epochs", 0)) >= config.patience
+        best = folder / "best"
+        return TrainingRun(
+            folder=folder,
+            config=config,
+            epochs_done=int(state.get("epoch", 0)),
+            checkpoint=checkpoint,
+            history=history,
+            best=best if best.is_dir() else None,
+            best_metric=state.get("best"),
+            stopped_early=stopped,
+            mid_epoch=int(state.get("micro", 0)) > 0,
+        )
+
+    def last_training_run(self) -> TrainingRun | None:
+        """The most recently checkpointed run under ``training_folder()`` (a damaged one is skipped)."""
+        from engine.train.trainer import LATEST_NAME
+
+        root = self.training_folder()
+        pointers = [p / "checkpoints" / LATEST_NAME for p in root.iterdir()] if root.is_dir() else []
+        for pointer in sorted((p for p in pointers if p.is_file()), key=lambda p: p.stat().st_mtime, reverse=True):
+            try:
+                run = self.training_run(pointer.parent.parent)
+            except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+                log.warning("skipping the training run %s: %s", pointer.parent.parent, exc)
+                continue
+            if run is not None:
+                return run
+        return None
 
     def train(
         self,

@@ -2,16 +2,21 @@
 
 Why its own widget: the Training tab draws the loss and the validation metrics as epochs finish, and both
 need the same things: named series created on first use, axes that always fit every point (a metric never
-needs a zoom), colours taken from the app palette so the chart follows the light/dark theme, and the points
+needs a zoom), colours taken from the theme that follow a light/dark switch (a palette change event, as Qt
+sends every widget when the app's palette changes), a sentence in place of an empty chart, and the points
 kept in Python so tests can read them back without poking at QtCharts internals.
 """
 
 from __future__ import annotations
 
+import math
+
 from PySide6.QtCharts import QChart, QChartView, QLineSeries, QValueAxis
-from PySide6.QtCore import QMargins, QPointF, Qt
-from PySide6.QtGui import QColor, QPainter, QPalette
-from PySide6.QtWidgets import QApplication, QWidget
+from PySide6.QtCore import QEvent, QMargins, QPointF, Qt
+from PySide6.QtGui import QColor, QPainter, QResizeEvent
+from PySide6.QtWidgets import QLabel, QWidget
+
+from desktop import theme
 
 SERIES_COLOURS = ("#3b82f6", "#f59e0b", "#10b981", "#ef4444", "#8b5cf6")
 
@@ -20,11 +25,22 @@ class LivePlot(QChartView):
     """Line chart with an x axis in epochs; ``add_point(series, x, y)`` appends and refits the axes."""
 
     def __init__(
-        self, title: str, y_title: str, parent: QWidget | None = None, *, y_range: tuple[float, float] | None = None
+        self,
+        title: str,
+        y_title: str,
+        parent: QWidget | None = None,
+        *,
+        y_range: tuple[float, float] | None = None,
+        empty_text: str = "Points appear as epochs finish",
     ) -> None:
         self._chart = QChart()
         self._y_range = y_range  # a fixed y range (percentages), else fitted to the points
         super().__init__(self._chart, parent)
+        self._empty = QLabel(empty_text, self)
+        self._empty.setObjectName("muted")
+        self._empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self._empty.setWordWrap(True)
+        self._empty.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
         self.setRenderHint(QPainter.RenderHint.Antialiasing)
         self.setMinimumHeight(180)
         self._chart.setTitle(title)
@@ -35,12 +51,20 @@ class LivePlot(QChartView):
         self._x.setLabelFormat("%d")
         self._y = QValueAxis()
         self._y.setTitleText(y_title)
+        self._y.setLabelFormat("%.4g")  # 1.85, not 1.8500
         self._chart.addAxis(self._x, Qt.AlignmentFlag.AlignBottom)
         self._chart.addAxis(self._y, Qt.AlignmentFlag.AlignLeft)
         self._series: dict[str, QLineSeries] = {}
         self._points: dict[str, list[tuple[float, float]]] = {}
         self.apply_palette()
         self._fit()
+
+    def empty_text(self) -> str:
+        """The sentence shown while no series has a point ("" when points are shown)."""
+        return "" if self._points else self._empty.text()
+
+    def set_empty_text(self, text: str) -> None:
+        self._empty.setText(text)
 
     def series_names(self) -> list[str]:
         return list(self._series)
@@ -54,7 +78,11 @@ class LivePlot(QChartView):
             series = QLineSeries()
             series.setName(name)
             series.setPointsVisible(True)
-            series.setColor(QColor(SERIES_COLOURS[len(self._series) % len(SERIES_COLOURS)]))
+            series.setMarkerSize(5)
+            pen = series.pen()
+            pen.setWidthF(2.0)
+            pen.setColor(QColor(SERIES_COLOURS[len(self._series) % len(SERIES_COLOURS)]))
+            series.setPen(pen)
             self._chart.addSeries(series)
             series.attachAxis(self._x)
             series.attachAxis(self._y)
@@ -62,6 +90,7 @@ class LivePlot(QChartView):
             self._points[name] = []
         series.append(QPointF(float(x), float(y)))
         self._points[name].append((float(x), float(y)))
+        self._empty.hide()
         self._fit()
 
     def clear(self) -> None:
@@ -69,32 +98,56 @@ class LivePlot(QChartView):
             self._chart.removeSeries(series)
         self._series.clear()
         self._points.clear()
+        self._empty.show()
         self._fit()
 
     def apply_palette(self) -> None:
-        """Background and text colours from the current palette (called again after a theme switch)."""
-        app = QApplication.instance()
-        palette = app.palette() if isinstance(app, QApplication) else QPalette()
-        base, text = palette.color(QPalette.ColorRole.Base), palette.color(QPalette.ColorRole.Text)
+        """Background, text and grid colours from the current theme (again after every theme switch)."""
+        c = theme.colors()
+        text, base = QColor(c.text), QColor(c.base)
         self._chart.setBackgroundBrush(base)
+        self.setBackgroundBrush(base)  # the view around the chart's rounded plot area
         self._chart.setTitleBrush(text)
         self._chart.legend().setLabelColor(text)
-        grid = QColor(text)
+        grid = QColor(c.text)
         grid.setAlpha(40)
         for axis in (self._x, self._y):
             axis.setLabelsColor(text)
             axis.setTitleBrush(text)
             axis.setGridLineColor(grid)
+            axis.setLinePenColor(QColor(c.muted))
+
+    def background_color(self) -> QColor:
+        return self._chart.backgroundBrush().color()
+
+    def changeEvent(self, event: QEvent) -> None:
+        """``apply_theme`` sets the app palette; Qt then sends each widget a palette change."""
+        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):
+            self.apply_palette()
+        super().changeEvent(event)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._empty.setGeometry(self.rect().adjusted(24, 24, -24, -24))
 
     def _fit(self) -> None:
+        """Axes that hold every point with a little room, so a point on the edge is not cut in half; ticks
+        stay on whole epochs (and on round numbers of the y range) whatever the padding."""
         xs = [x for pts in self._points.values() for x, _ in pts]
         ys = [y for pts in self._points.values() for _, y in pts]
         hi_x = max(1.0, *xs) if xs else 1.0
-        self._x.setRange(0.0, hi_x)
-        self._x.setTickCount(int(hi_x) + 1 if hi_x <= 10 else 6)
+        self._x.setTickType(QValueAxis.TickType.TicksDynamic)
+        self._x.setTickAnchor(0.0)
+        self._x.setTickInterval(float(max(1, math.ceil(hi_x / 10))))
+        self._x.setRange(0.0, hi_x + (0.04 * hi_x + 0.1 if xs else 0.0))
         if self._y_range is not None or not ys:
-            self._y.setRange(*(self._y_range or (0.0, 1.0)))
+            lo, hi = self._y_range or (0.0, 1.0)
+            self._y.setTickType(QValueAxis.TickType.TicksDynamic)
+            self._y.setTickAnchor(lo)
+            self._y.setTickInterval((hi - lo) / 4)
+            self._y.setRange(lo, hi + (0.04 * (hi - lo) if ys else 0.0))
             return
+        self._y.setTickType(QValueAxis.TickType.TicksFixed)
         lo, hi = min(ys), max(ys)
         pad = (hi - lo) * 0.1 or max(abs(hi) * 0.1, 0.1)
         self._y.setRange(max(0.0, lo - pad) if lo >= 0 else lo - pad, hi + pad)
