@@ -74,5 +74,6 @@ def apply_theme(app: QApplication, name: str) -> str:
         pal.setColor(QPalette.ColorGroup.Disabled, role, QColor(c.muted))
     app.setPalette(pal)
     qss = RESOURCES / "styles" / f"{_current}.qss"
-    app.setStyleSheet(qss.read_text(encoding="utf-8") if qss.is_file() else "")
+    sheet = qss.read_text(encoding="utf-8") if qss.is_file() else ""
+    app.setStyleSheet(sheet.replace("@ICONS@", (RESOURCES / "icons").as_posix()))  # url() needs absolute paths
     return _current
