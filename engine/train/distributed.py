@@ -275,6 +275,15 @@ def any_rank(flag: bool) -> bool:
     return bool(value.item())
 
 
+def global_max(value: int) -> int:
+    """The largest ``value`` over the ranks (e.g. a token length every rank pads to before a gather)."""
+    if not _active():
+        return value
+    box = torch.tensor([value], device=_device())
+    dist.all_reduce(box, op=dist.ReduceOp.MAX)
+    return int(box.item())
+
+
 def broadcast(obj: T, src: int = 0) -> T:
     """Rank ``src``'s ``obj`` on every rank (picklable); ``obj`` itself for a single process."""
     if not _active():

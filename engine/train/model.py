@@ -26,10 +26,11 @@ from torch import Tensor, nn
 from engine.atomic import atomic_path
 from engine.models.emcl import EMCLState, emcl_net_eval_scores
 from engine.train.heads import ConceptBank, ImportanceEstimator
+from engine.train.losses import fine_grained_similarity
 from engine.train.s3ma import multi_grained_similarity
 
 HEADS_NAME = "heads.safetensors"
-SCORE_MODES = ("cosine", "s3ma", "emcl")
+SCORE_MODES = ("cosine", "fine", "s3ma", "emcl")
 CECLIP_TYPES = 4  # relation/attribute/entity/action slots, here the four sentence components
 
 
@@ -259,8 +260,9 @@ class VideoTextModel(nn.Module):
     """Backbone + temporal head (+ concept bank, importance estimator, EMCL state, CE-CLIP thresholds).
 
     ``score_mode`` says how a text and a video are compared at evaluation and search time: ``cosine`` (pooled
-    vectors), ``s3ma`` (the four-way dense+sparse similarity, needs the concept bank) or ``emcl`` (EMCL-Net's
-    text-conditioned pooling and EM map, in blocks of 32, needs the EMCL state).
+    vectors), ``fine`` (losses.md §1.4: ½(pooled cosine + two-stage word-frame similarity), the component
+    objectives' training similarity), ``s3ma`` (the four-way dense+sparse similarity, needs the concept bank) or
+    ``emcl`` (EMCL-Net's text-conditioned pooling and EM map, in blocks of 32, needs the EMCL state).
     """
 
     ceclip_theta: Tensor
@@ -325,7 +327,13 @@ class VideoTextModel(nn.Module):
             return emcl_net_eval_scores(
                 text.pooled, video.frames, video.frame_mask, e.m, iters=e.iters, sigma=e.sigma, beta=e.beta
             )
-        return F.normalize(text.pooled, dim=-1) @ F.normalize(video.pooled, dim=-1).t()
+        cosine = F.normalize(text.pooled, dim=-1) @ F.normalize(video.pooled, dim=-1).t()
+        if self.score_mode == "fine":
+            fine = fine_grained_similarity(
+                text.tokens[:, None], text.mask[:, None], video.frames[None], video.frame_mask[None]
+            )
+            return 0.5 * (cosine + fine)
+        return cosine
 
     def configure_trainable(
         self, *, freeze_vision: bool = False, freeze_text: bool = False, heads_only: bool = False

@@ -5,7 +5,8 @@ schedule, so the only thing that changes between runs is the name looked up here
 ``engine.train.losses`` (tested against losses.md §5); this module only encodes texts and frames and feeds them in.
 
 * ``infonce``: symmetric InfoNCE on pooled cosine logits.
-* ``component``: §1 component negatives with uniform importance weights (no estimator). The negative types are
+* ``component``: §1 component negatives with uniform importance weights (no estimator), every pair scored with
+  §1.4's training similarity ½(s_global + s_fine) (the model's ``fine`` score mode). The negative types are
   the four components plus, with ``relation`` on (default), the relation swap the negative writer also produces
   (issue 5 part 2, CE-CLIP's swap): §1's loss is written for any C and its checks hold for every C, so the swap
   enters as a fifth type with its own μ and ω. It is the only negative that keeps every word of the caption,
@@ -36,11 +37,13 @@ from torch import Tensor
 
 from engine.train.clips import COMPONENTS, NEGATIVE_TYPES, Batch
 from engine.train.distributed import global_batch as _global
+from engine.train.distributed import global_max
 from engine.train.losses import (
     ceclip_losses,
     component_negative_loss,
     component_objective,
     cosine_logits,
+    fine_grained_similarity,
     info_nce,
     s3ma_loss,
     text_anchor_targets,
@@ -50,8 +53,8 @@ from engine.train.model import TextOutput, VideoOutput, VideoTextModel
 OBJECTIVES = ("infonce", "component", "component_ie", "ceclip", "s3ma", "emcl")
 SCORE_MODE = {
     "infonce": "cosine",
-    "component": "cosine",
-    "component_ie": "cosine",
+    "component": "fine",
+    "component_ie": "fine",
     "ceclip": "cosine",
     "s3ma": "s3ma",
     "emcl": "emcl",
@@ -117,10 +120,30 @@ def _component_inputs(
     assert negs is not None
     b, c = neg_mask.shape
     s = _scale(model)
-    logits = cosine_logits(*_global(text.pooled, video.pooled), s)
+    if model.score_mode != "fine":
+        logits = cosine_logits(*_global(text.pooled, video.pooled), s)
+    else:  # §1.4: every pair scored ½(s_global + s_fine); token lengths padded alike so the gather lines up
+        length = global_max(text.tokens.shape[1])
+        padded = [text.pooled, *(_pad(x, length) for x in (text.tokens, text.mask, text.ids))]
+        gathered = _global(*padded, *video)
+        logits = s * model.similarity(TextOutput(*gathered[:4]), VideoOutput(*gathered[4:]))
     n_hat = F.normalize(negs.pooled, dim=-1).reshape(b, c, -1)
-    neg_logits = s * torch.einsum("bd,bcd->bc", F.normalize(video.pooled, dim=-1), n_hat)
-    return logits, neg_logits, neg_mask.to(logits.device), text, negs  # per sample: this rank's share
+    neg_sim = torch.einsum("bd,bcd->bc", F.normalize(video.pooled, dim=-1), n_hat)
+    if model.score_mode == "fine":
+        length = negs.tokens.shape[1]
+        fine = fine_grained_similarity(
+            negs.tokens.reshape(b, c, length, -1),
+            negs.mask.reshape(b, c, length),
+            video.frames[:, None],
+            video.frame_mask[:, None],
+        )
+        neg_sim = 0.5 * (neg_sim + fine)
+    return logits, s * neg_sim, neg_mask.to(logits.device), text, negs  # per sample: this rank's share
+
+
+def _pad(x: Tensor, length: int) -> Tensor:
+    """Right-pad dim 1 with zeros (a zero mask entry is a padded token) to ``length``."""
+    return F.pad(x, (0, 0, 0, length - x.shape[1]) if x.dim() == 3 else (0, length - x.shape[1]))
 
 
 def _component(model: VideoTextModel, batch: Batch, cfg: ObjectiveSettings) -> dict[str, Tensor]:

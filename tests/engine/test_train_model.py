@@ -111,3 +111,43 @@ def test_score_modes_need_their_heads() -> None:
         build_model(SyntheticBackbone(), score_mode="s3ma")
     with pytest.raises(ValueError, match="EMCL state"):
         build_model(SyntheticBackbone(), score_mode="emcl")
+
+
+def test_fine_score_mode_is_half_global_plus_word_frame_similarity() -> None:
+    """losses.md §1.4: the component objectives score every pair ½(s_global + s_fine), and so does evaluation;
+    the objective's negative logits are those same pair scores."""
+    from engine.train.clips import make_batch
+    from engine.train.losses import fine_grained_similarity
+    from engine.train.objective import SCORE_MODE, ObjectiveSettings, _component_inputs
+    from engine.train.synthetic import SyntheticSpec, make_splits
+
+    assert SCORE_MODE["component"] == SCORE_MODE["component_ie"] == "fine"
+    torch.manual_seed(0)
+    model = build_model(SyntheticBackbone(), score_mode="fine").eval()
+    train, _ = make_splits(0, SyntheticSpec(n_train=6, n_test=2))
+    batch = make_batch(train, list(range(6)), seed=0, epoch=0)
+    with torch.no_grad():
+        text, video = model.encode_text(batch.captions), model.encode_video(batch.frames)
+        sim = model.similarity(text, video)
+        cosine = F.normalize(text.pooled, dim=-1) @ F.normalize(video.pooled, dim=-1).t()
+        fine = torch.stack(
+            [
+                torch.stack(
+                    [
+                        fine_grained_similarity(text.tokens[i], text.mask[i], video.frames[j], video.frame_mask[j])
+                        for j in range(6)
+                    ]
+                )
+                for i in range(6)
+            ]
+        )
+        assert torch.allclose(sim, 0.5 * (cosine + fine), atol=1e-6) and not torch.allclose(sim, cosine)
+        logits, neg_logits, mask, _, _ = _component_inputs(model, batch, ObjectiveSettings("component"))
+        scale = model.logit_scale.exp()
+        assert torch.allclose(logits, scale * sim, atol=1e-5)
+        negs, _, _ = batch.columns(("subject", "verb", "object", "attribute", "relation"))
+        for i in range(6):
+            for c, neg in enumerate(negs[i]):
+                if mask[i, c]:
+                    one = model.similarity(model.encode_text([neg]), model.encode_video(batch.frames[i : i + 1]))
+                    assert torch.allclose(neg_logits[i, c], scale * one[0, 0], atol=1e-5)
