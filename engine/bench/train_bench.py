@@ -184,7 +184,7 @@ def run_train_bench(
     log: Callable[[str], None] = print,
     *,
     variants: Sequence[str] | None = None,
-    epochs: int = 8,
+    epochs: int = 16,
     batch_size: int = 64,
     n_train: int = 3000,
     n_test: int = 500,
