@@ -366,33 +366,23 @@ class RealEngine:
         return list(read_negatives(path).values())
 
     def latest_checkpoint(self, out: Path) -> Path | None:
-        from engine.train.trainer import latest_checkpoint
+        from engine.train.run_folder import latest_checkpoint
 
         return latest_checkpoint(out)
 
     def training_run(self, folder: Path) -> TrainingRun | None:
-        """What a run folder holds, read from its latest checkpoint (settings from ``config.json``, progress and
-        history from the trainer state, memory-mapped so the optimiser's tensors are not read); ``None`` when
-        it has no checkpoint yet."""
-        import torch
-
-        from engine.models.checkpoint import read_config
-        from engine.train.trainer import STATE_NAME, EpochReport, TrainConfig, latest_checkpoint
+        """What a run folder holds, read from its latest checkpoint (``engine.train.run_folder.read_run``: the
+        optimiser's tensors are not read); ``None`` when it has no checkpoint yet."""
+        from engine.train.run_folder import read_run
+        from engine.train.trainer import EpochReport, TrainConfig
 
         folder = Path(folder)
-        checkpoint = latest_checkpoint(folder)
-        if checkpoint is None:
+        snapshot = read_run(folder)
+        if snapshot is None:
             return None
-        meta = read_config(checkpoint)
-        raw = meta.get("training")
-        if not isinstance(raw, dict):
-            raise ValueError(f"{checkpoint}: config.json has no training settings")
+        checkpoint, state = snapshot.checkpoint, snapshot.state
         known = {f.name for f in dataclasses.fields(TrainConfig)}
-        config = TrainConfig(**{k: v for k, v in raw.items() if k in known})  # settings added later: defaults
-        state: dict[str, Any] = {"epoch": int(meta.get("epoch", 0))}
-        if (checkpoint / STATE_NAME).is_file():
-            saved = torch.load(checkpoint / STATE_NAME, map_location="cpu", weights_only=True, mmap=True)
-            state = dict(saved.get("state", state))
+        config = TrainConfig(**{k: v for k, v in snapshot.training.items() if k in known})  # later settings: defaults
         reports = {f.name for f in dataclasses.fields(EpochReport)}
         history = [EpochReport(**{k: v for k, v in h.items() if k in reports}) for h in state.get("history", [])]
         stopped = bool(config.patience) and int(state.get("bad_epochs", 0)) >= config.patience
@@ -411,7 +401,7 @@ class RealEngine:
 
     def last_training_run(self) -> TrainingRun | None:
         """The most recently checkpointed run under ``training_folder()`` (a damaged one is skipped)."""
-        from engine.train.trainer import LATEST_NAME
+        from engine.train.run_folder import LATEST_NAME
 
         root = self.training_folder()
         pointers = [p / "checkpoints" / LATEST_NAME for p in root.iterdir()] if root.is_dir() else []

@@ -20,15 +20,10 @@ takes any :class:`~engine.train.clips.ClipSet`, which is how the synthetic bench
 from __future__ import annotations
 
 import contextlib
-import csv
 import dataclasses
-import difflib
-import json
 import logging
 import math
-import shutil
 import time
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,130 +31,27 @@ from typing import Any
 
 import torch
 
-from engine.atomic import atomic_path, atomic_write_bytes
 from engine.jobs import CancelToken, JobCancelled, ProgressCallback, report, wrap_progress
-from engine.settings import DEFAULT_MODEL
 from engine.train import distributed
 from engine.train.clips import ClipSet, epoch_order
+from engine.train.config import TrainConfig
 from engine.train.losses import clamp_logit_scale_
 from engine.train.model import VideoTextModel
-from engine.train.objective import OBJECTIVES, SCORE_MODE, ObjectiveSettings, objective_loss
+from engine.train.objective import SCORE_MODE, objective_loss
+from engine.train.run_folder import (
+    LATEST_NAME,
+    STATE_NAME,
+    append_csv,
+    copy_best,
+    latest_checkpoint,
+    prune,
+    restore,
+    tensorboard_writer,
+    write_checkpoint,
+)
 
 log = logging.getLogger(__name__)
-STATE_NAME = "trainer_state.pt"
-LATEST_NAME = "latest.json"
 VAL_METRIC = "t2v_R1"
-
-
-@dataclass
-class TrainConfig:
-    """Every training setting; a CONFIG file (TOML or JSON) sets any subset by these names."""
-
-    data: str | None = None  # captions file for engine.train.data.load_training_data
-    negatives: str | None = None  # negatives file for engine.train.negatives.read_negatives
-    out: str = "runs/train"  # run folder: checkpoints/, best/, log.csv
-    model: str = DEFAULT_MODEL  # registry name (pretrained pair, test-tiny, random:ARCH, folder)
-    objective: str = "component"
-    epochs: int = 10
-    batch_size: int = 32  # the global batch: with N processes each encodes batch_size / N clips
-    grad_accum: int = 1
-    lr: float = 1e-5  # towers
-    head_lr: float = 1e-4  # temporal head, concept bank, importance estimator, logit scale
-    weight_decay: float = 0.2
-    warmup: float = 0.1  # fraction of all optimiser steps spent warming up
-    max_grad_norm: float = 1.0  # 0 = no clipping
-    n_frames: int = 8
-    val_fraction: float = 0.1
-    seed: int = 0
-    patience: int = 3  # epochs without a better validation R@1 before stopping; 0 = never stop early
-    freeze_vision: bool = False
-    freeze_text: bool = False
-    heads_only: bool = False
-    temporal_layers: int = 2
-    motion: bool = True
-    concept_head: bool = False  # also needed (and implied) by the s3ma objective
-    n_concepts: int = 512
-    emcl_k: int = 32
-    device: str = "auto"
-    amp: bool = True  # float16 autocast + GradScaler, CUDA only
-    resume: bool = True
-    keep_last: int = 2  # epoch checkpoints kept besides best/
-    tensorboard: bool = True
-    eval_batch_size: int = 64
-    lam_ie: float = 0.1
-    relation_negatives: bool = True  # the relation swap joins the component negatives (objective.py)
-    lam_cmr: float = 0.2
-    lam_imc: float = 0.3
-    imc: str = "label0"
-    s3ma_alpha: float = 0.5
-    s3ma_beta: float = 0.5
-    s3ma_k: int = 16
-
-    def __post_init__(self) -> None:
-        if self.objective not in OBJECTIVES:
-            raise ValueError(f"unknown objective {self.objective!r}; expected one of {OBJECTIVES}")
-        for name in ("epochs", "batch_size", "grad_accum", "n_frames"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-
-    @classmethod
-    def from_file(cls, path: str | Path, **overrides: Any) -> TrainConfig:
-        """Read a TOML or JSON CONFIG (flat keys, or under ``[train]``); relative paths are from its folder."""
-        path = Path(path).expanduser()
-        try:
-            text = path.read_text(encoding="utf-8")
-            raw = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
-        except OSError as exc:
-            raise ValueError(f"{path}: cannot read the training config ({exc})") from exc
-        except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
-            raise ValueError(
-                f"{path}: not valid {'JSON' if path.suffix.lower() == '.json' else 'TOML'} ({exc})"
-            ) from exc
-        if isinstance(raw.get("train"), dict) and len(raw) == 1:
-            raw = raw["train"]
-        return cls.from_dict(raw, source=str(path), base=path.parent, **overrides)
-
-    @classmethod
-    def from_dict(
-        cls, raw: dict[str, Any], *, source: str = "config", base: Path | None = None, **overrides: Any
-    ) -> TrainConfig:
-        fields = {f.name: f for f in dataclasses.fields(cls)}
-        for key, value in raw.items():
-            if key not in fields:
-                close = difflib.get_close_matches(key, list(fields), n=3)
-                hint = f"; did you mean {', '.join(close)}?" if close else f"; known settings: {', '.join(fields)}"
-                raise ValueError(f"{source}: unknown setting {key!r}{hint}")
-            default = fields[key].default
-            kind = str if default is None else type(default)  # the optional settings are paths
-            ok = value is None or isinstance(value, kind) or (kind is float and isinstance(value, int))
-            if not ok or (isinstance(value, bool) and kind is not bool):
-                raise ValueError(f"{source}: setting {key!r} must be {kind.__name__}, got {value!r}")
-        values = {**raw, **{k: v for k, v in overrides.items() if v is not None}}
-        if base is not None:
-            for key in ("data", "negatives", "out"):
-                if key in raw and raw[key] and not Path(raw[key]).expanduser().is_absolute():
-                    values[key] = str(base / raw[key])
-            if "model" in raw and str(raw["model"]).startswith("."):
-                values["model"] = str(base / raw["model"])
-        return cls(
-            **{
-                k: float(v) if isinstance(fields[k].default, float) and isinstance(v, int) else v
-                for k, v in values.items()
-            }
-        )
-
-    def objective_settings(self) -> ObjectiveSettings:
-        return ObjectiveSettings(
-            name=self.objective,
-            lam_ie=self.lam_ie,
-            lam_cmr=self.lam_cmr,
-            lam_imc=self.lam_imc,
-            imc=self.imc,
-            s3ma_alpha=self.s3ma_alpha,
-            s3ma_beta=self.s3ma_beta,
-            s3ma_k=self.s3ma_k,
-            relation=self.relation_negatives,
-        )
 
 
 @dataclass
@@ -248,98 +140,6 @@ def _schedule(optimizer: torch.optim.Optimizer, total: int, warmup: float) -> to
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-# --- checkpoints --------------------------------------------------------------------------------------------------
-
-
-def _write_checkpoint(
-    model: VideoTextModel, out: Path, name: str, state: _State, trainer: dict[str, Any], config: TrainConfig
-) -> Path:
-    """Write ``out/checkpoints/name`` aside and rename it in, then point ``latest.json`` at it."""
-    root = out / "checkpoints"
-    final, tmp = root / name, root / f".tmp-{name}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_checkpoint(tmp, {"training": dataclasses.asdict(config), "epoch": state.epoch, "step": state.step})
-    with atomic_path(tmp / STATE_NAME) as path:
-        torch.save({**trainer, "state": dataclasses.asdict(state)}, path)
-    if final.exists():
-        shutil.rmtree(final)
-    tmp.rename(final)
-    atomic_write_bytes(root / LATEST_NAME, json.dumps({"checkpoint": name}).encode("utf-8"))
-    return final
-
-
-def _copy_best(source: Path, out: Path) -> Path:
-    best, tmp = out / "best", out / ".tmp-best"
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(source, tmp, ignore=shutil.ignore_patterns(STATE_NAME))
-    old = out / ".old-best"
-    shutil.rmtree(old, ignore_errors=True)
-    if best.exists():
-        best.rename(old)
-    tmp.rename(best)
-    shutil.rmtree(old, ignore_errors=True)
-    return best
-
-
-def _prune(out: Path, keep: int, current: str) -> None:
-    root = out / "checkpoints"
-    epochs = sorted(p for p in root.glob("epoch-*") if p.is_dir())
-    for old in epochs[: max(0, len(epochs) - max(1, keep))]:
-        if old.name != current:
-            shutil.rmtree(old, ignore_errors=True)
-    for stale in root.glob("step-*"):
-        if stale.name != current:
-            shutil.rmtree(stale, ignore_errors=True)
-
-
-def latest_checkpoint(out: str | Path) -> Path | None:
-    """The checkpoint folder a resumed run would start from, or None."""
-    pointer = Path(out) / "checkpoints" / LATEST_NAME
-    if not pointer.is_file():
-        return None
-    folder = pointer.parent / json.loads(pointer.read_text(encoding="utf-8"))["checkpoint"]
-    return folder if folder.is_dir() else None
-
-
-def _restore(model: VideoTextModel, folder: Path) -> dict[str, Any]:
-    from safetensors.torch import load_file
-
-    from engine.models.checkpoint import find_weights, load_state_dict
-    from engine.train.model import HEADS_NAME
-
-    model.backbone.weights_module().load_state_dict(load_state_dict(find_weights(folder)), strict=True)
-    model.load_state_dict(load_file(str(folder / HEADS_NAME), device="cpu"), strict=False)
-    return torch.load(folder / STATE_NAME, map_location="cpu", weights_only=True)
-
-
-# --- logs ---------------------------------------------------------------------------------------------------------
-
-
-def _append_csv(path: Path, row: dict[str, Any]) -> None:
-    fields = list(row)
-    if path.is_file():
-        with open(path, newline="", encoding="utf-8") as fh:
-            header = next(csv.reader(fh), None)
-        fields = header or fields
-    new = not path.is_file()
-    with open(path, "a", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
-        if new:
-            writer.writeheader()
-        writer.writerow(row)
-
-
-def _tensorboard(out: Path, enabled: bool) -> Any:
-    if not enabled:
-        return None
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:
-        log.debug("tensorboard is not installed; logging to log.csv only")
-        return None
-    return SummaryWriter(str(out / "tensorboard"))
-
-
 # --- the loop -----------------------------------------------------------------------------------------------------
 
 
@@ -397,7 +197,7 @@ def fit(
     state = _State()
     previous = latest_checkpoint(out) if config.resume else None
     if previous is not None:
-        saved = _restore(model, previous)
+        saved = restore(model, previous)
         optimizer.load_state_dict(saved["optimizer"])
         scheduler.load_state_dict(saved["scheduler"])
         scaler.load_state_dict(saved["scaler"])
@@ -409,7 +209,7 @@ def fit(
         lambda m, batch: objective_loss(m, batch, settings),
         find_unused=_idle_parameters(model, config.objective),
     )
-    writer = _tensorboard(out, config.tensorboard) if main else None
+    writer = tensorboard_writer(out, config.tensorboard) if main else None
     last = previous or out
     model.train()
 
@@ -422,7 +222,7 @@ def fit(
                 "scheduler": scheduler.state_dict(),
                 "scaler": scaler.state_dict(),
             }
-            folder = _write_checkpoint(model, out, name, state, trainer, config)
+            folder = write_checkpoint(model, out, name, dataclasses.asdict(state), trainer, dataclasses.asdict(config))
         distributed.barrier()
         return folder
 
@@ -518,10 +318,10 @@ def _log_epoch(
 ) -> None:
     """Rank 0's bookkeeping after an epoch's checkpoint: the ``best`` copy, pruning, ``log.csv``, TensorBoard."""
     if row.best:
-        _copy_best(last, out)
-    _prune(out, config.keep_last, last.name)
+        copy_best(last, out)
+    prune(out, config.keep_last, last.name)
     flat = {k: v for k, v in dataclasses.asdict(row).items() if k != "metrics"} | metrics
-    _append_csv(out / "log.csv", flat)
+    append_csv(out / "log.csv", flat)
     if writer is not None:
         for key, value in flat.items():
             if isinstance(value, float):
@@ -566,4 +366,14 @@ def train(
         return fit(model, train_clips, val_clips, config, progress=progress, cancel=cancel, on_epoch=on_epoch)
 
 
-__all__ = ["EpochReport", "TrainConfig", "TrainResult", "fit", "latest_checkpoint", "model_for", "train"]
+__all__ = [
+    "LATEST_NAME",
+    "STATE_NAME",
+    "EpochReport",
+    "TrainConfig",
+    "TrainResult",
+    "fit",
+    "latest_checkpoint",
+    "model_for",
+    "train",
+]

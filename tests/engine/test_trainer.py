@@ -17,6 +17,7 @@ from engine.jobs import CancelToken, JobCancelled
 from engine.train.clips import NEGATIVE_TYPES, make_batch
 from engine.train.model import build_model, load_model
 from engine.train.objective import OBJECTIVES, SCORE_MODE, ObjectiveSettings, objective_loss
+from engine.train.run_folder import read_run
 from engine.train.synthetic import SyntheticBackbone, SyntheticSpec, make_splits
 from engine.train.trainer import TrainConfig, fit, latest_checkpoint, train
 
@@ -155,6 +156,11 @@ def test_resume_continues_where_the_last_run_stopped(tmp_path, clips) -> None:
     assert [h.epoch for h in result.history] == [1, 2, 3]
     kept = sorted(p.name for p in (tmp_path / "run" / "checkpoints").glob("epoch-*"))
     assert kept == ["epoch-0002", "epoch-0003"]
+    snapshot = read_run(tmp_path / "run")  # what the Training tab shows after a restart, without training
+    assert snapshot is not None and snapshot.checkpoint.name == "epoch-0003"
+    assert snapshot.training["epochs"] == 3 and snapshot.state["epoch"] == 3
+    assert [h["epoch"] for h in snapshot.state["history"]] == [1, 2, 3]
+    assert read_run(tmp_path / "nothing-here") is None
     fresh = fit(_model(), clips[0], None, _config(tmp_path / "run", epochs=1, resume=False))
     assert [h.epoch for h in fresh.history] == [1]
 
