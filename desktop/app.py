@@ -120,7 +120,8 @@ def screenshot(window, args: argparse.Namespace) -> int:
     deadline = time.monotonic() + args.timeout
 
     def busy() -> bool:
-        return view.runner.running or (view.model.rowCount() > 0 and view.thumbnails.pending() > 0)
+        searching = view.runner.running or (view.model.rowCount() > 0 and view.thumbnails.pending() > 0)
+        return searching or (args.tab == "training" and window.training_view.loading())
 
     while time.monotonic() < deadline and (busy() or time.monotonic() < deadline - args.timeout + 0.5):
         loop.processEvents()

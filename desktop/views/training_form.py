@@ -39,7 +39,7 @@ OBJECTIVES: dict[str, tuple[str, str]] = {  # name -> (label, what it does)
     "component": (
         "Component negatives",
         "losses.md §1: each clip is also contrasted with captions that change one component (subject, verb, "
-        "object, attribute) or swap two nouns. Uses the negatives of step 2.",
+        "object, attribute) or swap who has what (two nouns, two attributes, from/to). Uses the negatives of step 2.",
     ),
     "component_ie": (
         "Component negatives + importance",
@@ -85,7 +85,8 @@ FIELDS: dict[str, Field] = {
     "lam_ie": Field("λ_ie (importance)", "Weight of the importance loss L_ie (losses.md §1.5).", ("component_ie",)),
     "relation_negatives": Field(
         "Relation swap",
-        "Add the negative that swaps two nouns (CE-CLIP's relation swap) as a fifth component type.",
+        "Add the relation negatives as a fifth type: swaps that keep every word (two nouns as in CE-CLIP, two "
+        "attributes, a path's from/to), the ones that teach who has what.",
         ("component", "component_ie"),
     ),
     "lam_cmr": Field("λ_cmr (rank loss)", "Weight of the cross-modal rank loss (losses.md §4.2).", ("ceclip",)),
