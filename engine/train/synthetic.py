@@ -31,7 +31,7 @@ import torch
 from torch import Tensor, nn
 
 from engine.train.clips import MemoryClips
-from engine.train.model import Backbone
+from engine.train.backbone import Backbone
 
 COLORS: dict[str, tuple[int, int, int]] = {
     "red": (230, 40, 40),
