@@ -30,8 +30,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from engine.train.clips import MemoryClips
 from engine.train.backbone import Backbone
+from engine.train.clips import MemoryClips
 
 COLORS: dict[str, tuple[int, int, int]] = {
     "red": (230, 40, 40),
