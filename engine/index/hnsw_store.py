@@ -92,6 +92,34 @@ def _inspect_index_file(path: Path, *, dim: int, m: int) -> tuple[np.ndarray, np
     return labels.astype(np.int64), deleted
 
 
+def _meta_before_first_save(index_path: Path, *, model_id: str, dim: int) -> dict[str, Any]:
+    """The meta.json a store's *first* save did not get to write (a kill between the index's rename and its
+    meta's): M comes from the index header, the model and dimension from the caller (the folder is the model's
+    own). ``count`` −1 marks it lagging, and an empty ``extra`` has no generation, so the caller reconciles the
+    index with the catalog, as after any lagging meta. Anything else wrong with the file is still caught by the
+    checks that follow."""
+    try:
+        with open(index_path, "rb") as fh:
+            head = fh.read(_HEADER.size)
+    except OSError as exc:
+        raise IndexCorrupt(f"{index_path}: cannot read the index ({exc}); re-index") from exc
+    if len(head) < _HEADER.size:
+        raise IndexCorrupt(f"{index_path}: truncated and its meta.json is missing; re-index")
+    m_file = _HEADER.unpack(head)[10]
+    log.warning("%s has no meta.json yet (its first save was interrupted); rebuilding it", index_path)
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "model_id": model_id,
+        "dim": dim,
+        "space": SPACE,
+        "M": int(m_file),
+        "ef_construction": 0,
+        "ef_search": 128,
+        "count": -1,
+        "extra": {},
+    }
+
+
 def _file_id(path: Path) -> tuple[int, ...] | None:
     """Identity of the file at ``path`` now: an atomic save renames a new inode in, so this changes."""
     try:
@@ -183,7 +211,10 @@ class HnswStore:
     def load(cls, folder: Path, name: str, *, model_id: str, dim: int | None = None) -> HnswStore:
         """Read a saved store; refuse another model's files and files that are torn or inconsistent."""
         index_path, meta_path = cls.files(folder, name)
-        meta = _read_meta(meta_path)
+        if not meta_path.exists() and index_path.is_file() and dim is not None:
+            meta = _meta_before_first_save(index_path, model_id=model_id, dim=dim)
+        else:
+            meta = _read_meta(meta_path)
         if meta["model_id"] != model_id:
             raise IndexModelMismatch(
                 f"index {index_path} was built with model {meta['model_id']!r}, not {model_id!r}; "

@@ -305,6 +305,24 @@ def test_meta_failure_after_index_rename_loads_with_stale_meta(tmp_path: Path, m
     assert len(loaded) == 120 and loaded.meta_stale and loaded.extra == {"generation": 1}
 
 
+def test_first_save_cut_before_its_meta_loads_as_lagging_and_is_rebuilt(tmp_path: Path) -> None:
+    """A kill between the index's rename and its meta's on the *first* save leaves an index without meta.json:
+    the writer loads it as lagging (no generation, so it is reconciled), not as corruption."""
+    store, _ = small_store(tmp_path, n=50)
+    store.extra["generation"] = 3
+    store.save()
+    index_path, meta_path = HnswStore.files(tmp_path, "frame")
+    meta_path.unlink()
+    loaded = HnswStore.load(tmp_path, "frame", model_id=MODEL, dim=store.dim)
+    assert len(loaded) == 50 and loaded.meta_stale and loaded.extra == {}
+    assert np.array_equal(loaded.keys(), store.keys())
+    with pytest.raises(IndexCorrupt, match="missing"):  # without the dimension to check against, it stays refused
+        HnswStore.load(tmp_path, "frame", model_id=MODEL)
+    index_path.write_bytes(index_path.read_bytes()[:40])
+    with pytest.raises(IndexCorrupt, match="truncated"):
+        HnswStore.load(tmp_path, "frame", model_id=MODEL, dim=store.dim)
+
+
 # ---------------------------------------------------------------- corruption
 
 
@@ -346,14 +364,12 @@ def test_out_of_range_link_is_corrupt(saved: Path) -> None:
         HnswStore.load(saved.parent, "frame", model_id=MODEL)
 
 
-@pytest.mark.parametrize("damage", ["no index", "no meta", "bad json", "field missing", "newer schema"])
+@pytest.mark.parametrize("damage", ["no index", "bad json", "field missing", "newer schema"])  # no meta: lagging
 def test_missing_or_bad_files_are_corrupt(saved: Path, damage: str) -> None:
     meta_path = saved.with_name("frame.meta.json")
     meta = json.loads(meta_path.read_text())
     if damage == "no index":
         saved.unlink()
-    elif damage == "no meta":
-        meta_path.unlink()
     elif damage == "bad json":
         meta_path.write_text("{not json")
     elif damage == "field missing":
