@@ -41,12 +41,8 @@ _META_TYPES: dict[str, type] = {"model_id": str, "space": str} | dict.fromkeys(
 )
 
 
-def _inspect_index_file(path: Path, *, dim: int, m: int) -> tuple[np.ndarray, np.ndarray]:
-    """Check an hnswlib file against its meta before hnswlib reads it; return its labels and deleted flags.
-
-    Checks the header layout, the length the header implies, and that every level-0 link points at an
-    existing element. hnswlib's own loader then walks the upper-level link lists against the file length.
-    """
+def _read_header(path: Path) -> tuple[int, tuple[Any, ...]]:
+    """(file size, the hnswlib header's fields); a file shorter than the header is corrupt."""
     try:
         size = path.stat().st_size
         with open(path, "rb") as fh:
@@ -55,9 +51,17 @@ def _inspect_index_file(path: Path, *, dim: int, m: int) -> tuple[np.ndarray, np
         raise IndexCorrupt(f"{path}: cannot read the index ({exc}); re-index") from exc
     if len(head) < _HEADER.size:
         raise IndexCorrupt(f"{path}: truncated ({size} bytes, shorter than the hnswlib header); re-index")
-    (off0, max_elements, count, per, label_off, off_data, max_level, entry, max_m, max_m0, m_file, _, _) = (
-        _HEADER.unpack(head)
-    )
+    return size, _HEADER.unpack(head)
+
+
+def _inspect_index_file(path: Path, *, dim: int, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """Check an hnswlib file against its meta before hnswlib reads it; return its labels and deleted flags.
+
+    Checks the header layout, the length the header implies, and that every level-0 link points at an
+    existing element. hnswlib's own loader then walks the upper-level link lists against the file length.
+    """
+    size, header = _read_header(path)
+    (off0, max_elements, count, per, label_off, off_data, max_level, entry, max_m, max_m0, m_file, _, _) = header
     links_bytes = max_m0 * 4 + 4
     if off0 != 0 or off_data != links_bytes or per != label_off + 8 or (label_off - off_data) % 4:
         raise IndexCorrupt(f"{path}: not an hnswlib index this release can read (bad header); re-index")
@@ -98,14 +102,7 @@ def _meta_before_first_save(index_path: Path, *, model_id: str, dim: int) -> dic
     own). ``count`` −1 marks it lagging, and an empty ``extra`` has no generation, so the caller reconciles the
     index with the catalog, as after any lagging meta. Anything else wrong with the file is still caught by the
     checks that follow."""
-    try:
-        with open(index_path, "rb") as fh:
-            head = fh.read(_HEADER.size)
-    except OSError as exc:
-        raise IndexCorrupt(f"{index_path}: cannot read the index ({exc}); re-index") from exc
-    if len(head) < _HEADER.size:
-        raise IndexCorrupt(f"{index_path}: truncated and its meta.json is missing; re-index")
-    m_file = _HEADER.unpack(head)[10]
+    m_file = _read_header(index_path)[1][10]
     log.warning("%s has no meta.json yet (its first save was interrupted); rebuilding it", index_path)
     return {
         "schema_version": SCHEMA_VERSION,

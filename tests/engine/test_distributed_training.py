@@ -348,14 +348,10 @@ def test_one_process_initialises_nothing(monkeypatch) -> None:
 
 
 def test_train_cli_nproc_relaunches_the_same_command(tmp_path, monkeypatch) -> None:
-    import argparse
-
     from engine import cli_train
+    from tests.engine.parsers import train_cli
 
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--model")
-    parser.add_argument("--no-progress", action="store_true")
-    handlers = cli_train.register(parser.add_subparsers(dest="command"))
+    parser, handlers = train_cli()
     cfg = tmp_path / "run.toml"
     cfg.write_text('data = "caps.jsonl"\nbatch_size = 8\n', encoding="utf-8")
     argv = ["--model", "test-tiny", "train", str(cfg), "--epochs", "2", "--freeze", "text", "--nproc", "2", "--json"]

@@ -275,14 +275,10 @@ def test_train_from_files_with_an_open_clip_model(tmp_path, monkeypatch) -> None
 
 
 def test_train_cli_parses_config_and_flags(tmp_path, monkeypatch) -> None:
-    import argparse
-
     from engine import cli_train
+    from tests.engine.parsers import train_cli
 
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--model")
-    parser.add_argument("--no-progress", action="store_true")
-    handlers = cli_train.register(parser.add_subparsers(dest="command"))
+    parser, handlers = train_cli()
     cfg = tmp_path / "run.toml"
     cfg.write_text('data = "caps.jsonl"\nepochs = 4\n', encoding="utf-8")
     args = parser.parse_args(["train", str(cfg), "--epochs", "2", "--freeze", "vision", "--no-resume"])
