@@ -100,8 +100,7 @@ def _splits(seed: int, spec: Any) -> tuple[Any, Any]:
 def run_one(run: BenchRun, *, progress: ProgressCallback | None = None, cancel: CancelToken | None = None) -> Any:
     """Train ``run`` from scratch and return ``(metrics, seconds)``; deterministic for its seed."""
     from engine.train.evaluate import evaluate
-    from engine.train.model import build_model
-    from engine.train.objective import SCORE_MODE
+    from engine.train.objective import model_for_objective
     from engine.train.synthetic import SyntheticBackbone
     from engine.train.trainer import fit
 
@@ -110,15 +109,8 @@ def run_one(run: BenchRun, *, progress: ProgressCallback | None = None, cancel: 
     t0 = time.perf_counter()
     train_clips, test_clips = _splits(run.seed, run.spec)
     torch.manual_seed(run.seed)
-    mode = SCORE_MODE[run.objective]
-    model = build_model(
-        SyntheticBackbone(image_size=run.spec.size),
-        n_frames=run.spec.n_frames,
-        concept_head=mode == "s3ma",
-        importance=run.objective == "component_ie",
-        emcl_k=32 if mode == "emcl" else None,
-        score_mode=mode,
-        seed=run.seed,
+    model = model_for_objective(
+        SyntheticBackbone(image_size=run.spec.size), run.objective, n_frames=run.spec.n_frames, seed=run.seed
     )
     config = bench_config(run.objective, run.seed, Path(run.out), epochs=run.epochs, batch_size=run.batch_size)
     fit(model, train_clips, None, config, progress=progress, cancel=cancel)

@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from engine.train.backbone import Backbone
 from engine.train.clips import COMPONENTS, NEGATIVE_TYPES, Batch
 from engine.train.distributed import global_batch as _global
 from engine.train.distributed import global_max
@@ -48,7 +49,7 @@ from engine.train.losses import (
     s3ma_loss,
     text_anchor_targets,
 )
-from engine.train.model import TextOutput, VideoOutput, VideoTextModel
+from engine.train.model import TextOutput, VideoOutput, VideoTextModel, build_model
 
 OBJECTIVES = ("infonce", "component", "component_ie", "ceclip", "s3ma", "emcl")
 SCORE_MODE = {
@@ -59,6 +60,38 @@ SCORE_MODE = {
     "s3ma": "s3ma",
     "emcl": "emcl",
 }
+
+
+def model_for_objective(
+    backbone: Backbone,
+    objective: str,
+    *,
+    n_frames: int = 8,
+    temporal_layers: int = 2,
+    motion: bool = True,
+    concept_head: bool = False,
+    n_concepts: int = 512,
+    emcl_k: int = 32,
+    seed: int = 0,
+) -> VideoTextModel:
+    """A fresh model around ``backbone`` with the heads and score mode ``objective`` needs (the concept bank for
+    S3MA, the importance estimator for ``component_ie``, the EMCL state for EMCL); ``concept_head`` adds the bank
+    for any objective."""
+    if objective not in OBJECTIVES:
+        raise ValueError(f"unknown objective {objective!r}; expected one of {OBJECTIVES}")
+    mode = SCORE_MODE[objective]
+    return build_model(
+        backbone,
+        n_frames=n_frames,
+        temporal_layers=temporal_layers,
+        motion=motion,
+        concept_head=concept_head or mode == "s3ma",
+        n_concepts=n_concepts,
+        importance=objective == "component_ie",
+        emcl_k=emcl_k if mode == "emcl" else None,
+        score_mode=mode,
+        seed=seed,
+    )
 
 
 @dataclass(frozen=True)
@@ -243,4 +276,4 @@ def objective_loss(model: VideoTextModel, batch: Batch, settings: ObjectiveSetti
     return _LOSSES[settings.name](model, batch, settings)
 
 
-__all__ = ["CECLIP_TYPES", "OBJECTIVES", "SCORE_MODE", "ObjectiveSettings", "objective_loss"]
+__all__ = ["CECLIP_TYPES", "OBJECTIVES", "SCORE_MODE", "ObjectiveSettings", "model_for_objective", "objective_loss"]

@@ -37,7 +37,7 @@ from engine.train.clips import ClipSet, epoch_order
 from engine.train.config import TrainConfig
 from engine.train.losses import clamp_logit_scale_
 from engine.train.model import VideoTextModel
-from engine.train.objective import SCORE_MODE, objective_loss
+from engine.train.objective import SCORE_MODE, model_for_objective, objective_loss
 from engine.train.run_folder import (
     LATEST_NAME,
     STATE_NAME,
@@ -93,21 +93,19 @@ class _State:
 
 def model_for(config: TrainConfig) -> VideoTextModel:
     """The model ``config`` asks for: a training checkpoint folder is resumed whole, anything else is built."""
-    from engine.train.model import build_model, is_model_folder, load_model, open_clip_backbone
+    from engine.train.model import is_model_folder, load_model, open_clip_backbone
 
     if is_model_folder(config.model):
         return load_model(config.model)
-    mode = SCORE_MODE[config.objective]
-    return build_model(
+    return model_for_objective(
         open_clip_backbone(config.model),
+        config.objective,
         n_frames=config.n_frames,
         temporal_layers=config.temporal_layers,
         motion=config.motion,
-        concept_head=config.concept_head or mode == "s3ma",
+        concept_head=config.concept_head,
         n_concepts=config.n_concepts,
-        importance=config.objective == "component_ie",
-        emcl_k=config.emcl_k if mode == "emcl" else None,
-        score_mode=mode,
+        emcl_k=config.emcl_k,
         seed=config.seed,
     )
 

@@ -27,8 +27,7 @@ from engine.jobs import CancelToken, JobCancelled
 from engine.train import distributed, trainer
 from engine.train.clips import make_batch
 from engine.train.distributed import Topology
-from engine.train.model import build_model
-from engine.train.objective import SCORE_MODE, ObjectiveSettings, objective_loss
+from engine.train.objective import ObjectiveSettings, model_for_objective, objective_loss
 from engine.train.synthetic import SyntheticBackbone, SyntheticSpec, make_splits
 from engine.train.trainer import TrainConfig, fit
 
@@ -39,17 +38,8 @@ TIMEOUT_S = 300
 
 
 def _model(objective: str, seed: int = 0) -> Any:
-    mode = SCORE_MODE[objective]
     torch.manual_seed(seed)
-    return build_model(
-        SyntheticBackbone(),
-        concept_head=mode == "s3ma",
-        n_concepts=8,
-        importance=objective == "component_ie",
-        emcl_k=4 if mode == "emcl" else None,
-        score_mode=mode,
-        seed=seed,
-    )
+    return model_for_objective(SyntheticBackbone(), objective, n_concepts=8, emcl_k=4, seed=seed)
 
 
 def _config(out: Path, objective: str, **kw: Any) -> TrainConfig:

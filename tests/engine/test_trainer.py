@@ -15,8 +15,8 @@ import torch
 
 from engine.jobs import CancelToken, JobCancelled
 from engine.train.clips import NEGATIVE_TYPES, make_batch
-from engine.train.model import build_model, load_model
-from engine.train.objective import OBJECTIVES, SCORE_MODE, ObjectiveSettings, objective_loss
+from engine.train.model import load_model
+from engine.train.objective import OBJECTIVES, ObjectiveSettings, model_for_objective, objective_loss
 from engine.train.run_folder import read_run
 from engine.train.synthetic import SyntheticBackbone, SyntheticSpec, make_splits
 from engine.train.trainer import TrainConfig, fit, latest_checkpoint, train
@@ -30,17 +30,8 @@ def clips():
 
 
 def _model(objective: str = "infonce", seed: int = 0):
-    mode = SCORE_MODE[objective]
     torch.manual_seed(seed)
-    return build_model(
-        SyntheticBackbone(),
-        concept_head=mode == "s3ma",
-        n_concepts=8,
-        importance=objective == "component_ie",
-        emcl_k=4 if mode == "emcl" else None,
-        score_mode=mode,
-        seed=seed,
-    )
+    return model_for_objective(SyntheticBackbone(), objective, n_concepts=8, emcl_k=4, seed=seed)
 
 
 def _config(out: Path, **kw) -> TrainConfig:
