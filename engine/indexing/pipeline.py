@@ -15,6 +15,7 @@ import queue
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -84,6 +85,82 @@ class _Work:
         rows = [self.vectors[i] for i in range(len(self.times))]
         vectors = np.stack(rows).astype(np.float32) if rows else np.zeros((0, dim), np.float32)
         return EmbeddedVideo(self.video, self.info, self.times, self.indices, self.cuts, vectors)
+
+
+class EmbedSink(Protocol):
+    """Where :func:`embed_videos` hands what it learns: ``VideoWriter`` (commit here) or a Ray worker's collector."""
+
+    def record_info(self, video: VideoRow, info: VideoInfo) -> None: ...
+
+    def commit(self, embedded: EmbeddedVideo) -> bool: ...
+
+    def fail(self, video: VideoRow, error: str) -> bool: ...
+
+
+def embed_videos(
+    todo: list[VideoRow],
+    encoder: Encoder,
+    settings: EngineSettings,
+    sink: EmbedSink,
+    cancel: CancelToken | None = None,
+) -> None:
+    """Decode on a background thread, embed here in batches across videos, hand each video to ``sink`` when
+    whole (or its failure). The one decode+embed loop: a local run passes its ``VideoWriter``, a Ray worker a
+    sink that keeps its one video for the trip back."""
+    s = settings
+    producer = FrameProducer(todo, every_s=s.sample_every_s, cuts=s.detect_cuts, side=encoder.image_size).start()
+    works: dict[int, _Work] = {}
+    buffer: list[tuple[int, int, SampledFrame]] = []  # (video id, position, frame)
+    producing = True
+    try:
+        while producing or buffer:
+            check_cancel(cancel)
+            try:
+                item = producer.queue.get(timeout=0.2) if not buffer else producer.queue.get_nowait()
+            except queue.Empty:
+                if buffer:  # the decoder is behind: embed what we have rather than wait
+                    _encode(encoder, buffer, works)
+                    buffer = []
+                _commit_ready(works, sink, encoder.dim)
+                continue
+            if item is None:
+                producing = False
+            elif isinstance(item, Started):
+                works[item.video["id"]] = _Work(item.video, item.info)
+                sink.record_info(item.video, item.info)
+            elif isinstance(item, Frames):
+                work = works[item.video_id]
+                for frame in item.frames:
+                    buffer.append((item.video_id, len(work.times), frame))
+                    work.times.append(frame.t)
+                    work.indices.append(frame.index)
+                    work.cuts.append(frame.is_cut)
+            elif isinstance(item, Ended):
+                works[item.video_id].ended = True
+            elif isinstance(item, Failed):
+                work = works.pop(item.video_id, None)
+                buffer = [b for b in buffer if b[0] != item.video_id]
+                row = work.video if work else next(v for v in todo if v["id"] == item.video_id)
+                sink.fail(row, item.error)
+            if len(buffer) >= s.batch_size or (not producing and buffer):
+                _encode(encoder, buffer[: s.batch_size], works)
+                buffer = buffer[s.batch_size :]
+            _commit_ready(works, sink, encoder.dim)
+        _commit_ready(works, sink, encoder.dim)
+    finally:
+        producer.stop()
+
+
+def _encode(encoder: Encoder, batch: list[tuple[int, int, SampledFrame]], works: dict[int, _Work]) -> None:
+    images = np.stack([frame.image for _, _, frame in batch])
+    vectors = encoder.encode_images(images)
+    for (video_id, position, _), vector in zip(batch, vectors, strict=True):
+        works[video_id].vectors[position] = vector
+
+
+def _commit_ready(works: dict[int, _Work], sink: EmbedSink, dim: int) -> None:
+    for vid in [vid for vid, work in works.items() if work.complete]:
+        sink.commit(works.pop(vid).embedded(dim))
 
 
 def apply_scan(catalog: Catalog, *, cancel: CancelToken | None = None) -> tuple[IndexReport, RemovedKeys]:
@@ -311,58 +388,4 @@ class Indexer:
         return result
 
     def _embed_all(self, todo: list[VideoRow], writer: VideoWriter, cancel: CancelToken | None) -> None:
-        """Decode on a background thread, embed here in batches across videos, commit each video when whole."""
-        s = self.settings
-        producer = FrameProducer(
-            todo, every_s=s.sample_every_s, cuts=s.detect_cuts, side=self.encoder.image_size
-        ).start()
-        works: dict[int, _Work] = {}
-        buffer: list[tuple[int, int, SampledFrame]] = []  # (video id, position, frame)
-        producing = True
-        try:
-            while producing or buffer:
-                check_cancel(cancel)
-                try:
-                    item = producer.queue.get(timeout=0.2) if not buffer else producer.queue.get_nowait()
-                except queue.Empty:
-                    if buffer:  # the decoder is behind: embed what we have rather than wait
-                        self._encode(buffer, works)
-                        buffer = []
-                    self._commit_ready(works, writer)
-                    continue
-                if item is None:
-                    producing = False
-                elif isinstance(item, Started):
-                    works[item.video["id"]] = _Work(item.video, item.info)
-                    writer.record_info(item.video, item.info)
-                elif isinstance(item, Frames):
-                    work = works[item.video_id]
-                    for frame in item.frames:
-                        buffer.append((item.video_id, len(work.times), frame))
-                        work.times.append(frame.t)
-                        work.indices.append(frame.index)
-                        work.cuts.append(frame.is_cut)
-                elif isinstance(item, Ended):
-                    works[item.video_id].ended = True
-                elif isinstance(item, Failed):
-                    work = works.pop(item.video_id, None)
-                    buffer = [b for b in buffer if b[0] != item.video_id]
-                    row = work.video if work else next(v for v in todo if v["id"] == item.video_id)
-                    writer.fail(row, item.error)
-                if len(buffer) >= s.batch_size or (not producing and buffer):
-                    self._encode(buffer[: s.batch_size], works)
-                    buffer = buffer[s.batch_size :]
-                self._commit_ready(works, writer)
-            self._commit_ready(works, writer)
-        finally:
-            producer.stop()
-
-    def _encode(self, batch: list[tuple[int, int, SampledFrame]], works: dict[int, _Work]) -> None:
-        images = np.stack([frame.image for _, _, frame in batch])
-        vectors = self.encoder.encode_images(images)
-        for (video_id, position, _), vector in zip(batch, vectors, strict=True):
-            works[video_id].vectors[position] = vector
-
-    def _commit_ready(self, works: dict[int, _Work], writer: VideoWriter) -> None:
-        for vid in [vid for vid, work in works.items() if work.complete]:
-            writer.commit(works.pop(vid).embedded(self.encoder.dim))
+        embed_videos(todo, self.encoder, self.settings, writer, cancel)
