@@ -51,6 +51,32 @@ class Encoder(Protocol):
         ...
 
 
+class EncoderIdentity:
+    """The ``Encoder`` protocol's descriptive half (model id, dimension, input size, device) for encoders to
+    inherit, so each one only sets the four values and implements the two ``encode_*`` methods."""
+
+    _model_id: str
+    _dim: int
+    _image_size: int
+    _device: str = "cpu"
+
+    @property
+    def model_id(self) -> str:
+        return self._model_id
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    @property
+    def image_size(self) -> int:
+        return self._image_size
+
+    @property
+    def device(self) -> str:
+        return self._device
+
+
 @dataclass(frozen=True)
 class ConceptBank:
     """A model's sparse concept head (losses.md §2): concept vectors and a word for each.

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from engine.models.base import ConceptBank, check_frames, l2_normalise
+from engine.models.base import ConceptBank, EncoderIdentity, check_frames, l2_normalise
 
 # Prototype colours in RGB; the order fixes the vector layout.
 COLOURS: dict[str, tuple[int, int, int]] = {
@@ -73,29 +73,13 @@ def _seeded_vector(text: str, dim: int, salt: str) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal(dim).astype(np.float32)
 
 
-class _FakeEncoder:
+class _FakeEncoder(EncoderIdentity):
     """What both fakes share: fixed metadata, CPU only."""
 
     def __init__(self, model_id: str, dim: int, image_size: int) -> None:
         self._model_id = model_id
         self._dim = dim
         self._image_size = image_size
-
-    @property
-    def model_id(self) -> str:
-        return self._model_id
-
-    @property
-    def dim(self) -> int:
-        return self._dim
-
-    @property
-    def image_size(self) -> int:
-        return self._image_size
-
-    @property
-    def device(self) -> str:
-        return "cpu"
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._model_id!r})"

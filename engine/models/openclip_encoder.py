@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from engine.jobs import ProgressCallback, report
-from engine.models.base import ModelUnavailable, check_frames, l2_normalise
+from engine.models.base import EncoderIdentity, ModelUnavailable, check_frames, l2_normalise
 from engine.models.device import pick_device, uses_half
 
 WeightsLoader = Callable[[ProgressCallback | None], dict[str, torch.Tensor]]
@@ -215,7 +215,7 @@ def _is_oom(exc: BaseException) -> bool:
     return isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in str(exc).lower()
 
 
-class OpenClipEncoder:
+class OpenClipEncoder(EncoderIdentity):
     """An open_clip CLIP model behind the ``Encoder`` protocol, loaded on first use."""
 
     def __init__(
@@ -249,22 +249,6 @@ class OpenClipEncoder:
         self._tokenizer: Callable[..., torch.Tensor] | None = None
         self._norm: tuple[torch.Tensor, torch.Tensor] | None = None
         self._lock = threading.Lock()
-
-    @property
-    def model_id(self) -> str:
-        return self._model_id
-
-    @property
-    def dim(self) -> int:
-        return self._dim
-
-    @property
-    def image_size(self) -> int:
-        return self._image_size
-
-    @property
-    def device(self) -> str:
-        return self._device
 
     @property
     def arch(self) -> str:
