@@ -23,7 +23,7 @@ import numpy as np
 
 from engine.atomic import atomic_write_bytes, atomic_write_with
 from engine.index.errors import IndexCorrupt, IndexModelMismatch
-from engine.index.vectors import Keys, as_keys, check_vectors
+from engine.index.vectors import Keys, as_keys, check_row_keys, check_vectors
 
 log = logging.getLogger(__name__)
 
@@ -363,12 +363,8 @@ class HnswStore:
         """Insert rows under ``keys``; an existing key (live or deleted) gets the new vector and is live."""
         vecs = check_vectors(vectors, self.dim)
         ks = as_keys(keys)
-        if len(ks) != len(vecs):
-            raise ValueError(f"got {len(vecs)} vectors but {len(ks)} keys")
-        if not len(ks):
+        if not check_row_keys(ks, len(vecs)):
             return
-        if ks.min() < 1:
-            raise ValueError(f"keys must be positive row ids, got {int(ks.min())}")
         if len(np.unique(ks)) != len(ks):
             raise ValueError("keys must be distinct within one add")
         with self._lock:

@@ -51,6 +51,17 @@ def check_vectors(vectors: np.ndarray, dim: int, what: str = "vectors") -> np.nd
     return arr
 
 
+def check_row_keys(ks: np.ndarray, n_vectors: int) -> bool:
+    """Keys for ``n_vectors`` rows must match them in number and be positive row ids; ``False`` = nothing to do."""
+    if len(ks) != n_vectors:
+        raise ValueError(f"got {n_vectors} vectors but {len(ks)} keys")
+    if not len(ks):
+        return False
+    if ks.min() < 1:
+        raise ValueError(f"keys must be positive row ids, got {int(ks.min())}")
+    return True
+
+
 def brute_force_topk(matrix: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Exact top-``k`` rows of ``matrix`` by dot product: ``(row indices int64 (Q, k'), scores float32 (Q, k'))``.
 
@@ -213,12 +224,8 @@ class VectorStore:
             raise PermissionError(f"{self.path}: opened read-only")
         ks = as_keys(keys)
         vecs = check_vectors(vectors, self.dim)
-        if len(ks) != len(vecs):
-            raise ValueError(f"got {len(vecs)} vectors but {len(ks)} keys")
-        if not len(ks):
+        if not check_row_keys(ks, len(vecs)):
             return
-        if ks.min() < 1:
-            raise ValueError(f"keys must be positive row ids, got {int(ks.min())}")
         with self._lock:
             self._check_open()
             needed = int(ks.max()) + 1
