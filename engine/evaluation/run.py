@@ -282,6 +282,23 @@ def _window_saliency(duration: float, moments: Sequence[MomentHit], clip_seconds
     return out
 
 
+def _each_query(
+    searcher: SearcherLike,
+    queries: Sequence[MomentQuery],
+    present: dict[str, VideoRow],
+    k: int,
+    progress: ProgressCallback | None,
+    cancel: CancelToken | None,
+) -> Iterator[tuple[MomentQuery, list[MomentHit], Curve | None]]:
+    """Each query with its moments in its own video (and that video's curve), checking cancel before and
+    reporting progress after each: the loop both moment evaluations share."""
+    for i, q in enumerate(queries):
+        check_cancel(cancel)
+        mine, curve = _own_moments(searcher, q, present[q.vid], k)
+        yield q, mine, curve
+        report(progress, (i + 1) / len(queries), f"query {i + 1}/{len(queries)}")
+
+
 def _highlights(
     searcher: SearcherLike,
     queries: Sequence[MomentQuery],
@@ -293,9 +310,7 @@ def _highlights(
     if not queries:
         return {}
     predictions = []
-    for i, q in enumerate(queries):
-        check_cancel(cancel)
-        mine, curve = _own_moments(searcher, q, present[q.vid], k)
+    for q, mine, curve in _each_query(searcher, queries, present, k, progress, cancel):
         windows = tuple((m.start, m.end, m.score) for m in mine) or ((0.0, 0.0, 0.0),)
         duration = float(q.duration or present[q.vid]["duration"] or 0.0)
         if curve is not None and len(curve.times):
@@ -303,7 +318,6 @@ def _highlights(
         else:
             saliency = _window_saliency(duration, mine)
         predictions.append(MomentPrediction(q.qid, q.query, q.vid, windows, tuple(saliency.tolist())))
-        report(progress, (i + 1) / len(queries), f"query {i + 1}/{len(queries)}")
     return dict(eval_submission(predictions, list(queries))["brief"])
 
 
@@ -318,9 +332,6 @@ def _grounding(
     if not queries:
         return {}
     tops: list[tuple[float, float] | None] = []
-    for i, q in enumerate(queries):
-        check_cancel(cancel)
-        mine, _ = _own_moments(searcher, q, present[q.vid], k)
+    for _, mine, _ in _each_query(searcher, queries, present, k, progress, cancel):
         tops.append((mine[0].start, mine[0].end) if mine else None)
-        report(progress, (i + 1) / len(queries), f"query {i + 1}/{len(queries)}")
     return grounding_metrics(tops, [q.windows[0] for q in queries])
