@@ -145,17 +145,13 @@ class Batch:
         the subject or the object negative per :attr:`entity_object`, falling back to whichever exists."""
         index = {t: k for k, t in enumerate(NEGATIVE_TYPES)}
         subject, obj = index["subject"], index["object"]
-        picks = []
-        for row in range(self.size):
-            cols = []
-            for t in types:
-                if t != "entity":
-                    cols.append(index[t])
-                    continue
-                first, second = (obj, subject) if bool(self.entity_object[row]) else (subject, obj)
-                usable = bool(self.neg_mask[row, first]) or not bool(self.neg_mask[row, second])
-                cols.append(first if usable else second)
-            picks.append(cols)
+        mask, entity_object = self.neg_mask.tolist(), self.entity_object.tolist()  # one conversion, not per cell
+
+        def entity(row: int) -> int:
+            first, second = (obj, subject) if entity_object[row] else (subject, obj)
+            return first if mask[row][first] or not mask[row][second] else second
+
+        picks = [[entity(row) if t == "entity" else index[t] for t in types] for row in range(self.size)]
         take = torch.tensor(picks, dtype=torch.long).reshape(self.size, len(types))
         negs = [[self.negatives[row][k] for k in cols] for row, cols in enumerate(picks)]
         return negs, self.neg_mask.gather(1, take), self.drop.gather(1, take)

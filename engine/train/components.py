@@ -406,7 +406,7 @@ def check_paraphrase(original: Parsed, new: Parsed) -> bool:
     length between half and twice the caption's (plus four words)."""
     words = new.caption.split()
     n = len(original.caption.split())
-    if _norm(new.caption) == _norm(original.caption) or not (max(2, n // 2) <= len(words) <= 2 * n + 4):
+    if norm_text(new.caption) == norm_text(original.caption) or not (max(2, n // 2) <= len(words) <= 2 * n + 4):
         return False
 
     def has(lemma: str, pool: Iterable[str]) -> bool:
@@ -442,5 +442,6 @@ def _pos_class(pos: str) -> str:
     return "NOUN" if pos in _NOUNS else pos
 
 
-def _norm(text: str) -> str:
+def norm_text(text: str) -> str:
+    """Lower-case alphanumeric words only: two captions equal under it differ in case or punctuation only."""
     return re.sub(r"[^a-z0-9]+", " ", text.lower()).strip()

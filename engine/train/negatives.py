@@ -23,7 +23,6 @@ import hashlib
 import json
 import math
 import random
-import re
 import sqlite3
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -39,6 +38,7 @@ from engine.train.components import (
     check_paraphrase,
     check_substitution,
     load_nlp,
+    norm_text,
     parse_many,
     precheck_word,
     splice,
@@ -252,7 +252,7 @@ class _Generator:
         src: list[str] = []
         if not spans:
             return out, src
-        seen = {_norm(p.caption)}
+        seen = {norm_text(p.caption)}
         proposed, accepted, rejected = 0, 0, Counter[str]()
         for attempt in range(LLM_ATTEMPTS if self.llm is not None else 0):
             if len(out) >= self.need:
@@ -274,8 +274,8 @@ class _Generator:
                     continue
                 accepted += 1
                 text = substitute(p.caption, span, candidate)
-                if len(out) < self.need and _norm(text) not in seen:
-                    seen.add(_norm(text))
+                if len(out) < self.need and norm_text(text) not in seen:
+                    seen.add(norm_text(text))
                     out.append(text)
                     src.append("llm")
         st["proposed"][comp], st["accepted"][comp], st["rejected"][comp] = proposed, accepted, dict(rejected)
@@ -307,8 +307,8 @@ class _Generator:
             batch, pairs = pairs[: need - len(out) + 2], pairs[need - len(out) + 2 :]
             for (span, word), reason in zip(batch, self._check_pairs(p, batch), strict=True):
                 text = substitute(p.caption, span, word)
-                if not reason and len(out) < need and _norm(text) not in seen:
-                    seen.add(_norm(text))
+                if not reason and len(out) < need and norm_text(text) not in seen:
+                    seen.add(norm_text(text))
                     out.append(text)
         return out
 
@@ -356,10 +356,6 @@ class _Generator:
             if check_paraphrase(p, parse_many([text], self.nlp)[0]):
                 out.append(text)
         return out
-
-
-def _norm(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", " ", text.lower()).strip()
 
 
 def _seed(seed: int, *parts: object) -> int:

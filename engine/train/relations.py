@@ -15,10 +15,9 @@ by construction); each kind is tried in turn so a small ``need`` still gets one 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
-from engine.train.components import Parsed, Span, splice, swap_chunks, synonyms
+from engine.train.components import Parsed, Span, norm_text, splice, swap_chunks, synonyms
 
 _PLURAL = ("NNS", "NNPS")
 
@@ -32,7 +31,7 @@ def relation_negatives(p: Parsed, need: int) -> list[str]:
             text = next(kind, None)
             if text is None:
                 kinds.remove(kind)
-            elif _norm(text) != _norm(p.caption) and text not in out:
+            elif norm_text(text) != norm_text(p.caption) and text not in out:
                 out.append(text)
             if len(out) >= need:
                 break
@@ -85,10 +84,6 @@ def swap_words(caption: str, a: Span, b: Span) -> str:
     text, _ = splice(caption, second, first.text)  # the later span first, so the earlier offsets stay valid
     text, _ = splice(text, first, second.text)
     return text
-
-
-def _norm(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", " ", text.lower()).strip()
 
 
 __all__ = ["relation_negatives", "swap_words"]
