@@ -11,8 +11,9 @@ negatives, the word-keeping swaps ``engine.train.relations`` writes for such cap
 the path's ends; a test holds the writer's output to these strings). For evaluation the same swaps are the
 *binding* negatives, reported per type: swap the two colours, swap subject and object, reverse the direction
 ("from right to left"). A bag-of-words model scores them equal to the positive, so they are where order and
-binding must be learned. Test clips use held-out (colour, shape, verb) triples, so no test caption or negative
-occurs in training: a gain there is generalisation, not memory. Everything is deterministic for a seed.
+binding must be learned. Test clips use held-out (colour, shape, verb) triples, and no training caption *or
+negative* names one (a negative that would is left out), so a test caption never occurs in training in any
+role: a gain there is generalisation, not memory. Everything is deterministic for a seed.
 
 The tiny model: a per-frame CNN (no global pooling, so position survives) and a word-level transformer text
 encoder, both behind ``engine.train.model.Backbone``; the temporal head comes from the model module.
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,6 +64,9 @@ VOCAB = (
 )
 
 
+Triple = tuple[str, str, tuple[str, str]]
+
+
 @dataclass(frozen=True)
 class Scene:
     """What a clip shows: the subject (shape, colour, motion) and optionally a static object."""
@@ -72,6 +76,11 @@ class Scene:
     verb: tuple[str, str]
     obj_shape: str | None = None
     obj_color: str | None = None
+
+
+def triple(scene: Scene) -> Triple:
+    """The (colour, shape, verb) combination the train/test split holds out."""
+    return scene.color, scene.shape, scene.verb
 
 
 def caption(scene: Scene) -> str:
@@ -128,25 +137,34 @@ def render(scene: Scene, rng: np.random.Generator, *, size: int = 32, n_frames: 
 
 
 def component_negatives(
-    scene: Scene, rng: random.Random, per_component: int, *, relation: bool = False
+    scene: Scene,
+    rng: random.Random,
+    per_component: int,
+    *,
+    relation: bool = False,
+    unseen: Collection[Triple] = frozenset(),
 ) -> dict[str, list[str]]:
     """Up to ``per_component`` captions per component, each changing exactly one component's value; with
-    ``relation``, also the relation negatives (word-keeping swaps) the negative writer produces."""
+    ``relation``, also the relation negatives (word-keeping swaps) the negative writer produces.
 
-    def some(values: Sequence[Any]) -> list[Any]:
-        return rng.sample(list(values), min(per_component, len(values)))
+    ``unseen``: the held-out (colour, shape, verb) triples. A negative whose subject would name one is left
+    out, so training never mentions a held-out combination in any role (the closed-world training protocol of
+    compositional zero-shot benchmarks): a test caption is then new to the model, not one it was taught to
+    push away from similar videos."""
+
+    def some(scenes: Sequence[Scene]) -> list[str]:
+        allowed = [s for s in scenes if triple(s) not in unseen]
+        return [caption(s) for s in rng.sample(allowed, min(per_component, len(allowed)))]
 
     out = {
-        "subject": [caption(_replace(scene, shape=v)) for v in some([x for x in SHAPES if x != scene.shape])],
-        "verb": [caption(_replace(scene, verb=v)) for v in some([x for x in VERBS if x != scene.verb])],
-        "attribute": [caption(_replace(scene, color=v)) for v in some([x for x in COLORS if x != scene.color])],
+        "subject": some([_replace(scene, shape=v) for v in SHAPES if v != scene.shape]),
+        "verb": some([_replace(scene, verb=v) for v in VERBS if v != scene.verb]),
+        "attribute": some([_replace(scene, color=v) for v in COLORS if v != scene.color]),
     }
     if scene.obj_shape is not None:
-        out["object"] = [
-            caption(_replace(scene, obj_shape=v)) for v in some([x for x in SHAPES if x != scene.obj_shape])
-        ]
+        out["object"] = some([_replace(scene, obj_shape=v) for v in SHAPES if v != scene.obj_shape])
     if relation:
-        out["relation"] = [caption(s) for s in _relation_scenes(scene)]
+        out["relation"] = [caption(s) for s in _relation_scenes(scene) if triple(s) not in unseen]
     return out
 
 
@@ -177,8 +195,8 @@ def _replace(scene: Scene, **changes: Any) -> Scene:
     return Scene(**{**scene.__dict__, **changes})
 
 
-def _random_scene(rng: random.Random, triple: tuple[str, str, tuple[str, str]], two_shapes: float) -> Scene:
-    color, shape, verb = triple
+def _random_scene(rng: random.Random, combo: Triple, two_shapes: float) -> Scene:
+    color, shape, verb = combo
     if rng.random() >= two_shapes:
         return Scene(shape, color, verb)
     obj_shape = rng.choice([s for s in SHAPES if s != shape])
@@ -200,6 +218,19 @@ class SyntheticSpec:
     eval_negatives: int = 2  # component negatives per type per test clip
 
 
+def _split_triples(rng: random.Random, holdout: float) -> tuple[list[Triple], list[Triple]]:
+    """(held out, seen): a ``holdout`` share of all (colour, shape, verb) triples, shuffled by ``rng``."""
+    triples = [(c, s, v) for c in COLORS for s in SHAPES for v in VERBS]
+    rng.shuffle(triples)
+    n_held = max(1, round(holdout * len(triples)))
+    return triples[:n_held], triples[n_held:]
+
+
+def held_out_triples(seed: int, spec: SyntheticSpec | None = None) -> frozenset[Triple]:
+    """The triples :func:`make_splits` holds out for ``seed`` (the same draw, replayed)."""
+    return frozenset(_split_triples(random.Random(f"synthetic:{seed}"), (spec or SyntheticSpec()).holdout)[0])
+
+
 def make_splits(seed: int, spec: SyntheticSpec | None = None) -> tuple[MemoryClips, MemoryClips]:
     """(train, test): test clips use only held-out (colour, shape, verb) triples and have unique captions.
 
@@ -208,10 +239,8 @@ def make_splits(seed: int, spec: SyntheticSpec | None = None) -> tuple[MemoryCli
     """
     spec = spec or SyntheticSpec()
     rng = random.Random(f"synthetic:{seed}")
-    triples = [(c, s, v) for c in COLORS for s in SHAPES for v in VERBS]
-    rng.shuffle(triples)
-    n_held = max(1, round(spec.holdout * len(triples)))
-    held, seen = triples[:n_held], triples[n_held:]
+    held, seen = _split_triples(rng, spec.holdout)
+    unseen = frozenset(held)  # named by no training caption or negative
     np_rng = np.random.default_rng(rng.randrange(2**32))
 
     train_scenes = [_random_scene(rng, rng.choice(seen), spec.two_shapes) for _ in range(spec.n_train)]
@@ -225,17 +254,19 @@ def make_splits(seed: int, spec: SyntheticSpec | None = None) -> tuple[MemoryCli
             if len(test_scenes) == spec.n_test:
                 break
 
-    def build(scenes: list[Scene], negs: int, binding: bool) -> MemoryClips:
+    def build(scenes: list[Scene], negs: int, binding: bool, neg_rng: random.Random) -> MemoryClips:
         frames = np.stack([render(s, np_rng, size=spec.size, n_frames=spec.n_frames) for s in scenes])
         neg_sets = []
         for s in scenes:
-            entry = component_negatives(s, rng, negs, relation=not binding)
+            entry = component_negatives(s, neg_rng, negs, relation=not binding, unseen=() if binding else unseen)
             if binding:
                 entry.update(binding_negatives(s))
             neg_sets.append(entry)
         return MemoryClips(frames, [caption(s) for s in scenes], neg_sets)
 
-    return build(train_scenes, spec.train_negatives, False), build(test_scenes, spec.eval_negatives, True)
+    # the test negatives have their own stream: how training negatives are drawn never changes the test set
+    train = build(train_scenes, spec.train_negatives, False, rng)
+    return train, build(test_scenes, spec.eval_negatives, True, random.Random(f"synthetic:{seed}:test"))
 
 
 class SyntheticBackbone(Backbone):
@@ -344,9 +375,12 @@ __all__ = [
     "Scene",
     "SyntheticBackbone",
     "SyntheticSpec",
+    "Triple",
     "binding_negatives",
     "caption",
     "component_negatives",
+    "held_out_triples",
     "make_splits",
     "render",
+    "triple",
 ]

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
+import subprocess
+import sys
+import time
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,11 +23,13 @@ from engine.train.synthetic import (
     binding_negatives,
     caption,
     component_negatives,
+    held_out_triples,
     make_splits,
     render,
 )
 
 SMALL = SyntheticSpec(n_train=40, n_test=20)
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _triple(text: str) -> tuple[str, str, str]:
@@ -38,13 +45,23 @@ def test_splits_are_deterministic_by_seed() -> None:
     assert np.array_equal(a_train.clip_frames, b_train.clip_frames)
     assert a_train.negative_sets == b_train.negative_sets
     assert a_train.captions != c_train.captions
+    # the test set does not depend on how the training negatives are drawn
+    _, d_test = make_splits(3, dataclasses.replace(SMALL, train_negatives=1))
+    assert d_test.captions == a_test.captions and d_test.negative_sets == a_test.negative_sets
     assert a_train.clip_frames.shape == (40, 8, 32, 32, 3) and a_train.clip_frames.dtype == np.uint8
 
 
 def test_test_set_holds_only_unseen_combinations_with_unique_captions() -> None:
-    train, test = make_splits(0, SyntheticSpec(n_train=400, n_test=100))
+    spec = SyntheticSpec(n_train=400, n_test=100)
+    train, test = make_splits(0, spec)
     seen = {_triple(c) for c in train.captions}
     assert not seen & {_triple(c) for c in test.captions}
+    held = {(c, s, f"{v[0]}-{v[1]}") for c, s, v in held_out_triples(0, spec)}
+    assert {_triple(c) for c in test.captions} <= held
+    # held out in every role: no training negative names a held-out triple, so none equals a test caption
+    named = {_triple(n) for negs in train.negative_sets for texts in negs.values() for n in texts}
+    assert named and not named & held
+    assert not set(test.captions) & {n for negs in train.negative_sets for texts in negs.values() for n in texts}
     assert len(set(test.captions)) == len(test.captions) == 100
     assert 0.5 < sum("next to" in c for c in train.captions) / 400 < 0.9  # often two shapes
 
@@ -72,6 +89,11 @@ def test_component_negatives_change_one_word_and_binding_negatives_keep_every_wo
         assert Counter(texts[0].split()) == Counter(pos.split()) and texts[0] != pos
     relation = component_negatives(scene, random.Random(0), 2, relation=True)["relation"]
     assert relation == [binding["swap_roles"][0], binding["swap_colors"][0], binding["reverse"][0]]
+    unseen = {("red", "square", ("left", "right")), ("blue", "square", ("left", "right"))}
+    kept = component_negatives(scene, random.Random(0), 10, relation=True, unseen=unseen)
+    assert "a red square goes from left to right next to a blue square" not in kept["subject"]
+    assert len(kept["subject"]) == len(SHAPES) - 2
+    assert kept["relation"] == [binding["swap_colors"][0], binding["reverse"][0]]  # swap_roles names blue square
     alone = Scene("circle", "red", ("small", "big"))
     assert "object" not in component_negatives(alone, random.Random(0), 2, relation=True)
     assert (
@@ -82,7 +104,8 @@ def test_component_negatives_change_one_word_and_binding_negatives_keep_every_wo
 
 
 def test_training_relation_negatives_are_what_the_negative_writer_produces() -> None:
-    """The synthetic set trains on the relation swaps the product's writer gives these captions, no other.
+    """The synthetic set trains on the relation swaps the product's writer gives these captions, no other (less
+    those naming a held-out triple, which training never mentions).
 
     spaCy tags some colour words as proper nouns or compounds ("a green cross"), which hides their attribute
     swap from the writer, so the writer's swaps are a subset; with plainly tagged colours they are equal."""
@@ -95,10 +118,12 @@ def test_training_relation_negatives_are_what_the_negative_writer_produces() -> 
         pytest.skip(f"spaCy's English model is not installed: {exc}")
     train, test = make_splits(0, SMALL)
     assert all("relation" in n for n in train.negative_sets) and all("relation" not in n for n in test.negative_sets)
+    held = {(c, s, f"{v[0]}-{v[1]}") for c, s, v in held_out_triples(0, SMALL)}
     captions = train.captions[:8]
     written = generate_negatives(captions, llm=None, per_component=4)
     for item, negs in zip(written.items, train.negative_sets[:8], strict=True):
-        assert item.negatives["relation"] and set(item.negatives["relation"]) <= set(negs["relation"]), item.caption
+        assert item.negatives["relation"], item.caption
+        assert {n for n in item.negatives["relation"] if _triple(n) not in held} <= set(negs["relation"]), item.caption
     plain = "a red circle goes from left to right next to a blue square"
     [item] = generate_negatives([plain], llm=None, per_component=4).items
     assert item.negatives["relation"] == [
@@ -193,3 +218,36 @@ def test_bench_train_cli_registers_and_runs(capsys, monkeypatch) -> None:
     monkeypatch.setattr(train_bench, "run_train_bench", small)
     assert handlers["train"](args) == 0
     assert '"rows"' in capsys.readouterr().out
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process states from /proc (Linux only)")
+def test_bench_workers_leave_when_their_parent_is_killed() -> None:
+    """A parent killed outright runs no cleanup: its worker processes must not train on, orphaned, at full CPU."""
+    code = (
+        "import multiprocessing, os, time\n"
+        "from concurrent.futures import ProcessPoolExecutor\n"
+        "from engine.bench.train_bench import _init_worker\n"
+        "ctx = multiprocessing.get_context('spawn')\n"
+        "init = (ctx.Queue(), ctx.Event(), os.getpid())\n"
+        "pool = ProcessPoolExecutor(1, mp_context=ctx, initializer=_init_worker, initargs=init)\n"
+        "print(pool.submit(os.getpid).result(), flush=True)\n"
+        "pool.submit(time.sleep, 60)\n"
+        "time.sleep(0.5)\n"
+        "os.kill(os.getpid(), 9)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert out.returncode == -9, out.stderr
+    worker = int(out.stdout.split()[0])
+    deadline = time.monotonic() + 10
+    while _running(worker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _running(worker), f"worker {worker} outlived its killed parent"
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` is a live process (a zombie, exited but not yet reaped by its new parent, is not)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return False
+    return fields[0] != "Z"
