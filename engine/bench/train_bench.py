@@ -10,10 +10,14 @@ exactly as it comes out: the data and budgets were fixed before any comparison a
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import multiprocessing
+import os
+import queue
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -118,20 +122,41 @@ def run_one(run: BenchRun, *, progress: ProgressCallback | None = None, cancel: 
     return metrics, time.perf_counter() - t0
 
 
-class _SharedCancel(CancelToken):
-    """A cancel token over a manager's Event, so the parent's Ctrl-C or Cancel reaches the worker processes."""
+_WORKER: tuple[Any, CancelToken] | None = None  # in a worker process: (progress queue, stop token)
+
+
+class _StopEvent(CancelToken):
+    """A cancel token over the parent's multiprocessing Event, so its Ctrl-C or Cancel reaches the workers."""
 
     def __init__(self, event: Any) -> None:  # no super().__init__: it would make a private, unshared Event
         self._event = event
 
 
-def _run_in_worker(run: BenchRun, index: int, updates: Any, stop: Any) -> Any:
+def _init_worker(updates: Any, stop: Any, parent: int) -> None:
+    """Worker-process start: keep the parent's queue and stop event, and leave when the parent has gone.
+
+    Why the watch: a parent killed outright (SIGKILL, SIGTERM, a closed terminal) runs no cleanup, and
+    workers that never look up would train on for minutes at full CPU, orphaned."""
+    global _WORKER
+    _WORKER = (updates, _StopEvent(stop))
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.2)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def _run_in_worker(run: BenchRun, index: int) -> Any:
     """Worker-process entry: ``run_one`` with progress sent to the parent's queue as ``(index, fraction)``."""
+    assert _WORKER is not None, "_init_worker runs first in every worker"
+    updates, cancel = _WORKER
 
     def progress(fraction: float, message: str) -> None:
         updates.put((index, fraction))
 
-    return run_one(run, progress=progress, cancel=_SharedCancel(stop))
+    return run_one(run, progress=progress, cancel=cancel)
 
 
 def _parallel(
@@ -147,15 +172,19 @@ def _parallel(
     across threads), while two independent runs can; the table then takes about half the wall time."""
     context = multiprocessing.get_context("spawn")  # fork is unsafe once torch has started its thread pools
     fractions = [0.0] * len(runs)
-    with context.Manager() as manager, ProcessPoolExecutor(workers, mp_context=context) as pool:
-        updates, stop = manager.Queue(), manager.Event()
-        pending = {pool.submit(_run_in_worker, run, i, updates, stop): i for i, run in enumerate(runs)}
+    updates, stop = context.Queue(), context.Event()
+    pool = ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_init_worker, initargs=(updates, stop, os.getpid())
+    )
+    with pool:
+        pending = {pool.submit(_run_in_worker, run, i): i for i, run in enumerate(runs)}
         try:
             while pending:
                 done, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
-                while not updates.empty():
-                    i, fraction = updates.get_nowait()
-                    fractions[i] = fraction
+                with contextlib.suppress(queue.Empty):
+                    while True:
+                        i, fraction = updates.get_nowait()
+                        fractions[i] = fraction
                 for future in done:
                     i = pending.pop(future)
                     fractions[i] = 1.0
