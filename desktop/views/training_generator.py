@@ -79,6 +79,7 @@ class NegativesGenerator(QWidget):
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
         self._connect()
+        self.llm_picker.restore()
         self._update()
 
     def _connect(self) -> None:

@@ -5,7 +5,8 @@ instruct model) is a 1 GB download, fetched once with progress and cancel; a use
 file, or may want no LLM at all (the rule-based swap from the captions' own vocabulary: fast, offline, less
 varied). A chosen file is checked at once (the engine reads its GGUF header) so a wrong or truncated file is
 named before any work starts, not half-way through. The widget holds the choice and shows its state; the tab
-runs the check and the download as jobs.
+runs the check and the download as jobs. The choice (and the last file) is remembered across restarts in
+``QSettings``: a user who picked a file or rule-based swaps should not pick it again every session.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QSettings, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -28,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 DEFAULT, FILE, RULES = "default", "file", "rules"
+KIND_KEY, FILE_KEY = "training/llm", "training/llm_file"
 _URL = re.compile(r"https?://([^/\s]+)/\S*")
 GGUF_FILTER = "GGUF models (*.gguf);;All files (*)"
 RULES_TEXT = (
@@ -90,7 +92,17 @@ class LlmPicker(QWidget):
         layout.addWidget(self.state)
         layout.addLayout(buttons)
         self.kind.currentIndexChanged.connect(self._kind_changed)
+        self.kind.currentIndexChanged.connect(lambda: QSettings().setValue(KIND_KEY, self.choice()))
         self._kind_changed()
+
+    def restore(self) -> None:
+        """Take the last session's choice back (call once the tab listens: a remembered file is checked again,
+        since it may have moved or changed since)."""
+        settings = QSettings()
+        path = settings.value(FILE_KEY, "", type=str)
+        if path:
+            self.file_edit.setText(path)
+        self.set_kind(settings.value(KIND_KEY, DEFAULT, type=str))
 
     # -- the choice ------------------------------------------------------------------------------------
 
@@ -198,6 +210,7 @@ class LlmPicker(QWidget):
         path = self.file()
         if self.choice() != FILE:
             return
+        QSettings().setValue(FILE_KEY, str(path or ""))
         if path is None:
             self._file_ok, self._file_message = None, ""
             self._refresh()

@@ -252,6 +252,24 @@ def test_a_good_gguf_file_writes_the_negatives(qtbot, fake_engine, tmp_path, vid
     assert fake_engine.generate_llms == [good]
 
 
+def test_the_llm_choice_is_remembered_across_restarts(qtbot, fake_engine, tmp_path) -> None:
+    first = _view(qtbot, fake_engine)
+    good = _tiny_gguf(tmp_path / "tiny.gguf")
+    first.llm_picker.set_file(good)
+    qtbot.waitUntil(lambda: first.llm_picker.state.text().startswith("✓"), timeout=5000)
+    second = _view(qtbot, fake_engine)  # a new session
+    assert second.llm_picker.choice() == "file" and second.llm_picker.file() == good
+    qtbot.waitUntil(lambda: second.llm_picker.state.text().startswith("✓"), timeout=5000)  # checked again
+    assert second.llm_picker.llm_path() == good
+    second.llm_picker.set_kind("rules")
+    third = _view(qtbot, fake_engine)
+    assert third.llm_picker.choice() == "rules" and third.llm_picker.llm_path() is None
+    good.unlink()  # the remembered file has gone since: choosing it again names the problem
+    third.llm_picker.set_kind("file")
+    qtbot.waitUntil(third.llm_picker.is_error, timeout=5000)
+    assert str(good) in third.llm_picker.state.text() and not third.generate_button.isEnabled()
+
+
 def test_the_default_llm_downloads_first_and_a_failed_download_says_why(qtbot, fake_engine, tmp_path, videos) -> None:
     from engine.train.llm import LLMError
 
