@@ -290,7 +290,7 @@ class RealEngine:
         return self.library.paths.root / "training"
 
     def train_defaults(self) -> TrainConfig:
-        from engine.train.trainer import TrainConfig
+        from engine.train.config import TrainConfig  # not the trainer: the form shows without loading torch
 
         return TrainConfig(model=self.library.settings.model)
 

@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from engine.settings import DEFAULT_MODEL
-from engine.train.objective import OBJECTIVES, ObjectiveSettings
+from engine.train.objective_settings import OBJECTIVES, ObjectiveSettings
+
+_LOSS = ObjectiveSettings()
 
 
 @dataclass
@@ -54,14 +56,15 @@ class TrainConfig:
     keep_last: int = 2  # epoch checkpoints kept besides best/
     tensorboard: bool = True
     eval_batch_size: int = 64
-    lam_ie: float = 0.1
-    relation_negatives: bool = True  # the relation swap joins the component negatives (objective.py)
-    lam_cmr: float = 0.2
-    lam_imc: float = 0.3
-    imc: str = "label0"
-    s3ma_alpha: float = 0.5
-    s3ma_beta: float = 0.5
-    s3ma_k: int = 16
+    # the loss settings, defaults from ObjectiveSettings (losses.md), the one place they are written
+    lam_ie: float = _LOSS.lam_ie
+    relation_negatives: bool = _LOSS.relation  # the relation swap joins the component negatives (objective.py)
+    lam_cmr: float = _LOSS.lam_cmr
+    lam_imc: float = _LOSS.lam_imc
+    imc: str = _LOSS.imc
+    s3ma_alpha: float = _LOSS.s3ma_alpha
+    s3ma_beta: float = _LOSS.s3ma_beta
+    s3ma_k: int = _LOSS.s3ma_k
 
     def __post_init__(self) -> None:
         if self.objective not in OBJECTIVES:

@@ -29,7 +29,6 @@ EMCL's ``M`` are therefore updated from identical inputs on every rank.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -50,8 +49,8 @@ from engine.train.losses import (
     text_anchor_targets,
 )
 from engine.train.model import TextOutput, VideoOutput, VideoTextModel, build_model
+from engine.train.objective_settings import OBJECTIVES, ObjectiveSettings
 
-OBJECTIVES = ("infonce", "component", "component_ie", "ceclip", "s3ma", "emcl")
 SCORE_MODE = {
     "infonce": "cosine",
     "component": "fine",
@@ -92,27 +91,6 @@ def model_for_objective(
         score_mode=mode,
         seed=seed,
     )
-
-
-@dataclass(frozen=True)
-class ObjectiveSettings:
-    """Loss weights and switches (losses.md defaults)."""
-
-    name: str = "infonce"
-    lam_ie: float = 0.1
-    lam_cmr: float = 0.2
-    lam_imc: float = 0.3
-    imc: str = "label0"
-    cmr_upper: float = 10.0
-    s3ma_alpha: float = 0.5
-    s3ma_beta: float = 0.5
-    s3ma_k: int = 16
-    emcl_temp: float = 3.0
-    relation: bool = True  # the relation swap joins §1's component negatives
-
-    def __post_init__(self) -> None:
-        if self.name not in OBJECTIVES:
-            raise ValueError(f"unknown objective {self.name!r}; expected one of {OBJECTIVES}")
 
 
 CECLIP_TYPES = ("relation", "attribute", "entity", "verb")  # losses.md §4.1: [relation, attribute, entity, action]
