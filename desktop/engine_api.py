@@ -92,6 +92,13 @@ class TrainingRun:
         return self.checkpoint is not None and not self.finished
 
 
+def size_text(n: int) -> str:
+    """A file size as download pages state model sizes (SI units): "430 kB", "98 MB", "1.1 GB"."""
+    if n >= 1e9:
+        return f"{n / 1e9:.1f} GB"
+    return f"{n / 1e6:.0f} MB" if n >= 1e6 else f"{max(1, round(n / 1e3))} kB"
+
+
 class EngineApi(Protocol):
     """Everything a view may ask of the engine. Slow methods take ``progress``/``cancel`` and run in jobs."""
 
@@ -330,8 +337,7 @@ class RealEngine:
         from engine.train.llm import inspect_gguf
 
         info = inspect_gguf(Path(path).expanduser())
-        size = info.path.stat().st_size / 1e9
-        return f"{info.name or info.path.name} ({info.architecture}, {size:.1f} GB)"
+        return f"{info.name or info.path.name} ({info.architecture}, {size_text(info.path.stat().st_size)})"
 
     def download_llm(self, *, progress: ProgressCallback | None = None, cancel: CancelToken | None = None) -> Path:
         """The default LLM's path, downloaded (resumably, checked by size and SHA-256) when not there yet."""

@@ -28,6 +28,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.engine_api import size_text
+
 DEFAULT, FILE, RULES = "default", "file", "rules"
 KIND_KEY, FILE_KEY = "training/llm", "training/llm_file"
 _URL = re.compile(r"https?://([^/\s]+)/\S*")
@@ -244,7 +246,7 @@ class LlmPicker(QWidget):
         elif self._default is None:
             self._show("Looking for the default model…")
         else:
-            size = f"{self._default.size / 1e9:.1f} GB" if self._default.size else "size unknown"
+            size = size_text(self._default.size) if self._default.size else "size unknown"
             if self._default.cached:
                 self._show(f"{self._default.name} ({size}), on this computer")
             else:

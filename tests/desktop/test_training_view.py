@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from desktop.engine_api import LlmModel, RealEngine, TrainingRun
+from desktop.engine_api import LlmModel, RealEngine, TrainingRun, size_text
 from desktop.main_window import MainWindow
 from desktop.views import training_run
 from desktop.views.training_view import LOSS_SERIES, METRIC_SERIES, TrainingView
@@ -514,7 +514,7 @@ def test_real_engine_checks_gguf_files_and_knows_the_default_llm(tmp_path) -> No
 
     engine = RealEngine.open(tmp_path / "library")
     try:
-        assert "Tiny Test (llama" in engine.check_llm(_tiny_gguf(tmp_path / "tiny.gguf"))
+        assert engine.check_llm(_tiny_gguf(tmp_path / "tiny.gguf")) == "Tiny Test (llama, 1 kB)"
         empty = tmp_path / "empty.gguf"
         empty.write_bytes(b"")
         with pytest.raises(LLMError, match=r"empty\.gguf: not a GGUF model file \(the file is empty\)"):
@@ -524,3 +524,7 @@ def test_real_engine_checks_gguf_files_and_knows_the_default_llm(tmp_path) -> No
         assert default.path.name == default.name
     finally:
         engine.close()
+
+
+def test_sizes_read_as_download_pages_state_them() -> None:
+    assert [size_text(n) for n in (300, 430_000, 98_304_512, 1_117_320_736)] == ["1 kB", "430 kB", "98 MB", "1.1 GB"]
