@@ -20,6 +20,7 @@ from engine.train.synthetic import (
     Scene,
     SyntheticBackbone,
     SyntheticSpec,
+    Triple,
     binding_negatives,
     caption,
     component_negatives,
@@ -32,9 +33,10 @@ SMALL = SyntheticSpec(n_train=40, n_test=20)
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _triple(text: str) -> tuple[str, str, str]:
+def _triple(text: str) -> Triple:
+    """The (colour, shape, verb) a caption's subject names, in the generator's own form."""
     words = text.split()
-    return words[1], words[2], f"{words[5]}-{words[7]}"
+    return words[1], words[2], (words[5], words[7])
 
 
 def test_splits_are_deterministic_by_seed() -> None:
@@ -56,7 +58,7 @@ def test_test_set_holds_only_unseen_combinations_with_unique_captions() -> None:
     train, test = make_splits(0, spec)
     seen = {_triple(c) for c in train.captions}
     assert not seen & {_triple(c) for c in test.captions}
-    held = {(c, s, f"{v[0]}-{v[1]}") for c, s, v in held_out_triples(0, spec)}
+    held = held_out_triples(0, spec)
     assert {_triple(c) for c in test.captions} <= held
     # held out in every role: no training negative names a held-out triple, so none equals a test caption
     named = {_triple(n) for negs in train.negative_sets for texts in negs.values() for n in texts}
@@ -118,7 +120,7 @@ def test_training_relation_negatives_are_what_the_negative_writer_produces() -> 
         pytest.skip(f"spaCy's English model is not installed: {exc}")
     train, test = make_splits(0, SMALL)
     assert all("relation" in n for n in train.negative_sets) and all("relation" not in n for n in test.negative_sets)
-    held = {(c, s, f"{v[0]}-{v[1]}") for c, s, v in held_out_triples(0, SMALL)}
+    held = held_out_triples(0, SMALL)
     captions = train.captions[:8]
     written = generate_negatives(captions, llm=None, per_component=4)
     for item, negs in zip(written.items, train.negative_sets[:8], strict=True):
