@@ -9,7 +9,7 @@ from typing import Any
 
 def train_cli() -> tuple[argparse.ArgumentParser, dict[str, Callable[[Any], int]]]:
     """The ``train`` sub-command under a parser with the global flags it reads: (parser, handlers)."""
-    from engine import cli_train
+    from engine.cli import train as cli_train
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--model")

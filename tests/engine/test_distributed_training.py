@@ -338,7 +338,7 @@ def test_one_process_initialises_nothing(monkeypatch) -> None:
 
 
 def test_train_cli_nproc_relaunches_the_same_command(tmp_path, monkeypatch) -> None:
-    from engine import cli_train
+    from engine.cli import train as cli_train
     from tests.engine.parsers import train_cli
 
     parser, handlers = train_cli()

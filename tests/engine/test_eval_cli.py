@@ -1,6 +1,6 @@
 """``scenefind eval-moments`` and ``scenefind eval``: hand-computed scores, real annotation files, the real flow.
 
-The commands are driven through ``engine.cli_eval.register`` on a bare parser (as ``engine.cli`` wires
+The commands are driven through ``engine.cli.eval.register`` on a bare parser (as ``engine.cli`` wires
 them). ``eval`` runs the real indexing pipeline; its searcher is either a scripted fake (so every metric is
 known by hand) or, when present, the real ``Searcher`` with the weightless ``fake:color`` encoder.
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.cli_eval import register
+from engine.cli.eval import register
 from engine.datasets import load_qvhighlights
 from engine.evaluation.run import clip_saliency, evaluate
 from engine.media.synthetic import write_color_video

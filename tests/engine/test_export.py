@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.cli_export import register
+from engine.cli.export import register
 from engine.export.markers import Marker, MarkerError, markers_from, to_edl, to_fcpxml, write_markers
 from engine.jobs import CancelToken, JobCancelled
 from engine.media.decode import MediaError, probe

@@ -317,7 +317,7 @@ def test_smollm2_negatives_validate(nlp, tmp_path):
 
 
 def _run_cli(argv: list[str]) -> int:
-    from engine.cli_train_data import register
+    from engine.cli.train import register
 
     parser = argparse.ArgumentParser(prog="scenefind")
     parser.add_argument("--no-progress", action="store_true")

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from engine.bench.search_bench import Corpus, exact_topk, recall_at, run_search_bench
-from engine.cli_bench_search import parse_sizes, register
+from engine.cli.bench import parse_sizes
+from engine.cli.bench import register_search as register
 from engine.index.vectors import brute_force_topk
 from engine.settings import EngineSettings
 

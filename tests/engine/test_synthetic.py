@@ -203,7 +203,7 @@ def test_bench_runs_in_worker_processes_with_the_same_figures(tmp_path) -> None:
 
 
 def test_bench_train_cli_registers_and_runs(capsys, monkeypatch) -> None:
-    from engine.cli_train import register_bench
+    from engine.cli.bench import register_train as register_bench
 
     parser = argparse.ArgumentParser()
     handlers = register_bench(parser.add_subparsers(dest="bench"))

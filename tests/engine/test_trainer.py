@@ -269,7 +269,7 @@ def test_train_from_files_with_an_open_clip_model(tmp_path, monkeypatch) -> None
 
 
 def test_train_cli_parses_config_and_flags(tmp_path, monkeypatch) -> None:
-    from engine import cli_train
+    from engine.cli import train as cli_train
     from tests.engine.parsers import train_cli
 
     parser, handlers = train_cli()

@@ -10,14 +10,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-EXIT_OK, EXIT_ERROR, EXIT_CANCELLED = 0, 2, 130
+from engine.cli import EXIT_CANCELLED, EXIT_ERROR, EXIT_OK, Handler
 
 
-def register(subparsers: Any) -> dict[str, Callable[[argparse.Namespace], int]]:
+def register(subparsers: Any) -> dict[str, Handler]:
     """Add ``export-clip`` and ``export-markers`` to ``subparsers``; returns ``{command: handler}``."""
     c = subparsers.add_parser("export-clip", help="write a moment of a video as its own .mp4 clip")
     c.add_argument("video", type=Path, metavar="VIDEO")

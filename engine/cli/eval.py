@@ -14,17 +14,16 @@ import argparse
 import json
 import math
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from engine.cli_support import cancel_on_sigint, progress_bar
+from engine.cli import EXIT_CANCELLED, EXIT_OK, Handler
+from engine.cli.support import cancel_on_sigint, fail, progress_bar
 
-EXIT_OK, EXIT_ERROR, EXIT_CANCELLED = 0, 2, 130
 DATASETS = ("msrvtt", "msvd", "didemo", "qvhighlights", "charades_sta", "activitynet")
 
 
-def register(subparsers: Any) -> dict[str, Callable[[argparse.Namespace], int]]:
+def register(subparsers: Any) -> dict[str, Handler]:
     """Add ``eval`` and ``eval-moments`` to the ``scenefind`` sub-command parsers; returns their handlers."""
     e = subparsers.add_parser(
         "eval",
@@ -72,11 +71,6 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _error(message: object) -> int:
-    print(f"scenefind: error: {message}", file=sys.stderr)
-    return EXIT_ERROR
-
-
 def cmd_eval_moments(args: argparse.Namespace) -> int:
     from engine.datasets import AnnotationError, load_predictions, load_qvhighlights
     from engine.evaluation.moments import eval_submission
@@ -86,7 +80,7 @@ def cmd_eval_moments(args: argparse.Namespace) -> int:
         ground_truth = load_qvhighlights(args.gt)
         results = eval_submission(predictions, ground_truth, match_number=not args.partial)
     except (AnnotationError, ValueError, OSError) as exc:
-        return _error(exc)
+        return fail(exc)
     shown = results if args.full else results["brief"]
     if args.json:
         print(json.dumps(_jsonable(shown), indent=None if not args.full else 2))
@@ -105,7 +99,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     dataset = args.dataset or guess_dataset(args.annotations)
     if dataset is None:
-        return _error(f"{args.annotations}: cannot tell the dataset from the file name; pass --dataset")
+        return fail(f"{args.annotations}: cannot tell the dataset from the file name; pass --dataset")
     try:
         with (
             progress_bar(not getattr(args, "no_progress", False)) as bar,
@@ -124,7 +118,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 cancel=token,
             )
     except (AnnotationError, ValueError) as exc:
-        return _error(exc)
+        return fail(exc)
     except (JobCancelled, KeyboardInterrupt):
         print("Cancelled. What was indexed into --home is kept; run again to resume.", file=sys.stderr)
         return EXIT_CANCELLED

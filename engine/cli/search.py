@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from engine.cli_support import safe
+from engine.cli import Handler
+from engine.cli.support import open_library, safe
 from engine.search.query import MomentRef, Query, SearchFilters
 
 
@@ -34,7 +34,8 @@ def _date(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2024-05-31") from exc
 
 
-def add_parser(sub: Any) -> None:
+def register(sub: Any) -> dict[str, Handler]:
+    """Add ``search`` to the ``scenefind`` sub-parsers; return ``{"search": handler}``."""
     s = sub.add_parser("search", help="find videos or moments matching a description, an image or a clip")
     s.add_argument("text", nargs="?", metavar="TEXT", help="what to look for, in words")
     what = s.add_argument_group("query by example (instead of TEXT)")
@@ -56,6 +57,7 @@ def add_parser(sub: Any) -> None:
     s.add_argument("--all", action="store_true", help="show every hit, whatever its relevance")
     s.add_argument("-k", type=int, default=10, help="number of results (default 10)")
     s.add_argument("--json", action="store_true", help="print JSON")
+    return {"search": cmd_search}
 
 
 def build_query(args: argparse.Namespace, library: Any) -> Query:
@@ -97,7 +99,7 @@ def _clock(seconds: float) -> str:
     return f"{int(minutes)}:{secs:04.1f}"
 
 
-def cmd_search(args: argparse.Namespace, open_library: Callable[[argparse.Namespace], Any]) -> int:
+def cmd_search(args: argparse.Namespace) -> int:
     from engine.search.searcher import Searcher, SearchError
 
     with open_library(args) as lib:

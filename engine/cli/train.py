@@ -1,7 +1,14 @@
-"""``scenefind train CONFIG | --data FILE ...`` and ``scenefind bench train``: arguments and handlers.
+"""``scenefind train CONFIG | --data FILE ...`` and ``scenefind negatives DATA``: training from a terminal.
 
-Kept out of ``engine/cli.py`` so the CLI stays small; nothing heavy is imported until a command runs. Exit codes
-follow ``engine.cli``: 0 success, 2 usage or fatal error, 130 cancelled (a resumable checkpoint was saved; run
+``train`` fine-tunes the model from a config file and/or flags (under torchrun, or relaunched through it with
+``--nproc``). ``negatives`` writes the component negatives and positives a training set's captions need: DATA
+is a training file (CSV or JSON lines with video and caption, ``engine.train.data``) or an official annotation
+file (any of ``engine.datasets``; captions only, so no videos are needed); the LLM is ``--llm FILE.gguf``, or
+the default model downloaded on first use, or none with ``--no-llm`` (rule-based swaps only). It prints the
+share of LLM proposals that validated, per component, and writes one JSON line per caption.
+
+Nothing heavy is imported until a command runs. Exit codes follow ``engine.cli``: 0 success, 2 usage, unreadable
+input or fatal error, 130 cancelled (a resumable checkpoint was saved, or finished captions are cached; run
 the same command again to continue).
 """
 
@@ -9,16 +16,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from engine.cli_support import cancel_on_sigint, progress_bar
+from engine.cli import EXIT_CANCELLED, EXIT_ERROR, EXIT_OK, Handler
+from engine.cli.support import cancel_on_sigint, fail, progress_bar
 
-EXIT_OK, EXIT_ERROR, EXIT_CANCELLED = 0, 2, 130
 _FLAGS = (  # (flag, TrainConfig field, type, help)
     ("--data", "data", str, "captions file (see engine.train.data)"),
     ("--negatives", "negatives", str, "hard-negatives file (see engine.train.negatives)"),
@@ -36,8 +40,8 @@ _FLAGS = (  # (flag, TrainConfig field, type, help)
 )
 
 
-def register(subparsers: Any) -> dict[str, Callable[[argparse.Namespace], int]]:
-    """Add ``train`` to the ``scenefind`` sub-command parsers; returns ``{"train": handler}``."""
+def register(subparsers: Any) -> dict[str, Handler]:
+    """Add ``train`` and ``negatives`` to the ``scenefind`` sub-command parsers; return their handlers."""
     p = subparsers.add_parser(
         "train",
         help="fine-tune the model on captioned clips with hard negatives",
@@ -59,30 +63,29 @@ def register(subparsers: Any) -> dict[str, Callable[[argparse.Namespace], int]]:
         "batch-size stays the global batch",
     )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
-    return {"train": cmd_train}
+    return {"train": cmd_train, **_register_negatives(subparsers)}
 
 
-def register_bench(bench_subparsers: Any) -> dict[str, Callable[[argparse.Namespace], int]]:
-    """Add ``train`` to the ``bench`` sub-parsers; returns ``{"train": handler}`` (key it under ``bench``)."""
-    p = bench_subparsers.add_parser(
-        "train",
-        help="synthetic compositional benchmark of the training objectives (CPU, minutes)",
-        description="Train a tiny video-text model from scratch on synthetic clips of moving shapes with each "
-        "objective and print R@1/5/10 and compositional accuracy per negative type, averaged over seeds.",
+def _register_negatives(subparsers: Any) -> dict[str, Handler]:
+    """Add ``negatives`` to the ``scenefind`` sub-command parsers; returns its handler."""
+    n = subparsers.add_parser(
+        "negatives",
+        help="write LLM-proposed, parse-validated component negatives for a training set's captions",
+        description="For every caption of DATA, write negatives that change one component (subject, verb, "
+        "object, attribute) or swap two nouns (relation), and paraphrase positives. Results are cached, so "
+        "an interrupted run resumes.",
     )
-    p.add_argument("--seeds", default="0,1", help="comma-separated seeds (default 0,1)")
-    p.add_argument("--variants", default=None, help="objectives to run, comma-separated (default all six)")
-    p.add_argument("--epochs", type=int, default=None, help="epochs per run (default: the benchmark's)")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads per run (default 1; 0 = torch's default)")
-    p.add_argument(
-        "--workers",
-        type=int,
-        default=None,
-        help="runs trained at once in separate processes (default: CPU cores / threads, at most 12)",
-    )
-    p.add_argument("--out", type=Path, default=None, help="keep the runs' checkpoints here")
-    p.add_argument("--json", action="store_true", help="print the figures as JSON")
-    return {"train": cmd_bench_train}
+    n.add_argument("data", type=Path, metavar="DATA", help="training CSV/JSONL, or an official annotation file")
+    n.add_argument("--llm", type=Path, metavar="GGUF", help="local GGUF model (default: download Qwen2.5-1.5B once)")
+    n.add_argument("--no-llm", action="store_true", help="rule-based swaps from the dataset's vocabulary only")
+    n.add_argument("--per-component", type=int, default=4, metavar="N", help="negatives per component (default 4)")
+    n.add_argument("--positives", type=int, default=1, metavar="N", help="paraphrases per caption (default 1)")
+    n.add_argument("--out", type=Path, metavar="FILE", help="output JSONL (default: DATA.negatives.jsonl beside DATA)")
+    n.add_argument("--dataset", help="read DATA with this official loader (default: guessed when not a training file)")
+    n.add_argument("--limit", type=int, metavar="N", help="only the first N distinct captions")
+    n.add_argument("--seed", type=int, default=0, help="seed of sampling and rule-based swaps (default 0)")
+    n.add_argument("--json", action="store_true", help="print the summary as JSON")
+    return {"negatives": cmd_negatives}
 
 
 def _config(args: argparse.Namespace) -> Any:
@@ -101,11 +104,6 @@ def _config(args: argparse.Namespace) -> Any:
     if args.config is not None:
         return TrainConfig.from_file(args.config, **overrides)
     return TrainConfig.from_dict(overrides, source="command line")
-
-
-def _error(message: object) -> int:
-    print(f"scenefind: error: {message}", file=sys.stderr)
-    return EXIT_ERROR
 
 
 def _worker_argv(args: argparse.Namespace) -> list[str]:
@@ -130,14 +128,14 @@ def _launch(args: argparse.Namespace, batch_size: int) -> int:
     from engine.train.distributed import Topology, check_batch_size, launch, launched_topology
 
     if args.nproc < 1:
-        return _error(f"--nproc must be at least 1, got {args.nproc}")
+        return fail(f"--nproc must be at least 1, got {args.nproc}")
     if launched_topology().distributed:
-        return _error("--nproc starts the processes itself; leave it out when running under torchrun")
+        return fail("--nproc starts the processes itself; leave it out when running under torchrun")
     try:
         check_batch_size(batch_size, Topology(world_size=args.nproc))
         codes = launch(args.nproc, _worker_argv(args))
     except ValueError as exc:
-        return _error(exc)
+        return fail(exc)
     if not codes:
         return EXIT_OK
     return EXIT_CANCELLED if EXIT_CANCELLED in codes else next((c for c in codes if c > 0), EXIT_ERROR)
@@ -153,7 +151,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         config = _config(args)
         main = launched_topology().is_main  # under torchrun only rank 0 shows progress and the result
     except ValueError as exc:
-        return _error(exc)
+        return fail(exc)
     if getattr(args, "nproc", None) is not None and args.nproc != 1:
         return _launch(args, config.batch_size)
 
@@ -173,7 +171,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                 print(f"scenefind: {exc}", file=sys.stderr)
             return EXIT_CANCELLED
         except (ValueError, OSError, ModelUnavailable) as exc:
-            return _error(exc)
+            return fail(exc)
     if not main:
         return EXIT_OK
     summary = {
@@ -191,45 +189,70 @@ def cmd_train(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_bench_train(args: argparse.Namespace) -> int:
-    import torch
+def read_captions(path: Path, dataset: str | None = None) -> list[str]:
+    """Distinct captions of a training file, or of an official annotation file, in file order."""
+    from engine.datasets import LOADERS, CaptionPair, guess_dataset
+    from engine.train.data import TrainingDataError, load_training_data
 
-    from engine.bench.train_bench import run_train_bench
-    from engine.jobs import JobCancelled
-
-    try:
-        seeds = tuple(int(s) for s in args.seeds.split(",") if s.strip())
-    except ValueError:
-        return _error(f"--seeds {args.seeds!r}: write integers separated by commas, e.g. 0,1")
-    if args.threads < 0 or (args.workers is not None and args.workers < 1):
-        return _error("--threads must be ≥ 0 and --workers ≥ 1")
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    workers = args.workers or max(1, min(12, (os.cpu_count() or 1) // max(1, args.threads or torch.get_num_threads())))
-    variants = [v.strip() for v in args.variants.split(",")] if args.variants else None
-    extra = {"epochs": args.epochs} if args.epochs else {}
-    log = (lambda line: print(line, file=sys.stderr)) if args.json else print
-    started = time.perf_counter()
-    with cancel_on_sigint(message="Stopping after the current step… (Ctrl-C again to abort)") as cancel:
+    if dataset is None:
         try:
-            figures = run_train_bench(
-                seeds,
-                log,
-                variants=variants,
-                out=args.out,
-                workers=workers,
-                threads=args.threads,
-                cancel=cancel,
-                **extra,
-            )
-        except JobCancelled:
-            return EXIT_CANCELLED
-        except ValueError as exc:
-            return _error(exc)
-    figures["wall_s"] = time.perf_counter() - started
+            return list(dict.fromkeys(item.caption for item in load_training_data(path)))
+        except TrainingDataError:
+            dataset = guess_dataset(path)
+            if dataset is None:
+                raise
+    if dataset not in LOADERS:
+        raise ValueError(f"unknown dataset {dataset!r}; choose one of {', '.join(LOADERS)}")
+    records = LOADERS[dataset](path)
+    return list(dict.fromkeys(r.caption if isinstance(r, CaptionPair) else r.query for r in records))
+
+
+def cmd_negatives(args: argparse.Namespace) -> int:
+    from engine.datasets import AnnotationError
+    from engine.jobs import JobCancelled
+    from engine.train.components import SpacyModelMissing
+    from engine.train.llm import LLMError, LocalLLM, default_model_cached
+    from engine.train.negatives import generate_negatives, write_negatives
+
+    if args.per_component < 1 or args.positives < 0:
+        return fail("--per-component must be at least 1 and --positives at least 0")
+    data = args.data.expanduser()
+    out = args.out or data.with_name(f"{data.stem}.negatives.jsonl")
+    try:
+        captions = read_captions(data, args.dataset)
+        if args.limit is not None:
+            captions = captions[: max(0, args.limit)]
+        show = not getattr(args, "no_progress", False)
+        with cancel_on_sigint(message="Stopping… finished captions are cached (Ctrl-C again to abort)") as token:
+            llm: LocalLLM | None = None
+            if args.llm is not None:
+                llm = LocalLLM(args.llm)
+            elif not args.no_llm:
+                with progress_bar(show and not default_model_cached()) as download_bar:
+                    llm = LocalLLM.default(progress=download_bar, cancel=token)
+            try:
+                with progress_bar(show) as bar:
+                    result = generate_negatives(
+                        captions,
+                        llm=llm,
+                        per_component=args.per_component,
+                        positives=args.positives,
+                        seed=args.seed,
+                        progress=bar,
+                        cancel=token,
+                    )
+            finally:
+                if llm is not None:
+                    llm.close()
+        write_negatives(result, out)
+    except (JobCancelled, KeyboardInterrupt):
+        print("Cancelled. Finished captions are cached; run again to resume.", file=sys.stderr)
+        return EXIT_CANCELLED
+    except (AnnotationError, LLMError, SpacyModelMissing, ValueError, OSError) as exc:
+        return fail(exc)
     if args.json:
-        print(json.dumps({k: v for k, v in figures.items() if k != "table"}, indent=2, default=str))
+        print(json.dumps({**result.to_json(), "out": str(out)}, indent=2))
+    else:
+        print(result.table())
+        print(f"wrote {out}")
     return EXIT_OK
-
-
-__all__ = ["cmd_bench_train", "cmd_train", "register", "register_bench"]

@@ -1,14 +1,18 @@
-"""What every long ``scenefind`` command shares: a progress bar fed by the engine's callback, and Ctrl-C
-that asks the work to stop cleanly (it saves what is done) before a second Ctrl-C aborts."""
+"""What the ``scenefind`` command groups share: a progress bar fed by the engine's callback, Ctrl-C that asks
+the work to stop cleanly (it saves what is done) before a second Ctrl-C aborts, terminal-safe text, the
+library the global flags name, and one way to report an error. Kept apart so no group imports another."""
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import signal
 import sys
 import threading
 from collections.abc import Iterator
+from typing import Any
 
+from engine.cli import EXIT_ERROR
 from engine.jobs import CancelToken, ProgressCallback
 
 
@@ -62,3 +66,27 @@ def cancel_on_sigint(
         yield token
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def fail(message: object) -> int:
+    """Print ``scenefind: error: MESSAGE`` on stderr and return the usage/fatal exit code."""
+    print(f"scenefind: error: {message}", file=sys.stderr)
+    return EXIT_ERROR
+
+
+def count(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (workers, processes)."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def open_library(args: argparse.Namespace) -> Any:
+    """The ``Library`` at ``--home`` (or the default), with ``--model`` overriding its settings' model."""
+    from engine.library.library import Library
+
+    library = Library(args.home)
+    if args.model:
+        library.settings = library.settings.replace(model=args.model)
+    return library

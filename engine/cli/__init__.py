@@ -1,0 +1,86 @@
+"""The ``scenefind`` command: everything the desktop app does, from a terminal.
+
+Each command group lives in its own module (``library``, ``index``, ``search``, ``bench``, ``gui``, ``eval``,
+``export``, ``train``); its ``register(subparsers)`` adds its commands to the shared parser built here and
+returns their handlers by name. This module only parses and dispatches. A group imports torch, open_clip and
+the like inside its handlers, when a command needs them, so ``scenefind status`` and ``--help`` stay instant.
+
+Exit codes: 0 success; 1 some files failed (the rest were indexed), or a benchmark found losses; 2 usage or
+fatal error; 130 cancelled with Ctrl-C (what was done is kept; run the same command again to resume).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+EXIT_OK, EXIT_FAILED, EXIT_ERROR, EXIT_CANCELLED = 0, 1, 2, 130
+GROUPS = ("library", "index", "search", "bench", "gui", "eval", "export", "train")  # in `--help` order
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
+    """The ``scenefind`` parser with every group's commands, and the handler of each command by name."""
+    p = argparse.ArgumentParser(prog="scenefind", description="Search your videos in plain language.")
+    p.add_argument("--home", type=Path, help="library folder (default: $SCENEFIND_HOME or the user data dir)")
+    p.add_argument("--model", help="encoder (default: $SCENEFIND_MODEL or the settings); see `scenefind models`")
+    p.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands: dict[str, Handler] = {}
+    for group in GROUPS:
+        commands.update(importlib.import_module(f"engine.cli.{group}").register(sub))
+    return p, commands
+
+
+def _known_errors() -> tuple[type[BaseException], ...]:
+    from engine.index.errors import IndexCorrupt, IndexModelMismatch
+    from engine.library.catalog import CatalogError
+    from engine.library.library import LibraryBusy
+    from engine.media.decode import MediaError
+    from engine.models.base import ModelUnavailable
+    from engine.search.searcher import SearchError
+    from engine.settings import SettingsError
+
+    return (
+        CatalogError,
+        LibraryBusy,
+        SettingsError,
+        ModelUnavailable,
+        SearchError,
+        IndexModelMismatch,
+        IndexCorrupt,
+        MediaError,
+        OSError,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from engine.cli.support import safe
+
+    parser, commands = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "gui":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if args.command == "gui":  # everything after `gui` belongs to the app (argparse cannot route it itself)
+        args.gui_args = [*extra, *args.gui_args]
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
+    if args.home:
+        os.environ["SCENEFIND_HOME"] = str(args.home.expanduser().resolve())
+    started = time.perf_counter()
+    try:
+        return commands[args.command](args)
+    except _known_errors() as exc:
+        print(f"scenefind: error: {safe(exc)}", file=sys.stderr)
+        return EXIT_ERROR
+    finally:
+        logging.getLogger(__name__).info("%s took %.2f s", args.command, time.perf_counter() - started)

@@ -1,0 +1,134 @@
+"""``scenefind index``: index new and changed videos, once or watching the folders, here or on a Ray cluster.
+
+The run resumes whatever an earlier one left; Ctrl-C stops after the current video and keeps what was done
+(exit 130). Files that failed are listed with their reason (exit 1) and stay skipped until they change or
+``--retry-failed`` asks for them again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from engine.cli import EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, Handler
+from engine.cli.support import cancel_on_sigint, count, open_library, progress_bar, safe
+
+
+def register(sub: Any) -> dict[str, Handler]:
+    """Add ``index`` to the ``scenefind`` sub-parsers; return ``{"index": handler}``."""
+    i = sub.add_parser("index", help="index new and changed videos (resumes an interrupted run)")
+    i.add_argument("--watch", action="store_true", help="keep running and index changes as they happen")
+    i.add_argument("--retry-failed", action="store_true", help="try files that failed before again")
+    i.add_argument("--debounce", type=float, default=2.0, help="seconds of quiet before re-indexing (--watch)")
+    _add_ray_arguments(i)
+    i.add_argument("--no-ray", action="store_true", help="index on this machine even if the settings name a cluster")
+    return {"index": cmd_index}
+
+
+def _share(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 64:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 64, not {value:g}")
+    return value
+
+
+def _cpus(text: str) -> float:
+    value = float(text)
+    if not 0 < value <= 1024:
+        raise argparse.ArgumentTypeError(f"must be above 0, not {value:g}")
+    return value
+
+
+def _ray_address(text: str) -> str:
+    from engine.settings import EngineSettings, SettingsError
+
+    try:
+        return EngineSettings(ray_address=text.strip()).validate("--ray").ray_address
+    except SettingsError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--ray: ray_address = ")) from exc
+
+
+def _add_ray_arguments(p: argparse.ArgumentParser) -> None:
+    """``--ray ADDRESS`` and the per-worker shares of the cluster."""
+    p.add_argument(
+        "--ray",
+        type=_ray_address,
+        metavar="ADDRESS",
+        help="decode and embed on the Ray cluster at ADDRESS (auto, HOST:PORT or ray://HOST:PORT); videos are "
+        "read by path, so every node must see the folders at the same paths (default: the settings' ray_address)",
+    )
+    p.add_argument(
+        "--ray-workers", type=count, metavar="N", help="Ray workers to start (default: as many as the cluster fits)"
+    )
+    p.add_argument(
+        "--ray-gpus-per-worker",
+        type=_share,
+        metavar="GPUS",
+        help="GPUs per Ray worker, fractions allowed (default: the cluster's GPUs shared out; 0: CPU workers)",
+    )
+    p.add_argument("--ray-cpus-per-worker", type=_cpus, default=1.0, metavar="CPUS", help="(default 1)")
+
+
+def _ray_options(lib: Any, args: argparse.Namespace) -> Any:
+    """The run's ``RayOptions`` from the flags and the settings; None for a local run."""
+    if args.no_ray:
+        return None
+    return lib.ray_options(
+        args.ray,
+        workers=args.ray_workers or 0,
+        gpus_per_worker=args.ray_gpus_per_worker,
+        cpus_per_worker=args.ray_cpus_per_worker,
+    )
+
+
+def _index_once(lib: Any, args: argparse.Namespace) -> int:
+    from engine.jobs import JobCancelled
+
+    encoder = lib.encoder()
+    ray = _ray_options(lib, args)
+    with cancel_on_sigint() as token, progress_bar(not args.no_progress) as bar:
+        try:
+            result = lib.index(encoder, ray=ray, progress=bar, cancel=token)
+        except JobCancelled:
+            print("Cancelled. What was indexed is kept; run `scenefind index` again to resume.", file=sys.stderr)
+            return EXIT_CANCELLED
+    print(
+        f"{result.indexed} indexed ({result.frames} frames, {result.seconds_of_video:.0f} s of video) in "
+        f"{result.elapsed_s:.1f} s; {result.unchanged} unchanged, {result.new} new, {result.changed} changed, "
+        f"{result.moved} moved, {result.removed} removed, {len(result.failed)} failed."
+    )
+    sys.stdout.flush()  # keep the summary above the per-file lines when both streams share a terminal
+    for path, why in result.unreadable:
+        print(f"  unreadable: {safe(path)}: {safe(why)}", file=sys.stderr)
+    failed = lib.catalog.videos(status="failed")
+    for video in failed:
+        print(f"  failed: {safe(video['path'])}: {safe(video['error'])}", file=sys.stderr)
+    if failed and not result.failed:
+        print("  (failed before; fix them and run `scenefind index --retry-failed`)", file=sys.stderr)
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    with open_library(args) as lib:
+        if args.retry_failed:
+            lib.retry_failed()
+        code = _index_once(lib, args)
+        if not args.watch or code == EXIT_CANCELLED:
+            return code
+        from engine.indexing.watch import watch_folders
+
+        print("Watching for changes (Ctrl-C to stop)…", file=sys.stderr)
+        stop = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):  # explicit, so it works even where SIGINT was ignored
+            signal.signal(sig, lambda signum, frame: stop.set())
+        watch_folders(
+            [Path(f["path"]) for f in lib.catalog.folders()],
+            args.debounce,
+            lambda: _index_once(lib, args),
+            stop=stop,
+        )
+        return EXIT_OK
