@@ -22,9 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from engine.indexing.producer import centre_crop
 from engine.library.library import Library
 from engine.media.decode import VIDEO_EXTENSIONS, probe, sample_frames
+from engine.media.images import centre_crop
 from engine.media.synthetic import write_h264_video
 from engine.models.base import Encoder
 from engine.paths import cache_home

@@ -13,11 +13,10 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
 from engine.jobs import CancelToken, JobCancelled
 from engine.library.catalog import VideoRow
 from engine.media.decode import MediaError, SampledFrame, VideoInfo, probe, sample_frames
+from engine.media.images import centre_crop
 
 
 @dataclass(frozen=True)
@@ -44,13 +43,6 @@ class Failed:
 
 
 Item = Started | Frames | Ended | Failed | None  # None: every video has been produced
-
-
-def centre_crop(image: np.ndarray, side: int) -> np.ndarray:
-    """Square centre crop of an image whose short side is already ``side``."""
-    h, w = image.shape[:2]
-    top, left = max(0, (h - side) // 2), max(0, (w - side) // 2)
-    return np.ascontiguousarray(image[top : top + side, left : left + side])
 
 
 class FrameProducer:

@@ -1,4 +1,6 @@
-"""Read a still image (a query by example) as RGB, resized like a decoded frame."""
+"""Image preparation shared by indexing, search and the benchmarks: a still image (a query by example) read
+as RGB and resized like a decoded frame, and the square centre crop every frame and image gets before the
+encoder. One implementation, so a query image and an indexed frame reach the model prepared the same way."""
 
 from __future__ import annotations
 
@@ -27,3 +29,10 @@ def read_image(path: Path | str, short_side: int | None = None) -> np.ndarray:
         size = (max(short_side, round(w * scale)), max(short_side, round(h * scale)))
         image = cv2.resize(image, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
     return np.ascontiguousarray(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
+
+
+def centre_crop(image: np.ndarray, side: int) -> np.ndarray:
+    """Square centre crop of an image whose short side is already ``side``."""
+    h, w = image.shape[:2]
+    top, left = max(0, (h - side) // 2), max(0, (w - side) // 2)
+    return np.ascontiguousarray(image[top : top + side, left : left + side])

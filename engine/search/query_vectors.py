@@ -11,10 +11,9 @@ from pathlib import Path
 import numpy as np
 
 from engine.index.stores import ModelStores
-from engine.indexing.producer import centre_crop
 from engine.library.catalog import Catalog
 from engine.media.decode import sample_frames
-from engine.media.images import read_image
+from engine.media.images import centre_crop, read_image
 from engine.models.base import Encoder, l2_normalise
 from engine.search.query import MomentRef, Query
 
