@@ -13,7 +13,7 @@ import io
 from pathlib import Path
 from typing import Any
 
-from engine.bench.faults import MODEL
+from engine.bench.harness import MODEL
 
 QUERIES: tuple[tuple[str, str], ...] = (
     ("empty", ""),

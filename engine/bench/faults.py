@@ -5,14 +5,14 @@ A personal library is irreplaceable, so "it survived" has to be measured, not as
 ``import torch``) and SIGKILLs each one after a seeded random delay, at least ``kills`` times on the same
 library; after every kill the SQLite integrity check must pass and every saved index must load. Then one run
 resumes, and the catalog rows, the stored vectors and the search results are compared with those of an
-uninterrupted run of the same library: anything missing or different is a row or vector lost. The same module
-runs the hostile-file and bad-query checks (``engine.bench.hostile``) so tests and the CLI share one harness.
+uninterrupted run of the same library: anything missing or different is a row or vector lost. The whole
+benchmark then runs the hostile-file and bad-query checks (``engine.bench.hostile``, ``engine.bench.bad_queries``);
+all three drive their child processes through ``engine.bench.harness``, so tests and the CLI share one harness.
 """
 
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
 import random
 import signal
@@ -21,18 +21,15 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from multiprocessing.context import BaseContext
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from engine.bench.harness import MODEL, prepare_library, run_child, silence_output, start_fork_server
 from engine.jobs import CancelToken, ProgressCallback, check_cancel, report, wrap_progress
 
-MODEL = "fake:color"  # weightless and deterministic: identical vectors in every run
 QUERIES = ("red", "a blue scene", "green", "yellow", "something pink and purple")
-_RUN_TIMEOUT_S = 300.0
-_PRELOAD = ["engine.cli", "engine.library.library", "engine.models.registry", "engine.search.searcher"]
 _COLOURS = ((220, 20, 20), (20, 200, 20), (20, 20, 220), (230, 220, 30), (250, 165, 195), (120, 50, 170))
 
 
@@ -71,25 +68,6 @@ class KillReport:
 # -- children ---------------------------------------------------------------------------------------------
 
 
-def child_context() -> BaseContext:
-    """Forkserver children start with the engine already imported (the server imports it once)."""
-    ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(_PRELOAD)  # ignored when the server already runs: children then import lazily
-    return ctx
-
-
-def silence_output(log_path: str | None) -> None:
-    """Send this process's stdout and stderr (file descriptors 1 and 2) to ``log_path``, or nowhere."""
-    fd = os.open(log_path or os.devnull, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)
-    os.close(fd)
-
-
-def _noop() -> None:
-    os._exit(0)
-
-
 def index_child(home: str, model: str, log_path: str | None = None) -> None:
     """Child process body: ``scenefind --home HOME --model MODEL index``; exits with the CLI's code."""
     silence_output(log_path)
@@ -109,20 +87,6 @@ def full_disk_child(home: str, model: str, log_path: str | None, limit_bytes: in
     index_child(home, model, log_path)
 
 
-def run_child(target: Callable[..., None], args: tuple[Any, ...], *, kill_after: float | None = None) -> int | None:
-    """Run ``target(*args)`` in a forkserver child; SIGKILL it after ``kill_after`` s. Returns its exit code,
-    or None when it was killed while running. The parent kills only its own unreaped child."""
-    proc = child_context().Process(target=target, args=args, daemon=True)
-    proc.start()
-    proc.join(_RUN_TIMEOUT_S if kill_after is None else kill_after)
-    if proc.is_alive():
-        proc.kill()
-        proc.join()
-        if kill_after is None:
-            raise TimeoutError(f"{target.__name__}{args} did not finish in {_RUN_TIMEOUT_S:.0f} s")
-    return None if proc.exitcode == -signal.SIGKILL else proc.exitcode  # it may have exited just before
-
-
 # -- the library and what to compare ----------------------------------------------------------------------
 
 
@@ -139,17 +103,6 @@ def write_kill_library(folder: Path, videos: int = 16) -> list[Path]:
         sub = folder / f"set{i % 3}"
         paths.append(write_color_video(sub / f"clip {i:02d}{suffix}", segments, fps=10, moving_box=i % 2 == 0))
     return paths
-
-
-def prepare_library(home: Path, folder: Path, *, save_every_videos: int = 1) -> None:
-    """A library at ``home`` over ``folder``; saving indexes after every video puts saves in the kill path."""
-    from engine.library.library import Library
-    from engine.settings import EngineSettings, save
-
-    home.mkdir(parents=True, exist_ok=True)
-    save(EngineSettings(model=MODEL, save_every_videos=save_every_videos), home / "settings.toml")
-    with Library(home) as lib:
-        lib.add_folder(folder)
 
 
 def catalog_rows(home: Path) -> dict[str, set[tuple[Any, ...]]]:
@@ -301,7 +254,7 @@ def kill_and_resume(
     for h in (reference, home):
         prepare_library(h, folder)
     report(progress, 0.0, "Indexing the reference library")
-    run_child(_noop, ())  # start the fork server (it imports the engine once) before timing anything
+    start_fork_server()  # it imports the engine once, before anything is timed
     t0 = time.perf_counter()
     code = run_child(index_child, (str(reference), model))
     result.reference_s = time.perf_counter() - t0

@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from engine.bench.faults import MODEL, prepare_library, run_child, silence_output
+from engine.bench.harness import MODEL, prepare_library, run_child, silence_output
 from engine.media.synthetic import write_color_video
 
 Expect = Literal["indexed", "failed", "skipped", "gone"]

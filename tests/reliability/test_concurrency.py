@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 import engine.index.hnsw_store as hnsw_store
-from engine.bench.faults import MODEL, child_context, index_child, prepare_library, write_kill_library
+from engine.bench.faults import index_child, write_kill_library
+from engine.bench.harness import MODEL, child_context, prepare_library
 from engine.cli import main
 from engine.index.hnsw_store import HnswStore
 from engine.library.library import Library, LibraryBusy

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from engine.bench.faults import MODEL, prepare_library, run_child
+from engine.bench.harness import MODEL, prepare_library, run_child
 from engine.bench.hostile import hostile_child, run_hostile
 from engine.cli import main
 from engine.library.library import Library

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from engine.bench.bad_queries import QUERIES, run_queries
-from engine.bench.faults import MODEL
+from engine.bench.harness import MODEL
 from engine.cli import main
 from engine.library.library import Library
 from engine.media.synthetic import write_color_video

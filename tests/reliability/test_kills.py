@@ -17,7 +17,6 @@ import numpy as np
 import pytest
 
 from engine.bench.faults import (
-    MODEL,
     KillReport,
     catalog_rows,
     check_after_kill,
@@ -25,10 +24,9 @@ from engine.bench.faults import (
     full_disk_child,
     index_child,
     kill_and_resume,
-    prepare_library,
-    run_child,
     write_kill_library,
 )
+from engine.bench.harness import MODEL, prepare_library, run_child
 from engine.index.hnsw_store import HnswStore
 from engine.library.library import Library
 from engine.settings import EngineSettings, load, save

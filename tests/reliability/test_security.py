@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.bench.faults import MODEL
+from engine.bench.harness import MODEL
 from engine.library.library import Library
 from engine.media.export import ExportError, clip_file_name, export_clip, safe_output_path
 from engine.media.synthetic import write_color_video
