@@ -14,168 +14,42 @@ chunk from a seed, so a million of them never sit in memory at once; built index
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import gc
 import json
 import os
-import platform
 import shutil
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from functools import cached_property
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from engine.atomic import atomic_write_bytes
+from engine.bench.host import cpu_name, release_freed_memory, rss_figures, rss_mb
+from engine.bench.search_report import format_report
+from engine.bench.vector_corpus import GENERATOR, KINDS, Corpus, K, exact_topk, recall_at
 from engine.index.errors import IndexCorrupt, IndexModelMismatch
 from engine.index.hnsw_store import HnswStore
-from engine.index.vectors import VectorStore, brute_force_topk
+from engine.index.vectors import VectorStore
 from engine.jobs import CancelToken, ProgressCallback, check_cancel, report, wrap_progress
-from engine.models.base import l2_normalise
 from engine.paths import cache_home
 from engine.settings import EngineSettings
 
 BENCH_MODEL = "random:ViT-B-32"  # real ViT-B-32 text compute without downloaded weights
-KINDS = ("random", "clustered")
-K = 10
 CANDIDATES = 400  # frame candidates the searcher asks for up to k = 20 (max(20 * k, 400), searcher.py)
 RECALL_TARGET = 0.98
 EF_SWEEP = (64, 128, 200, 256, 384, 512, 768, 1024, 1536, 2048, 4096)  # stops once the target is met
-CLUSTERS = 1000
-CLUSTER_SPREAD = 0.5  # noise norm / centre norm: members of a cluster have cosine ≈ 0.8 with each other
-FAR_SPREAD = 2.7  # "far" queries have cosine ≈ 0.35 with their cluster's centre, ≈ 0.3 with its frames,
-# as a CLIP text query has with the frames it matches (they sit in another cone: the modality gap)
-RUN = 10  # consecutive keys drawn from one cluster (a shot sampled at 1 frame/s)
-CHUNK = 20_000  # vectors generated, added and scanned per step
 WARMUP = 10  # untimed queries before each timed series
-GENERATOR = 1  # bump when the vectors a seed yields change, so cached indexes are rebuilt
-_QUERY_STREAM = 1 << 40  # random stream of the queries, apart from the chunks' streams 0, 1, 2, ...
 _INDEX_NAME = "frame"
 _MARKER = "bench.json"
 
 Log = Callable[[str], object]
 
 
-@dataclass(frozen=True)
-class Corpus:
-    """Synthetic L2-normalised frame vectors, keyed 1..size, regenerated identically from ``seed``."""
-
-    kind: str
-    size: int
-    dim: int
-    seed: int
-
-    def _rng(self, stream: int) -> np.random.Generator:
-        return np.random.default_rng([self.seed, KINDS.index(self.kind), stream])
-
-    @cached_property
-    def centres(self) -> np.ndarray:
-        """Cluster centres (unit vectors); the same for every size, so queries are too."""
-        return l2_normalise(self._rng(_QUERY_STREAM + 1).standard_normal((CLUSTERS, self.dim), dtype=np.float32))
-
-    def _draw(self, rng: np.random.Generator, count: int, run: int, spread: float = CLUSTER_SPREAD) -> np.ndarray:
-        noise = rng.standard_normal((count, self.dim), dtype=np.float32)
-        if self.kind == "clustered":
-            labels = np.repeat(rng.integers(0, CLUSTERS, -(-count // run)), run)[:count]
-            noise = self.centres[labels] + np.float32(spread / np.sqrt(self.dim)) * noise
-        return l2_normalise(noise)
-
-    def chunks(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """``(keys, vectors)`` in steps of ``CHUNK`` rows, always the same for the same corpus."""
-        for i, start in enumerate(range(0, self.size, CHUNK)):
-            count = min(CHUNK, self.size - start)
-            yield np.arange(start + 1, start + count + 1, dtype=np.int64), self._draw(self._rng(i), count, RUN)
-
-    def queries(self, count: int) -> dict[str, np.ndarray]:
-        """Query sets by label: fresh draws from the data's distribution, plus far ones for clustered data."""
-        sets = {self.kind: self._draw(self._rng(_QUERY_STREAM), count, 1)}
-        if self.kind == "clustered":
-            sets["clustered-far"] = self._draw(self._rng(_QUERY_STREAM + 2), count, 1, FAR_SPREAD)
-        return sets
-
-    def cache_key(self, settings: EngineSettings) -> str:
-        return (
-            f"{self.kind}-n{self.size}-d{self.dim}-M{settings.hnsw_m}-efc{settings.hnsw_ef_construction}"
-            f"-s{self.seed}-g{GENERATOR}"
-        )
-
-
-def rss_mb() -> dict[str, float] | None:
-    """Resident memory of this process in MB from ``/proc/self/status``: ``total``, ``heap`` (anonymous: the
-    HNSW graph) and ``mapped`` (file pages: the float16 rows re-scoring touched); None off Linux."""
-    fields = {"VmRSS:": "total", "RssAnon:": "heap", "RssFile:": "mapped"}
-    found: dict[str, float] = {}
-    try:
-        with open("/proc/self/status", encoding="ascii") as fh:
-            for line in fh:
-                parts = line.split()
-                if parts and parts[0] in fields:
-                    found[fields[parts[0]]] = int(parts[1]) / 1024
-    except (OSError, ValueError, IndexError):
-        return None
-    return found if len(found) == len(fields) else None
-
-
-def _rss_figures(before: dict[str, float] | None, after: dict[str, float] | None, size: int) -> dict[str, Any]:
-    """RSS growth in MB, total and split, and per million vectors."""
-    if before is None or after is None:
-        return dict.fromkeys(("rss_delta_mb", "rss_heap_delta_mb", "rss_mapped_delta_mb", "rss_mb_per_million"))
-    delta = {part: after[part] - before[part] for part in after}
-    return {
-        "rss_delta_mb": round(delta["total"], 1),
-        "rss_heap_delta_mb": round(delta["heap"], 1),
-        "rss_mapped_delta_mb": round(delta["mapped"], 1),
-        "rss_mb_per_million": round(delta["total"] * 1e6 / size, 1),
-    }
-
-
-def release_freed_memory() -> None:
-    """Collect garbage and hand freed heap back to the OS (glibc ``malloc_trim``), so an RSS delta counts
-    new allocations instead of reused ones; a no-op elsewhere."""
-    gc.collect()
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-
-
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def _ms(seconds: Sequence[float]) -> dict[str, float]:
     p50, p95 = np.percentile(np.asarray(seconds) * 1000, [50, 95])
     return {"p50_ms": round(float(p50), 3), "p95_ms": round(float(p95), 3)}
-
-
-def recall_at(found: np.ndarray, truth: np.ndarray, k: int = K) -> float:
-    """Mean fraction of each query's exact top-``k`` keys present among its first ``k`` found keys."""
-    hits = [len(np.intersect1d(f[:k], t[:k])) for f, t in zip(found, truth, strict=True)]
-    return float(np.mean(hits)) / k
-
-
-def exact_topk(corpus: Corpus, queries: np.ndarray, k: int = K, *, cancel: CancelToken | None = None) -> np.ndarray:
-    """Exact top-``k`` keys per query over the float32 originals, merged chunk by chunk: ``(Q, k)`` int64."""
-    best_keys = np.empty((len(queries), 0), np.int64)
-    best_scores = np.empty((len(queries), 0), np.float32)
-    for keys, vectors in corpus.chunks():
-        check_cancel(cancel)
-        rows, scores = brute_force_topk(vectors, queries, k)
-        all_keys = np.concatenate([best_keys, keys[rows]], axis=1)
-        all_scores = np.concatenate([best_scores, scores], axis=1)
-        order = np.argsort(-all_scores, axis=1, kind="stable")[:, :k]
-        best_keys = np.take_along_axis(all_keys, order, axis=1)
-        best_scores = np.take_along_axis(all_scores, order, axis=1)
-    return best_keys
 
 
 def build_index(
@@ -361,7 +235,7 @@ def bench_index(
         "vectors_mb": round(vector_bytes / 1e6, 1),
         "vectors_needed_mb": round(corpus.size * corpus.dim * 2 / 1e6, 1),  # the file grows by doubling
         "files_mb_per_million": round((index_bytes + vector_bytes) / 1e6 * per_million, 1),
-        **_rss_figures(rss_before, rss_after, corpus.size),
+        **rss_figures(rss_before, rss_after, corpus.size),
         "cache": str(folder),
     }
     return [
@@ -411,53 +285,6 @@ def bench_text_encoding(model: str, settings: EngineSettings, count: int) -> dic
     return {"model": encoder.model_id, "device": encoder.device, "queries": count, **_ms(seconds)}
 
 
-def format_report(figures: dict[str, Any]) -> str:
-    """The figures as a plain-text table (latencies in ms, memory in MB per million vectors)."""
-    lines = []
-    text = figures.get("text_encoding")
-    if text:
-        lines.append(
-            f"text encoding ({text['model']} on {text['device']}, {text['queries']} queries one at a time): "
-            f"p50 {text['p50_ms']:.1f} ms  p95 {text['p95_ms']:.1f} ms"
-        )
-    s = figures["settings"]
-    lines.append(
-        f"frame index: HNSW M {s['hnsw_m']}, ef_construction {s['hnsw_ef_construction']}, ef_search "
-        f"{s['hnsw_ef_search']}; {figures['candidates']} candidates re-scored from float16; "
-        f"{figures['queries']} queries; dim {figures['dim']}"
-    )
-    lines.append(
-        "latency ms of ANN + re-scoring, cold: first pass after opening the index (vector pages fault in); warm: "
-        "a later pass; memory MB per million vectors"
-    )
-    lines.append(
-        f"{'kind':13} {'vectors':>9} {'ANN R@10':>8} {'R@10':>6} {'p50 cold':>8} {'p95 cold':>8} {'p50 warm':>8} "
-        f"{'p95 warm':>8} {'files':>6} {'RSS heap+mapped':>17} {'build s':>7}  ef for R@10>={RECALL_TARGET} (p50 ms)"
-    )
-    for r in figures["indexes"]:
-        rss = "-"
-        if r["rss_mb_per_million"] is not None:
-            heap, mapped = (r[f"rss_{part}_delta_mb"] * 1e6 / r["size"] for part in ("heap", "mapped"))
-            rss = f"{r['rss_mb_per_million']:.0f} = {heap:.0f}+{mapped:.0f}"
-        met = [row for row in r["sweep"] if row["recall_at_10"] >= RECALL_TARGET]
-        target = f"{met[0]['effective_ef']} ({met[0]['p50_ms']:.2f})" if met else f"> {r['sweep'][-1]['ef']}"
-        lines.append(
-            f"{r['kind']:13} {r['size']:>9,} {r['ann_recall_at_10']:8.4f} {r['recall_at_10']:6.4f} "
-            f"{r['p50_ms']:8.2f} {r['p95_ms']:8.2f} {r.get('warm_p50_ms', float('nan')):8.2f} "
-            f"{r.get('warm_p95_ms', float('nan')):8.2f} {r['files_mb_per_million']:6.0f} {rss:>17} "
-            f"{r['build_s']:7.0f}  {target}"
-        )
-    lines.append("ef sweep, warm (ef: R@10 after re-scoring / raw ANN R@10 / p50 / p95 ms):")
-    for r in figures["indexes"]:
-        cells = "  ".join(
-            f"{row['ef']}: {row['recall_at_10']:.3f}/{row['ann_recall_at_10']:.3f}/{row['p50_ms']:.1f}/"
-            f"{row['p95_ms']:.1f}"
-            for row in r["sweep"]
-        )
-        lines.append(f"  {r['kind']:13} {r['size']:>9,}  {cells}")
-    return "\n".join(lines)
-
-
 def run_search_bench(
     model: str | None,
     *,
@@ -491,7 +318,7 @@ def run_search_bench(
     settings = settings or EngineSettings()
     say = log or (lambda _msg: None)
     figures: dict[str, Any] = {
-        "cpu": _cpu_name(),
+        "cpu": cpu_name(),
         "cpu_count": os.cpu_count(),
         "load_average_before": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
         "dim": dim,

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.bench.search_bench import Corpus, exact_topk, recall_at, run_search_bench
+from engine.bench.search_bench import run_search_bench
+from engine.bench.vector_corpus import Corpus, exact_topk, recall_at
 from engine.cli.bench import parse_sizes
 from engine.cli.bench import register_search as register
 from engine.index.vectors import brute_force_topk
@@ -53,7 +54,7 @@ def test_tiny_run_reports_every_figure_with_high_recall(tmp_path: Path) -> None:
 
 
 def test_exact_topk_merges_chunks_like_one_brute_force_pass(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("engine.bench.search_bench.CHUNK", 300)  # several chunks, the last one partial
+    monkeypatch.setattr("engine.bench.vector_corpus.CHUNK", 300)  # several chunks, the last one partial
     corpus = Corpus("clustered", 1000, 32, seed=3)
     queries = corpus.queries(7)["clustered"]
     keys = np.concatenate([k for k, _ in corpus.chunks()])
