@@ -1,5 +1,5 @@
 """The search view: a query box (history, completion, drop an image or a clip), exclusions, filters, the
-results as a grid of thumbnail cards, and the player beside them.
+results as a grid of thumbnail cards (``result_grid``), and the player beside them (``opened_hit``).
 
 Every search runs as a job; a new one supersedes the previous. Empty, searching, no-result and error states
 each say what to do next. "More like this" searches with the chosen moment itself as the query.
@@ -9,23 +9,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QModelIndex, QPoint, QSettings, QStringListModel, Qt, Signal
+from PySide6.QtCore import QModelIndex, QPoint, QSettings, Qt, Signal
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QButtonGroup,
     QCompleter,
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QListView,
     QMenu,
     QPushButton,
     QSplitter,
     QStackedWidget,
-    QToolButton,
     QVBoxLayout,
     QWidget,
-    QWidgetAction,
 )
 
 from desktop.engine_api import EngineApi
@@ -36,13 +32,14 @@ from desktop.models.results_model import (
     hit_range,
 )
 from desktop.player.player_view import Opened, PlayerView
-from desktop.views.search_widgets import CARD, FiltersPanel, QueryBox, ResultDelegate, example_kind
+from desktop.views.opened_hit import hit_range_text, opened_for_hit
+from desktop.views.result_grid import ResultGrid
+from desktop.views.search_history import SearchHistory
+from desktop.views.search_widgets import FiltersPanel, QueryBox, example_kind, popup_button
 from desktop.views.widgets import MessagePage
 from engine.search.query import MomentRef, Query
-from engine.search.results import MomentHit, SearchResults
+from engine.search.results import SearchResults
 
-HISTORY_KEY = "search/history"
-HISTORY_SIZE = 50
 EXAMPLES = ("a dog running on the beach", "birthday cake with candles", "city street at night")
 
 
@@ -62,7 +59,7 @@ class SearchView(QWidget):
         self.results: SearchResults | None = None
 
         self.query_box = QueryBox()
-        self.history = QStringListModel(self._load_history(), self)
+        self.history = SearchHistory(self)
         completer = QCompleter(self.history, self)
         completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         completer.setFilterMode(Qt.MatchFlag.MatchContains)
@@ -104,14 +101,7 @@ class SearchView(QWidget):
         self.mode_group.idClicked.connect(self._mode_changed)
 
         self.filters_panel = FiltersPanel()
-        self.filters_button = QToolButton()
-        self.filters_button.setText("Filters")
-        self.filters_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
-        menu = QMenu(self.filters_button)
-        action = QWidgetAction(menu)
-        action.setDefaultWidget(self.filters_panel)
-        menu.addAction(action)
-        self.filters_button.setMenu(menu)
+        self.filters_button = popup_button("Filters", self.filters_panel)
         self.filters_panel.changed.connect(self._filters_changed)
 
         top = QHBoxLayout()
@@ -137,46 +127,16 @@ class SearchView(QWidget):
 
         self.thumbnails = ThumbnailLoader(engine, self)
         self.model = ResultsModel(self.thumbnails, self)
-        self.grid = QListView()
-        self.grid.setViewMode(QListView.ViewMode.IconMode)
-        self.grid.setResizeMode(QListView.ResizeMode.Adjust)
-        self.grid.setMovement(QListView.Movement.Static)
-        self.grid.setUniformItemSizes(True)
-        self.grid.setGridSize(CARD)
-        self.grid.setSpacing(0)
-        self.grid.setMouseTracking(True)
-        self.grid.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.grid.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
-        self.grid.setModel(self.model)
-        self.grid.setItemDelegate(ResultDelegate(self.grid))
+        results_page = ResultGrid(self.model)
+        self.grid = results_page.grid
+        self.play_button, self.more_button = results_page.play_button, results_page.more_button
         self.grid.activated.connect(self.open_index)
         self.grid.doubleClicked.connect(self.open_index)
-        self.grid.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.grid.customContextMenuRequested.connect(self._context_menu)
-        self.grid.setStyleSheet("QListView { border: none; background: transparent; }")
-
-        actions = QHBoxLayout()
-        self.play_button = QPushButton("Play")
         self.play_button.clicked.connect(lambda: self.open_index(self.grid.currentIndex()))
-        self.more_button = QPushButton("More like this")
-        self.more_button.setToolTip("Search with the selected moment as the example")
         self.more_button.clicked.connect(lambda: self.more_like_this(self.grid.currentIndex()))
-        for b in (self.play_button, self.more_button):
-            b.setEnabled(False)
-            actions.addWidget(b)
-        hint = QLabel("Double-click a result to watch it · right-click for more")
-        hint.setObjectName("muted")
-        actions.addSpacing(8)
-        actions.addWidget(hint)
-        actions.addStretch(1)
-        self.grid.selectionModel().currentChanged.connect(self._selection_changed)
 
         self.message = MessagePage()
-        results_page = QWidget()
-        rl = QVBoxLayout(results_page)
-        rl.setContentsMargins(0, 0, 0, 0)
-        rl.addWidget(self.grid, 1)
-        rl.addLayout(actions)
         self.stack = QStackedWidget()
         self.stack.addWidget(self.message)
         self.stack.addWidget(results_page)
@@ -277,7 +237,7 @@ class SearchView(QWidget):
             self.status.emit("Type what you are looking for first")
             return
         if query.text:
-            self._remember(query.text)
+            self.history.remember(query.text)
         self.start_query(query)
 
     def start_query(self, query: Query) -> None:
@@ -386,10 +346,6 @@ class SearchView(QWidget):
         self.stack.setCurrentIndex(0)
         self.status.emit(f"Search failed: {describe_error(exc)}")
 
-    def _selection_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
-        for b in (self.play_button, self.more_button):
-            b.setEnabled(current.isValid())
-
     def _context_menu(self, pos: QPoint) -> None:
         index = self.grid.indexAt(pos)
         if not index.isValid():
@@ -409,33 +365,7 @@ class SearchView(QWidget):
         hit = self.model.hit(index.row()) if index.isValid() else None
         if hit is None or self.results is None:
             return None
-        results = self.results
-        same = sorted({(m.start, m.end) for m in results.moments if m.video_id == hit.video_id})
-        target = hit_range(hit)
-        if isinstance(hit, MomentHit) or not same:
-            if target not in same:
-                same = sorted([*same, target])
-            current = same.index(target)
-        else:  # a video hit: the moment holding its best frame, else the first
-            inside = [n for n, (s, e) in enumerate(same) if s <= hit.best_time <= e]
-            current = inside[0] if inside else 0
-        curve = results.curves.get(hit.video_id)
-        everything = list(results.moments) or [
-            MomentHit(v.video, v.video_id, *hit_range(v), v.score, v.relevance, v.best_time, v.duration, v.why)
-            for v in results.videos
-        ]
-        q = results.query
-        text = q.text or (q.image.name if q.image else q.clip.name if q.clip else "more like this")
-        return Opened(
-            video=hit.video,
-            duration=hit.duration,
-            moments=same,
-            current=current,
-            times=curve.times if curve is not None else None,
-            relevance=curve.relevance if curve is not None else None,
-            query_text=text,
-            all_moments=everything,
-        )
+        return opened_for_hit(hit, self.results)
 
     def open_index(self, index: QModelIndex, *, autoplay: bool = True) -> None:
         opened = self.opened_for(index)
@@ -450,25 +380,8 @@ class SearchView(QWidget):
 
     # -- history ----------------------------------------------------------------------------------------
 
-    @staticmethod
-    def _load_history() -> list[str]:
-        value = QSettings().value(HISTORY_KEY, [])
-        return [str(v) for v in (value if isinstance(value, list) else [value] if value else [])]
-
-    def _remember(self, text: str) -> None:
-        items = [text] + [h for h in self.history.stringList() if h != text]
-        self.history.setStringList(items[:HISTORY_SIZE])
-        QSettings().setValue(HISTORY_KEY, self.history.stringList())
-
     def clear_history(self) -> None:
-        self.history.setStringList([])
-        QSettings().remove(HISTORY_KEY)
-
-
-def hit_range_text(start: float, end: float) -> str:
-    from desktop.models.results_model import clock
-
-    return f"{clock(start)} – {clock(end)}"
+        self.history.forget()
 
 
 def _describe(query: Query) -> str:

@@ -1,4 +1,5 @@
-"""Parts of the search view: the query box that takes dropped files, the result card painter, the filters."""
+"""Parts of the search view: the query box that takes dropped files, the result card painter, the filters
+and the button that drops them down."""
 
 from __future__ import annotations
 
@@ -12,11 +13,14 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFormLayout,
     QLineEdit,
+    QMenu,
     QPushButton,
     QStyle,
     QStyledItemDelegate,
     QStyleOptionViewItem,
+    QToolButton,
     QWidget,
+    QWidgetAction,
 )
 
 from desktop import theme
@@ -31,6 +35,19 @@ THUMB_H = 140
 def example_kind(path: Path) -> str:
     """``image`` or ``clip``: what a dropped file is searched as."""
     return "image" if path.suffix.lower() in IMAGE_SUFFIXES else "clip"
+
+
+def popup_button(text: str, panel: QWidget) -> QToolButton:
+    """A tool button that drops ``panel`` down as its menu (the filters, beside the query box)."""
+    button = QToolButton()
+    button.setText(text)
+    button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+    menu = QMenu(button)
+    action = QWidgetAction(menu)
+    action.setDefaultWidget(panel)
+    menu.addAction(action)
+    button.setMenu(menu)
+    return button
 
 
 class QueryBox(QLineEdit):
