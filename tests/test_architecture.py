@@ -1,4 +1,4 @@
-"""Dependency direction: the engine never imports Qt or the desktop package."""
+"""Architecture: the dependency direction (the engine never imports Qt or the desktop package) and the layout."""
 
 from __future__ import annotations
 
@@ -49,3 +49,20 @@ def test_light_entry_points_do_not_load_torch(code: str) -> None:
     code += "\nimport sys; print(','.join(m for m in ('torch', 'open_clip', 'cv2') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_the_top_of_engine_shows_the_architecture() -> None:
+    """Commands live in the ``engine/cli/`` package, one module per group, not as ``cli_*.py`` beside the
+    packages at the top of ``engine/`` (where they hid the architecture)."""
+    assert sorted(p.name for p in (REPO / "engine").glob("cli_*.py")) == []
+    assert not (REPO / "engine" / "cli.py").exists() and (REPO / "engine" / "cli" / "__init__.py").is_file()
+
+
+def test_no_engine_module_exceeds_the_hard_cap() -> None:
+    """800 lines is the architecture's hard cap (aim for 400): a module that long holds more than one noun."""
+    lines = {
+        p.relative_to(REPO).as_posix(): len(p.read_text(encoding="utf-8").splitlines())
+        for p in (REPO / "engine").rglob("*.py")
+    }
+    assert len(lines) > 50  # the walk found the engine
+    assert {path: n for path, n in lines.items() if n > 800} == {}
