@@ -105,7 +105,7 @@ def run_one(run: BenchRun, *, progress: ProgressCallback | None = None, cancel: 
     """Train ``run`` from scratch and return ``(metrics, seconds)``; deterministic for its seed."""
     from engine.train.evaluate import evaluate
     from engine.train.objective import model_for_objective
-    from engine.train.synthetic import SyntheticBackbone
+    from engine.train.synthetic import synthetic_backbone
     from engine.train.trainer import fit
 
     if run.threads:
@@ -114,7 +114,7 @@ def run_one(run: BenchRun, *, progress: ProgressCallback | None = None, cancel: 
     train_clips, test_clips = _splits(run.seed, run.spec)
     torch.manual_seed(run.seed)
     model = model_for_objective(
-        SyntheticBackbone(image_size=run.spec.size), run.objective, n_frames=run.spec.n_frames, seed=run.seed
+        synthetic_backbone(run.spec.size), run.objective, n_frames=run.spec.n_frames, seed=run.seed
     )
     config = bench_config(run.objective, run.seed, Path(run.out), epochs=run.epochs, batch_size=run.batch_size)
     fit(model, train_clips, None, config, progress=progress, cancel=cancel)

@@ -12,7 +12,7 @@ retries for about 46 s per model before giving up when there is no route to the 
 Frames are preprocessed in batched torch on the model's device: the decoder already resized the short side
 to ``image_size``, so this only centre-crops and normalises (and resizes, bicubic with antialias, frames
 that arrive at another size). On CUDA the model runs under float16 autocast; the batch size halves on
-out-of-memory and stays halved.
+out-of-memory and stays halved (``engine.models.batching``).
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ import torch.nn.functional as F
 
 from engine.jobs import ProgressCallback, report
 from engine.models.base import EncoderIdentity, ModelUnavailable, check_frames, l2_normalise
+from engine.models.batching import Batcher
 from engine.models.device import pick_device, uses_half
 
 WeightsLoader = Callable[[ProgressCallback | None], dict[str, torch.Tensor]]
@@ -201,7 +202,7 @@ class _HideRandomInit(logging.Filter):
 
 
 @contextlib.contextmanager
-def _quiet_random_init() -> Iterator[None]:
+def quiet_random_init() -> Iterator[None]:
     """Hide open_clip's "initialized randomly" warning: weights are loaded right after, or random on purpose."""
     root, quiet = logging.getLogger(), _HideRandomInit()
     root.addFilter(quiet)
@@ -209,10 +210,6 @@ def _quiet_random_init() -> Iterator[None]:
         yield
     finally:
         root.removeFilter(quiet)
-
-
-def _is_oom(exc: BaseException) -> bool:
-    return isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in str(exc).lower()
 
 
 class OpenClipEncoder(EncoderIdentity):
@@ -241,8 +238,7 @@ class OpenClipEncoder(EncoderIdentity):
         self._arch, self._model_id, self._source = arch, model_id, source or model_id
         self._weights, self._seed, self._quick_gelu = weights, seed, quick_gelu
         self._device = pick_device(device)
-        self._half = uses_half(self._device)
-        self.batch_size = max(1, int(batch_size))
+        self._batcher = Batcher(model_id, self._device, batch_size, half=uses_half(self._device))
         self._mean = tuple(mean or open_clip.OPENAI_DATASET_MEAN)
         self._std = tuple(std or open_clip.OPENAI_DATASET_STD)
         self._model: torch.nn.Module | None = None
@@ -275,7 +271,7 @@ class OpenClipEncoder(EncoderIdentity):
             if self._model is None:
                 state = self._weights(progress) if self._weights is not None else None
                 report(progress, 1.0, f"Loading {self._model_id}")
-                with torch.random.fork_rng(devices=[]), _quiet_random_init():
+                with torch.random.fork_rng(devices=[]), quiet_random_init():
                     torch.manual_seed(self._seed)  # random weights are the same in every process
                     model = open_clip.create_model(self._arch, force_quick_gelu=self._quick_gelu, device="cpu")
                 if state is not None:
@@ -307,30 +303,14 @@ class OpenClipEncoder(EncoderIdentity):
         x = x[:, :, top : top + side, left : left + side]
         return (x - self._norm[0]) / self._norm[1]
 
+    @property
+    def batch_size(self) -> int:
+        """Items per forward pass now: the settings' value, halved for good after an out-of-memory."""
+        return self._batcher.batch_size
+
     def _batched(self, count: int, run: Callable[[slice], torch.Tensor]) -> np.ndarray:
-        """Run ``run`` over slices of at most ``batch_size``; halve the batch on out-of-memory."""
-        out: list[np.ndarray] = []
-        start = 0
-        autocast = torch.autocast("cuda", dtype=torch.float16) if self._half else contextlib.nullcontext()
-        while start < count:
-            stop = min(count, start + self.batch_size)
-            try:
-                with torch.inference_mode(), autocast:
-                    features = run(slice(start, stop))
-                out.append(features.float().cpu().numpy())
-                start = stop
-            except RuntimeError as exc:
-                if not _is_oom(exc):
-                    raise
-                if self.batch_size == 1:
-                    raise ModelUnavailable(
-                        f"{self._model_id}: out of memory on {self._device} even one item at a time; "
-                        "choose device cpu or a smaller model"
-                    ) from exc
-                self.batch_size = max(1, self.batch_size // 2)
-                if self._device.startswith("cuda"):
-                    torch.cuda.empty_cache()
-        return l2_normalise(np.concatenate(out)) if out else np.zeros((0, self._dim), np.float32)
+        """Run ``run`` over slices of at most ``batch_size``; L2-normalised float32 out."""
+        return l2_normalise(self._batcher.run(count, run, self._dim))
 
     def encode_images(self, frames: np.ndarray) -> np.ndarray:
         frames = check_frames(frames)

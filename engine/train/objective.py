@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from engine.train.backbone import Backbone
+from engine.models.backbone import Backbone
 from engine.train.clips import COMPONENTS, NEGATIVE_TYPES, Batch
 from engine.train.distributed import global_batch as _global
 from engine.train.distributed import global_max

@@ -5,7 +5,7 @@ as sparse mixtures of ``n_c`` concept vectors (top-``k_s`` softmax of cosine log
 the concepts of their own clusters (``L_sim``) and the video and frame codes to the caption's concepts
 (``L_align``); retrieval scores average dense and sparse, coarse and fine similarities. The sparse codes also
 explain a hit: the concepts (and their words) shared by query and video. The concept bank with its k-means
-initialisation is ``engine.train.heads.ConceptBank``.
+initialisation is ``engine.models.heads.ConceptHead``.
 """
 
 from __future__ import annotations
@@ -14,19 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from engine.models.heads import sparse_code
 from engine.train.masking import masked_softmax
-
-
-def sparse_code(x: Tensor, concepts: Tensor, *, tau: float = 0.05, k: int = 16) -> tuple[Tensor, Tensor]:
-    """Sparse code ``π(x)`` (..., n_c) and the full cosine logits ``z = <x̂, Ẑ_k>/τ`` it came from.
-
-    Only the top ``min(k, n_c)`` logits are kept and soft-maxed; the others are 0. ``log_softmax(z)`` is the
-    full code ``π̃`` used by the alignment losses.
-    """
-    logits = F.normalize(x, dim=-1) @ F.normalize(concepts, dim=-1).t() / tau
-    top, idx = logits.topk(min(int(k), concepts.shape[0]), dim=-1)
-    pi = torch.zeros_like(logits).scatter(-1, idx, torch.softmax(top, dim=-1))
-    return pi, logits
 
 
 def text_anchor_targets(token_ids: Tensor, token_mask: Tensor, kappa: Tensor, n_concepts: int) -> tuple[Tensor, Tensor]:

@@ -15,23 +15,21 @@ binding must be learned. Test clips use held-out (colour, shape, verb) triples, 
 negative* names one (a negative that would is left out), so a test caption never occurs in training in any
 role: a gain there is generalisation, not memory. Everything is deterministic for a seed.
 
-The tiny model: a per-frame CNN (no global pooling, so position survives) and a word-level transformer text
-encoder, both behind ``engine.train.model.Backbone``; the temporal head comes from the model module.
+The tiny model: the from-scratch towers of ``engine.models.scratch`` (a per-frame CNN with no global pooling, so
+position survives, and a small transformer text encoder) with this world's word-level vocabulary
+(:func:`synthetic_backbone`); the temporal head comes from ``engine.models.heads``.
 """
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import torch
-from torch import Tensor, nn
 
-from engine.train.backbone import Backbone
+from engine.models.scratch import SPECIALS, SyntheticBackbone
 from engine.train.clips import MemoryClips
 
 COLORS: dict[str, tuple[int, int, int]] = {
@@ -45,7 +43,6 @@ COLORS: dict[str, tuple[int, int, int]] = {
 SHAPES = ("circle", "square", "triangle", "diamond", "cross")
 VERBS = (("left", "right"), ("right", "left"), ("top", "bottom"), ("bottom", "top"), ("small", "big"), ("big", "small"))
 BINDING = ("swap_colors", "swap_roles", "reverse")
-SPECIALS = ("<pad>", "<sot>", "<eot>", "<unk>")
 VOCAB = (
     *SPECIALS,
     "a",
@@ -269,101 +266,12 @@ def make_splits(seed: int, spec: SyntheticSpec | None = None) -> tuple[MemoryCli
     return train, build(test_scenes, spec.eval_negatives, True, random.Random(f"synthetic:{seed}:test"))
 
 
-class SyntheticBackbone(Backbone):
-    """Tiny towers: a 3-layer strided CNN per frame (flattened, so position is kept) and a word transformer."""
+def synthetic_backbone(size: int = 32) -> SyntheticBackbone:
+    """The benchmark's towers (``engine.models.scratch``) with its word-level tokenizer over :data:`VOCAB`.
 
-    kind = "synthetic"
-
-    def __init__(
-        self,
-        dim: int = 64,
-        image_size: int = 32,
-        width: int = 64,
-        text_layers: int = 2,
-        max_len: int = 16,
-        vocab: Sequence[str] = VOCAB,
-    ) -> None:
-        super().__init__()
-        self.dim, self.image_size, self.width, self.text_layers, self.max_len = (
-            dim,
-            image_size,
-            width,
-            text_layers,
-            max_len,
-        )
-        self.vocab = tuple(vocab)
-        self._index = {w: i for i, w in enumerate(self.vocab)}
-        side = image_size // 8
-        self.cnn = nn.Sequential(
-            nn.Conv2d(3, 16, 3, stride=2, padding=1),
-            nn.GELU(),
-            nn.Conv2d(16, 32, 3, stride=2, padding=1),
-            nn.GELU(),
-            nn.Conv2d(32, 32, 3, stride=2, padding=1),
-            nn.GELU(),
-            nn.Flatten(),
-            nn.Linear(32 * side * side, dim),
-        )
-        self.token_embedding = nn.Embedding(len(self.vocab), width)
-        self.positional = nn.Parameter(torch.randn(max_len, width) * 0.02)
-        block = nn.TransformerEncoderLayer(
-            width, max(1, width // 32), dim_feedforward=2 * width, dropout=0.0, batch_first=True, norm_first=True
-        )
-        self.text = nn.TransformerEncoder(block, text_layers, enable_nested_tensor=False)
-        self.ln_final = nn.LayerNorm(width)
-        self.text_projection = nn.Linear(width, dim, bias=False)
-        self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
-
-    @property
-    def arch(self) -> str:
-        return "scenefind-synthetic"
-
-    def config(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "arch": self.arch,
-            "dim": self.dim,
-            "image_size": self.image_size,
-            "width": self.width,
-            "text_layers": self.text_layers,
-            "max_len": self.max_len,
-            "vocab": list(self.vocab),
-        }
-
-    def preprocess(self, frames: Tensor) -> Tensor:
-        return (frames.permute(0, 3, 1, 2).float() / 255.0 - 0.5) / 0.25
-
-    def encode_frames(self, pixels: Tensor) -> Tensor:
-        return self.cnn(pixels)
-
-    def tokenize(self, texts: Sequence[str]) -> tuple[Tensor, Tensor]:
-        unk, ids = self._index["<unk>"], torch.zeros(len(texts), self.max_len, dtype=torch.long)
-        for row, text in enumerate(texts):
-            words = [self._index.get(w, unk) for w in text.lower().split()][: self.max_len - 2]
-            seq = [self._index["<sot>"], *words, self._index["<eot>"]]
-            ids[row, : len(seq)] = torch.tensor(seq)
-        return ids, ids >= len(SPECIALS)
-
-    def encode_tokens(self, ids: Tensor) -> tuple[Tensor, Tensor]:
-        length = max(1, int(ids.ne(0).sum(dim=1).max().item())) if ids.numel() else 1
-        ids = ids[:, :length]
-        x = self.token_embedding(ids) + self.positional[:length]
-        x = self.ln_final(self.text(x, src_key_padding_mask=ids == 0))
-        tokens = self.text_projection(x)
-        return tokens[:, 0], tokens  # pooled at the start token (bidirectional attention)
-
-    def token_table(self) -> tuple[Tensor, Tensor | None]:
-        return self.token_embedding.weight, self.text_projection.weight.t()
-
-    def vision_parameters(self) -> list[nn.Parameter]:
-        return list(self.cnn.parameters())
-
-    def text_parameters(self) -> list[nn.Parameter]:
-        vision = {id(p) for p in self.vision_parameters()}
-        return [p for p in self.parameters() if id(p) not in vision and p is not self.logit_scale]
-
-    def logit_scale_parameter(self) -> nn.Parameter | None:
-        return self.logit_scale
+    ``scratch:tiny`` is the same architecture with open_clip's subword tokenizer; the benchmark keeps the word list
+    so its figures stay comparable across releases."""
+    return SyntheticBackbone(image_size=size, vocab=VOCAB)
 
 
 __all__ = [
@@ -382,5 +290,6 @@ __all__ = [
     "held_out_triples",
     "make_splits",
     "render",
+    "synthetic_backbone",
     "triple",
 ]

@@ -92,13 +92,17 @@ class _State:
 
 
 def model_for(config: TrainConfig) -> VideoTextModel:
-    """The model ``config`` asks for: a training checkpoint folder is resumed whole, anything else is built."""
+    """The model ``config`` asks for: a training checkpoint folder (or run folder) is resumed whole,
+    ``scratch:NAME`` gets fresh from-scratch towers drawn from the seed, anything else is an open_clip model."""
+    from engine.models.scratch import scratch_backbone
     from engine.train.model import is_model_folder, load_model, open_clip_backbone
 
     if is_model_folder(config.model):
         return load_model(config.model)
+    scratch = config.model.startswith("scratch:")
+    backbone = scratch_backbone(config.model, seed=config.seed) if scratch else open_clip_backbone(config.model)
     return model_for_objective(
-        open_clip_backbone(config.model),
+        backbone,
         config.objective,
         n_frames=config.n_frames,
         temporal_layers=config.temporal_layers,

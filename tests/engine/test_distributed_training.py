@@ -28,7 +28,7 @@ from engine.train import distributed, trainer
 from engine.train.clips import make_batch
 from engine.train.distributed import Topology
 from engine.train.objective import ObjectiveSettings, model_for_objective, objective_loss
-from engine.train.synthetic import SyntheticBackbone, SyntheticSpec, make_splits
+from engine.train.synthetic import SyntheticSpec, make_splits, synthetic_backbone
 from engine.train.trainer import TrainConfig, fit
 
 SPEC = SyntheticSpec(n_train=17, n_test=8)  # batches of 6: 6, 6, 5 (the last split 3 + 2 across two ranks)
@@ -39,7 +39,7 @@ TIMEOUT_S = 300
 
 def _model(objective: str, seed: int = 0) -> Any:
     torch.manual_seed(seed)
-    return model_for_objective(SyntheticBackbone(), objective, n_concepts=8, emcl_k=4, seed=seed)
+    return model_for_objective(synthetic_backbone(), objective, n_concepts=8, emcl_k=4, seed=seed)
 
 
 def _config(out: Path, objective: str, **kw: Any) -> TrainConfig:

@@ -8,7 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from engine.train.heads import ConceptBank, ImportanceEstimator, spherical_kmeans
+from engine.models.heads import ConceptHead, spherical_kmeans
+from engine.train.heads import ImportanceEstimator
 from engine.train.losses import (
     EMCLState,
     ce_rows,
@@ -658,17 +659,17 @@ def test_concept_bank_kmeans_init():
     centres = F.normalize(torch.randn(4, 8, generator=gen), dim=1) * 5
     table = (centres[:, None] + 0.3 * torch.randn(4, 25, 8, generator=gen)).reshape(100, 8)
     truth = torch.arange(4).repeat_interleave(25)
-    bank = ConceptBank.from_token_embeddings(table, 4, seed=0)
+    bank = ConceptHead.from_token_embeddings(table, 4, seed=0)
     # each true cluster maps to one concept, and κ(w) is the word's most similar concept
     assert all(len(set(bank.kappa[truth == c].tolist())) == 1 for c in range(4))
     assert len(set(bank.kappa.tolist())) == 4
     nearest = (F.normalize(table, dim=1) @ F.normalize(bank.concepts.detach(), dim=1).t()).argmax(1)
     assert torch.equal(nearest, bank.kappa)
-    again = ConceptBank.from_token_embeddings(table, 4, seed=0)
+    again = ConceptHead.from_token_embeddings(table, 4, seed=0)
     assert torch.equal(again.concepts, bank.concepts)
     assert set(bank.state_dict()) == {"concepts", "kappa"}
     proj = torch.randn(8, 5, generator=gen)
-    projected = ConceptBank.from_token_embeddings(table, 6, projection=proj, iters=3)
+    projected = ConceptHead.from_token_embeddings(table, 6, projection=proj, iters=3)
     assert projected.concepts.shape == (6, 5) and projected.kappa.shape == (100,)
     assert projected.code(torch.randn(2, 5)).shape == (2, 6)
     with pytest.raises(ValueError, match="N ≥ k"):

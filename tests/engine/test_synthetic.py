@@ -18,7 +18,6 @@ from engine.train.synthetic import (
     COLORS,
     SHAPES,
     Scene,
-    SyntheticBackbone,
     SyntheticSpec,
     Triple,
     binding_negatives,
@@ -27,6 +26,7 @@ from engine.train.synthetic import (
     held_out_triples,
     make_splits,
     render,
+    synthetic_backbone,
 )
 
 SMALL = SyntheticSpec(n_train=40, n_test=20)
@@ -158,7 +158,7 @@ def test_render_moves_the_subject_the_way_the_caption_says() -> None:
 def test_synthetic_backbone_tokenizes_words_and_keeps_position() -> None:
     import torch
 
-    backbone = SyntheticBackbone()
+    backbone = synthetic_backbone()
     ids, mask = backbone.tokenize(["a red circle goes from left to right", "a zebra"])
     assert ids.shape == (2, 16) and mask[0].sum() == 8 and mask[1].sum() == 1  # "zebra" is unknown
     pooled, tokens = backbone.encode_tokens(ids)

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from engine.train.model import TemporalHead, build_model, load_model, open_clip_backbone
-from engine.train.synthetic import Scene, SyntheticBackbone, render
+from engine.train.synthetic import Scene, render, synthetic_backbone
 
 
 def _clip(verb: tuple[str, str] = ("left", "right")) -> torch.Tensor:
@@ -19,8 +19,8 @@ def _clip(verb: tuple[str, str] = ("left", "right")) -> torch.Tensor:
 def test_temporal_head_tells_a_clip_from_its_time_reversal() -> None:
     """findings.md #1: with motion tokens, cos(v(x), v(reversed x)) is clearly below 1, even untrained."""
     torch.manual_seed(0)
-    with_motion = build_model(SyntheticBackbone(), motion=True, seed=0).eval()
-    blind = build_model(SyntheticBackbone(), motion=False, seed=0).eval()
+    with_motion = build_model(synthetic_backbone(), motion=True, seed=0).eval()
+    blind = build_model(synthetic_backbone(), motion=False, seed=0).eval()
     clip = _clip()
     reverse = clip.flip(1)
     with torch.no_grad():
@@ -88,14 +88,14 @@ def test_checkpoint_loads_as_an_encoder_and_as_the_whole_model(tmp_path) -> None
 
 
 def test_synthetic_checkpoint_round_trip(tmp_path) -> None:
-    model = build_model(SyntheticBackbone(), seed=1).eval()
+    model = build_model(synthetic_backbone(), seed=1).eval()
     again = load_model(model.save_checkpoint(tmp_path / "syn")).eval()
     with torch.no_grad():
         assert torch.allclose(model.encode_video(_clip()).pooled, again.encode_video(_clip()).pooled, atol=1e-6)
 
 
 def test_freezing_options() -> None:
-    model = build_model(SyntheticBackbone())
+    model = build_model(synthetic_backbone())
     model.configure_trainable(freeze_vision=True)
     assert not any(p.requires_grad for p in model.backbone.cnn.parameters())
     assert model.backbone.token_embedding.weight.requires_grad and model.logit_scale.requires_grad
@@ -108,9 +108,9 @@ def test_freezing_options() -> None:
 
 def test_score_modes_need_their_heads() -> None:
     with pytest.raises(ValueError, match="concept bank"):
-        build_model(SyntheticBackbone(), score_mode="s3ma")
+        build_model(synthetic_backbone(), score_mode="s3ma")
     with pytest.raises(ValueError, match="EMCL state"):
-        build_model(SyntheticBackbone(), score_mode="emcl")
+        build_model(synthetic_backbone(), score_mode="emcl")
 
 
 def test_fine_score_mode_is_half_global_plus_word_frame_similarity() -> None:
@@ -123,7 +123,7 @@ def test_fine_score_mode_is_half_global_plus_word_frame_similarity() -> None:
 
     assert SCORE_MODE["component"] == SCORE_MODE["component_ie"] == "fine"
     torch.manual_seed(0)
-    model = build_model(SyntheticBackbone(), score_mode="fine").eval()
+    model = build_model(synthetic_backbone(), score_mode="fine").eval()
     train, _ = make_splits(0, SyntheticSpec(n_train=6, n_test=2))
     batch = make_batch(train, list(range(6)), seed=0, epoch=0)
     with torch.no_grad():

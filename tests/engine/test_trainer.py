@@ -18,7 +18,7 @@ from engine.train.clips import NEGATIVE_TYPES, make_batch
 from engine.train.model import load_model
 from engine.train.objective import OBJECTIVES, ObjectiveSettings, model_for_objective, objective_loss
 from engine.train.run_folder import read_run
-from engine.train.synthetic import SyntheticBackbone, SyntheticSpec, make_splits
+from engine.train.synthetic import SyntheticSpec, make_splits, synthetic_backbone
 from engine.train.trainer import TrainConfig, fit, latest_checkpoint, train
 
 SPEC = SyntheticSpec(n_train=16, n_test=8)
@@ -31,7 +31,7 @@ def clips():
 
 def _model(objective: str = "infonce", seed: int = 0):
     torch.manual_seed(seed)
-    return model_for_objective(SyntheticBackbone(), objective, n_concepts=8, emcl_k=4, seed=seed)
+    return model_for_objective(synthetic_backbone(), objective, n_concepts=8, emcl_k=4, seed=seed)
 
 
 def _config(out: Path, **kw) -> TrainConfig:

@@ -1,6 +1,7 @@
-"""The towers a :class:`~engine.train.model.VideoTextModel` trains: open_clip's CLIP, or the synthetic tiny one.
+"""The towers of a video model: open_clip's CLIP, or the tiny from-scratch ones (``engine.models.scratch``).
 
-Why an interface: the trainer, the objectives and the checkpoint format must not care which towers they hold.
+Why an interface: the trainer, the objectives, the checkpoint format and the trained-run encoder
+(``engine.models.video_model``) must not care which towers they hold.
 A backbone encodes frames and tokenised captions (keeping per-token features for the losses that need them),
 names its trainable parameter groups, and describes itself in a small config so :data:`BACKBONES` can rebuild
 it from a checkpoint (``kind`` picks the factory).
@@ -19,7 +20,7 @@ from torch import Tensor, nn
 class Backbone(nn.Module):
     """What the video-text model needs from the two towers; subclasses wrap open_clip or the synthetic model.
 
-    ``kind`` and ``config()`` let :func:`load_model` rebuild the backbone from a checkpoint's ``config.json``.
+    ``kind`` and ``config()`` let :data:`BACKBONES` rebuild the backbone from a checkpoint's ``config.json``.
     """
 
     kind = "abstract"
@@ -45,6 +46,10 @@ class Backbone(nn.Module):
     def token_table(self) -> tuple[Tensor, Tensor | None]:
         """The token-embedding table (V, W) and the projection (W, D) that maps it to the joint space."""
         raise NotImplementedError
+
+    def token_text(self, token_id: int) -> str:
+        """The readable text of one vocabulary entry (labels a concept of the concept head)."""
+        return str(token_id)
 
     def vision_parameters(self) -> list[nn.Parameter]:
         raise NotImplementedError
@@ -104,6 +109,10 @@ class OpenClipBackbone(Backbone):
 
     def encode_frames(self, pixels: Tensor) -> Tensor:
         return self.model.encode_image(pixels)
+
+    def token_text(self, token_id: int) -> str:
+        decode = getattr(self._tokenizer, "decode", None)
+        return decode([int(token_id)]).strip() if callable(decode) else str(token_id)
 
     def tokenize(self, texts: Sequence[str]) -> tuple[Tensor, Tensor]:
         ids = self._tokenizer(list(texts))
@@ -177,14 +186,16 @@ def _open_clip_backbone(cfg: dict[str, Any], state: dict[str, Tensor] | None) ->
 
     if cfg["arch"] not in list_architectures():
         raise ValueError(f"unknown open_clip architecture {cfg['arch']!r} in the checkpoint config")
-    model = open_clip.create_model(cfg["arch"], pretrained=None, device="cpu")
+    model = open_clip.create_model(
+        cfg["arch"], pretrained=None, device="cpu", force_quick_gelu=bool(cfg.get("quick_gelu", False))
+    )
     if state is not None:
         model.load_state_dict(state, strict=True)
     return OpenClipBackbone(model, cfg["arch"], cfg["mean"], cfg["std"])
 
 
 def _synthetic_backbone(cfg: dict[str, Any], state: dict[str, Tensor] | None) -> Backbone:
-    from engine.train.synthetic import SyntheticBackbone
+    from engine.models.scratch import SyntheticBackbone
 
     backbone = SyntheticBackbone(**{k: v for k, v in cfg.items() if k not in ("kind", "arch")})
     if state is not None:
