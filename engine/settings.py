@@ -17,6 +17,14 @@ from typing import Any
 
 SCHEMA_VERSION = 1
 DEFAULT_MODEL = "ViT-B-32/laion2b_s34b_b79k"
+# How segment and video vectors are pooled: "auto" through the model's temporal head when it has one (mean of
+# the frame vectors otherwise), "mean" always the mean (a head model's "+mean" index, for comparison).
+POOLINGS = ("auto", "mean")
+# How a head fits a window whose frame count differs from the n_frames it was trained on: "resample" n_frames
+# evenly spread over the window (what training does with a clip), "pad" the window's own frames with a padding
+# mask (resampled only when there are more), "slide" as resample, but the whole-video vector is the mean of the
+# head's segment vectors (slide-and-pool) instead of n_frames spread over the whole video.
+HEAD_WINDOWS = ("resample", "pad", "slide")
 
 
 class SettingsError(ValueError):
@@ -51,6 +59,8 @@ class EngineSettings:
     save_every_videos: int = 20
     emcl_rerank: bool = False  # EMCL (losses.md §3) re-ranks the candidate videos at search time
     ray_address: str = ""  # index on this Ray cluster (auto, HOST:PORT or ray://HOST:PORT); empty: locally
+    pooling: str = "auto"  # POOLINGS: through the model's temporal head when it has one, or "mean"
+    head_windows: str = "resample"  # HEAD_WINDOWS: how the head fits windows of another frame count
 
     def validate(self, source: str = "settings") -> EngineSettings:
         """Check ranges; raise ``SettingsError`` naming the first bad key."""
@@ -70,6 +80,8 @@ class EngineSettings:
             ),
             "model": (lambda v: bool(v.strip()), "must not be empty"),
             "ray_address": (_valid_ray_address, "must be empty, auto, HOST:PORT or ray://HOST:PORT"),
+            "pooling": (lambda v: v in POOLINGS, f"must be one of {', '.join(POOLINGS)}"),
+            "head_windows": (lambda v: v in HEAD_WINDOWS, f"must be one of {', '.join(HEAD_WINDOWS)}"),
         }
         for name, (ok, why) in checks.items():
             if not ok(getattr(self, name)):
@@ -119,7 +131,8 @@ def from_mapping(data: dict[str, Any], source: str = "settings") -> EngineSettin
 
 
 def load(path: Path) -> EngineSettings:
-    """Read ``path`` (defaults when it does not exist); ``SCENEFIND_MODEL`` overrides the model."""
+    """Read ``path`` (defaults when it does not exist); ``SCENEFIND_MODEL`` overrides the model and
+    ``SCENEFIND_POOLING`` the pooling."""
     settings = EngineSettings()
     if path.exists():
         try:
@@ -130,6 +143,12 @@ def load(path: Path) -> EngineSettings:
     env_model = os.environ.get("SCENEFIND_MODEL")
     if env_model:
         settings = settings.replace(model=env_model)
+    env_pooling = os.environ.get("SCENEFIND_POOLING", "").strip()
+    if env_pooling:
+        try:
+            settings = settings.replace(pooling=env_pooling)
+        except SettingsError as exc:
+            raise SettingsError(str(exc).replace("settings:", "SCENEFIND_POOLING:", 1)) from exc
     return settings
 
 

@@ -51,7 +51,13 @@ class VideoEmbedder:
         from engine.models.registry import create_encoder
 
         self.settings = settings
-        self.encoder: Encoder = create_encoder(model, device=device, batch_size=settings.batch_size)
+        self.encoder: Encoder = create_encoder(
+            model,
+            device=device,
+            batch_size=settings.batch_size,
+            pooling=settings.pooling,
+            head_windows=settings.head_windows,
+        )
 
     def info(self) -> WorkerInfo:
         e = self.encoder

@@ -63,11 +63,17 @@ class Library:
             lock.release()
 
     def encoder(self, model: str | None = None) -> Encoder:
-        """The encoder named by ``model`` or the settings (weights load lazily, on first use)."""
+        """The encoder named by ``model`` or the settings (weights load lazily, on first use), pooling as the
+        settings say (``pooling``, ``head_windows``: they only matter to models with a temporal head)."""
         from engine.models.registry import create_encoder
 
+        s = self.settings
         return create_encoder(
-            model or self.settings.model, device=self.settings.device, batch_size=self.settings.batch_size
+            model or s.model,
+            device=s.device,
+            batch_size=s.batch_size,
+            pooling=s.pooling,
+            head_windows=s.head_windows,
         )
 
     def add_folder(self, path: Path) -> FolderRow:

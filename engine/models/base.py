@@ -81,19 +81,74 @@ class EncoderIdentity:
 class ConceptBank:
     """A model's sparse concept head (losses.md §2): concept vectors and a word for each.
 
-    An encoder that has one exposes it as ``concepts``; search then adds the sparse similarities to its
-    fusion and explains hits by the concepts query and video share."""
+    An encoder that has one exposes it as ``concepts``; indexing stores every vector's sparse code and search
+    adds the sparse similarities to its fusion and explains hits by the concepts query and video share.
+    ``basis`` is the ``Z`` of the sparse embedding ``x^s = π(x)ᵀZ`` when it is not ``vectors`` (a trained
+    concept head's concepts are not unit vectors, and §2 embeds with them as trained)."""
 
     vectors: np.ndarray  # (n_c, D), rows L2-normalised
     words: tuple[str, ...]  # one label per concept (its most typical word)
     tau: float = 0.05
     top_k: int = 16
+    basis: np.ndarray | None = None
+
+    @property
+    def n_concepts(self) -> int:
+        return int(self.vectors.shape[0])
+
+    @property
+    def k(self) -> int:
+        """Concepts kept per code: ``top_k``, at most all of them."""
+        return min(self.top_k, self.n_concepts)
 
 
 def concepts_of(encoder: object) -> ConceptBank | None:
     """The encoder's concept head, or None for models without one."""
     bank = getattr(encoder, "concepts", None)
     return bank if isinstance(bank, ConceptBank) else None
+
+
+@runtime_checkable
+class TemporalPooling(Protocol):
+    """A model's temporal head at index time (``encoder.temporal``; None or absent: mean pooling).
+
+    Segment and video vectors of such a model are its head's output over the window's frames in time order,
+    fed exactly as in training: the image tower's raw features (``frame_features``; ``encode_images`` is their
+    L2 normalisation), ``n_frames`` of them per window. ``windows`` says how a window with another number of
+    frames is fitted (``engine.indexing.head_pooling``)."""
+
+    @property
+    def n_frames(self) -> int:
+        """Frames per clip the head was trained on."""
+        ...
+
+    @property
+    def windows(self) -> str:
+        """``resample``, ``pad`` or ``slide`` (``engine.settings.HEAD_WINDOWS``)."""
+        ...
+
+    def frame_features(self, frames: np.ndarray) -> np.ndarray:
+        """(N, H, W, 3) uint8 RGB -> (N, dim) float32 raw tower features (not normalised)."""
+        ...
+
+    def pool(self, features: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """Raw features (B, F, dim) in time order with a validity mask (B, F) -> (B, dim) L2-normalised."""
+        ...
+
+
+def temporal_of(encoder: object) -> TemporalPooling | None:
+    """The encoder's temporal head when indexing pools through it, else None (mean pooling)."""
+    temporal = getattr(encoder, "temporal", None)
+    return temporal if isinstance(temporal, TemporalPooling) else None
+
+
+def pooled_model_id(base: str, pooling: str, windows: str) -> str:
+    """The id of a head model's vectors under a pooling choice: ``base`` for the default (through the head,
+    windows resampled), ``base+pad`` / ``base+slide`` for the other window handling, ``base+mean`` when mean
+    pooling is forced. Each is its own index, so the choices coexist in one library and never mix."""
+    if pooling == "mean":
+        return f"{base}+mean"
+    return base if windows == "resample" else f"{base}+{windows}"
 
 
 def l2_normalise(x: np.ndarray) -> np.ndarray:

@@ -4,14 +4,19 @@ A model name says where the weights come from; its scheme picks the factory from
 
 * ``ViT-B-32/laion2b_s34b_b79k`` (or ``open_clip:ViT-B-32/...``): an open_clip pretrained pair, downloaded
   on first use into ``engine.paths.weights_dir()``;
-* ``/path/to/folder``: a checkpoint folder (``config.json`` with ``arch``, plus ``model.safetensors``);
+* ``RUN``, ``RUN/best`` or ``RUN/checkpoints/epoch-N``: a model trained by ``scenefind train``, with every part
+  (towers, temporal head, concept head, logit scale; ``engine.models.video_model``);
+* ``scratch:tiny``: the tiny from-scratch video model with seeded random weights (what ``scenefind train
+  --model scratch:tiny`` starts from);
+* ``/path/to/folder``: a plain open_clip checkpoint folder (``config.json`` with ``arch``, ``model.safetensors``);
 * ``ViT-B-32@/path/to/model.safetensors`` (or ``.pt``/``.pth``/``.bin``, read with ``weights_only``);
 * ``test-tiny``: a tiny random open_clip architecture with fixed weights, fast on a CPU, for tests;
 * ``fake:color`` and ``fake:hash-N``: weightless deterministic encoders (``engine.models.fake``).
 
 The tiny architectures live as JSON in ``resources/models`` and are registered with open_clip's own config
 registry, so open_clip builds them like any other. Every encoder's ``model_id`` is stable across processes
-and goes into the indexes; a checkpoint's id carries a content hash, so retraining changes the id.
+and goes into the indexes; a checkpoint's id carries a content hash, so retraining changes the id. A model with a
+temporal head has one id per pooling choice (``engine.models.base.pooled_model_id``).
 """
 
 from __future__ import annotations
@@ -31,7 +36,9 @@ from engine.models.checkpoint import read_config as read_checkpoint_config
 from engine.models.fake import ColorEncoder, HashEncoder
 from engine.models.openclip_encoder import OpenClipEncoder, cached_pretrained, fetch_pretrained
 from engine.paths import weights_dir
-from engine.settings import DEFAULT_MODEL
+from engine.settings import DEFAULT_MODEL, HEAD_WINDOWS, POOLINGS
+
+SCRATCH_PREFIX = "scratch:"  # = engine.models.video_model.SCRATCH_PREFIX (that module imports torch)
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -52,12 +59,25 @@ _registered: list[str] = []
 
 
 @dataclass(frozen=True)
+class EncoderOptions:
+    """What every factory gets besides the name; the pooling pair only matters to models with a temporal head."""
+
+    device: str = "auto"
+    batch_size: int = 32
+    pooling: str = "auto"
+    windows: str = "resample"
+
+    def video(self) -> dict[str, Any]:
+        return {"device": self.device, "batch_size": self.batch_size, "pooling": self.pooling, "windows": self.windows}
+
+
+@dataclass(frozen=True)
 class ModelInfo:
     """One choosable model; ``cached`` is None where it cannot be told cheaply."""
 
     name: str
     description: str
-    kind: str  # "open_clip", "test" or "fake"
+    kind: str  # "open_clip", "scratch", "test" or "fake"
     cached: bool | None
 
 
@@ -82,7 +102,7 @@ def _suggest(wanted: str, candidates: Sequence[str]) -> str:
 
 def _known_names() -> list[str]:
     pairs = [f"{arch}/{tag}" for arch, tag in open_clip.list_pretrained()]
-    return [*TEST_MODELS, "fake:color", "fake:hash-8", *pairs]
+    return [*TEST_MODELS, "scratch:tiny", "fake:color", "fake:hash-8", *pairs]
 
 
 def _check_arch(arch: str, name: str) -> None:
@@ -97,10 +117,10 @@ def _norm_for(arch: str) -> dict[str, Any]:
     return {"mean": next(iter(norms))[0], "std": next(iter(norms))[1]} if len(norms) == 1 else {}
 
 
-# --- factories: (name, device, batch_size) -> Encoder -------------------------------------------------
+# --- factories: (name, options) -> Encoder -------------------------------------------------------------
 
 
-def _create_fake(name: str, device: str, batch_size: int) -> Encoder:
+def _create_fake(name: str, opts: EncoderOptions) -> Encoder:
     kind, _, param = name.removeprefix("fake:").partition("-")
     makers: dict[str, Callable[[str], Encoder]] = {
         "color": lambda p: ColorEncoder(),
@@ -111,13 +131,13 @@ def _create_fake(name: str, device: str, batch_size: int) -> Encoder:
     return makers[kind](param)
 
 
-def _create_test(name: str, device: str, batch_size: int) -> Encoder:
+def _create_test(name: str, opts: EncoderOptions) -> Encoder:
     arch = TEST_MODELS.get(name, name)
     model_id = next((k for k, v in TEST_MODELS.items() if v == arch), arch)
-    return OpenClipEncoder(arch, model_id, device=device, batch_size=batch_size, seed=TEST_SEED)
+    return OpenClipEncoder(arch, model_id, device=opts.device, batch_size=opts.batch_size, seed=TEST_SEED)
 
 
-def _create_pretrained(name: str, device: str, batch_size: int) -> Encoder:
+def _create_pretrained(name: str, opts: EncoderOptions) -> Encoder:
     arch, _, tag = name.removeprefix(OPEN_CLIP_PREFIX).partition("/")
     tag = tag.lower().replace("-", "_")  # open_clip's own tag normalisation, so ids stay canonical
     _check_arch(arch, name)
@@ -137,8 +157,8 @@ def _create_pretrained(name: str, device: str, batch_size: int) -> Encoder:
         f"{OPEN_CLIP_PREFIX}{arch}/{tag}",
         weights=weights,
         source=f"{arch}/{tag}",
-        device=device,
-        batch_size=batch_size,
+        device=opts.device,
+        batch_size=opts.batch_size,
         mean=cfg.get("mean"),
         std=cfg.get("std"),
         quick_gelu=bool(cfg.get("quick_gelu", False)),
@@ -161,16 +181,16 @@ def _checkpoint_encoder(arch: str, weights_file: Path, config: dict[str, Any], d
     )
 
 
-def _create_from_file(name: str, device: str, batch_size: int) -> Encoder:
+def _create_from_file(name: str, opts: EncoderOptions) -> Encoder:
     arch, _, path_text = name.partition("@")
     _check_arch(arch, name)
     path = Path(path_text).expanduser()
     if path.is_dir():
         raise ModelUnavailable(f"{path}: is a folder; give the folder alone (with its config.json), without {arch}@")
-    return _checkpoint_encoder(arch, path, {}, device, batch_size)
+    return _checkpoint_encoder(arch, path, {}, opts.device, opts.batch_size)
 
 
-def _create_from_folder(name: str, device: str, batch_size: int) -> Encoder:
+def _create_from_folder(name: str, opts: EncoderOptions) -> Encoder:
     folder = Path(name).expanduser()
     if folder.is_file():
         raise ModelUnavailable(f"{folder}: is a file; say which architecture it holds, e.g. ViT-B-32@{folder}")
@@ -178,12 +198,12 @@ def _create_from_folder(name: str, device: str, batch_size: int) -> Encoder:
         raise ModelUnavailable(f"{folder}: no such checkpoint folder")
     config = read_checkpoint_config(folder)
     _check_arch(config["arch"], str(folder / "config.json"))
-    return _checkpoint_encoder(config["arch"], find_weights(folder), config, device, batch_size)
+    return _checkpoint_encoder(config["arch"], find_weights(folder), config, opts.device, opts.batch_size)
 
 
-def _create_arch_only(name: str, device: str, batch_size: int) -> Encoder:
+def _create_arch_only(name: str, opts: EncoderOptions) -> Encoder:
     if name in _register_configs():
-        return _create_test(name, device, batch_size)
+        return _create_test(name, opts)
     tags = open_clip.list_pretrained_tags_by_model(name)
     if tags:
         examples = ", ".join(f"{name}/{tag}" for tag in tags[:4])
@@ -199,46 +219,82 @@ def _looks_like_path(name: str) -> bool:
     )
 
 
-def _create_random(name: str, device: str, batch_size: int) -> Encoder:
+def _create_random(name: str, opts: EncoderOptions) -> Encoder:
     """``random:ARCH`` or ``random:ARCH:seedN``: real compute, meaningless vectors (benchmarks only)."""
     arch, _, seed = name.removeprefix("random:").partition(":seed")
     if seed and not seed.isdigit():
         raise ModelUnavailable(f"{name!r}: write random:ARCH or random:ARCH:seedN")
-    return create_random_openclip_encoder(arch, device=device, batch_size=batch_size, seed=int(seed or 0))
+    return create_random_openclip_encoder(arch, device=opts.device, batch_size=opts.batch_size, seed=int(seed or 0))
+
+
+def _create_scratch(name: str, opts: EncoderOptions) -> Encoder:
+    from engine.models.video_model import create_scratch_encoder
+
+    return create_scratch_encoder(name, **opts.video())
+
+
+def _create_run(name: str, opts: EncoderOptions) -> Encoder:
+    from engine.models.video_model import create_run_encoder
+
+    return create_run_encoder(name, **opts.video())
+
+
+def _is_run(name: str) -> bool:
+    from engine.models.run_checkpoint import run_folder_of
+
+    return _looks_like_path(name) and run_folder_of(name) is not None
 
 
 _SCHEMES: tuple[tuple[str, Callable[[str], bool]], ...] = (
     ("fake", lambda n: n.startswith("fake:")),
     ("random", lambda n: n.startswith("random:")),
+    ("scratch", lambda n: n.startswith(SCRATCH_PREFIX)),
     ("test", lambda n: n in TEST_MODELS),
     ("file", lambda n: "@" in n and not Path(n).exists()),
+    ("run", _is_run),
     ("folder", _looks_like_path),
     ("open_clip", lambda n: "/" in n),
     ("arch", lambda n: True),
 )
-_FACTORIES: dict[str, Callable[[str, str, int], Encoder]] = {
+_FACTORIES: dict[str, Callable[[str, EncoderOptions], Encoder]] = {
     "fake": _create_fake,
     "random": _create_random,
+    "scratch": _create_scratch,
     "test": _create_test,
     "file": _create_from_file,
+    "run": _create_run,
     "folder": _create_from_folder,
     "open_clip": _create_pretrained,
     "arch": _create_arch_only,
 }
 
 
-def create_encoder(name: str, *, device: str = "auto", batch_size: int = 32) -> Encoder:
+def create_encoder(
+    name: str,
+    *,
+    device: str = "auto",
+    batch_size: int = 32,
+    pooling: str = "auto",
+    head_windows: str = "resample",
+) -> Encoder:
     """Make the encoder ``name`` describes (see the module docstring); loads no weights yet.
 
-    Raises ``ModelUnavailable`` naming the problem (unknown name with close matches, missing or broken
-    checkpoint, unavailable device). Download and load errors surface on first use or ``ensure_loaded``.
+    ``pooling`` and ``head_windows`` (``engine.settings.POOLINGS``, ``HEAD_WINDOWS``) matter only for models with
+    a temporal head (trained runs, ``scratch:``): they decide how its segments and videos are pooled, and so its
+    model id. Raises ``ModelUnavailable`` naming the problem (unknown name with close matches, missing, broken or
+    foreign checkpoint, unavailable device). Download and load errors surface on first use or ``ensure_loaded``.
     """
     name = name.strip()
     if not name:
         raise ModelUnavailable("no model name given; try " + DEFAULT_MODEL)
+    if pooling not in POOLINGS or head_windows not in HEAD_WINDOWS:
+        raise ModelUnavailable(
+            f"pooling {pooling!r} / head windows {head_windows!r}: choose pooling from {', '.join(POOLINGS)} "
+            f"and head windows from {', '.join(HEAD_WINDOWS)}"
+        )
     _register_configs()
     scheme = next(scheme for scheme, matches in _SCHEMES if matches(name))
-    return _FACTORIES[scheme](name, device, batch_size)
+    return _FACTORIES[scheme](name, EncoderOptions(device, batch_size, pooling, head_windows))
 
 
 def create_random_openclip_encoder(arch: str, *, device: str = "auto", batch_size: int = 32, seed: int = 0) -> Encoder:
@@ -259,6 +315,14 @@ def ensure_loaded(encoder: Encoder, progress: ProgressCallback | None = None) ->
 def list_models() -> list[ModelInfo]:
     """Test and fake models, then every open_clip pretrained pair with whether its weights are cached."""
     infos = [
+        ModelInfo(
+            "scratch:tiny",
+            "tiny from-scratch video model (CNN + small text transformer + temporal head, subword tokenizer): "
+            "train it with `scenefind train --model scratch:tiny` to run and measure the whole loop on a CPU; "
+            "untrained it has seeded random weights",
+            "scratch",
+            True,
+        ),
         ModelInfo("test-tiny", "tiny random open_clip model with fixed weights (tests only)", "test", True),
         ModelInfo("fake:color", "weightless colour-histogram encoder (tests only)", "fake", True),
         ModelInfo("fake:hash-8", "weightless hash encoder, any width N as fake:hash-N (tests only)", "fake", True),

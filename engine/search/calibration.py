@@ -25,7 +25,7 @@ BACKGROUND_FILE = Path(__file__).resolve().parents[2] / "resources" / "calibrati
 Z_MID = 2.0
 DEFAULT_CUTOFF = 30.0  # about 1.5 standard deviations above unrelated captions
 # Models whose vectors carry no meaning (random weights): no cutoff, since every score is noise alike.
-UNCALIBRATED_PREFIXES = ("test-tiny", "random:", "fake:hash")
+UNCALIBRATED_PREFIXES = ("test-tiny", "random:", "fake:hash", "scratch:")
 
 
 def background_captions(path: Path = BACKGROUND_FILE) -> list[str]:

@@ -383,8 +383,10 @@ def test_cached_weights_need_no_network(monkeypatch: pytest.MonkeyPatch) -> None
 def test_list_models() -> None:
     models = list_models()
     names = [m.name for m in models]
-    assert names[:3] == ["test-tiny", "fake:color", "fake:hash-8"]
+    assert names[:4] == ["scratch:tiny", "test-tiny", "fake:color", "fake:hash-8"]
     assert DEFAULT_MODEL in names and len(names) > 100
+    scratch = models[0]
+    assert scratch.kind == "scratch" and "CPU" in scratch.description and "scenefind train" in scratch.description
     default = next(m for m in models if m.name == DEFAULT_MODEL)
     assert default.kind == "open_clip" and default.cached is False and "(default)" in default.description
 
