@@ -1,7 +1,13 @@
 """The three grains' vector stores of one model, kept in step with the catalog.
 
 Each grain (video, segment, frame) has an HNSW index for candidates and a float16 vector file for exact
-re-scoring. The catalog is the source of truth: every vector change bumps the model's generation in the
+re-scoring. Beside them, as the index's ``layout.json`` records (``engine.index.layout``): a head model's
+per-frame context vectors (``context.f16``, keyed by frame keys, no HNSW index) and a concept head's sparse
+codes (``<grain>.codes.u16``, and ``context.codes.u16``). Side rows are written and flushed with the vectors,
+before the catalog transaction that names them, so they are exactly as crash-safe; they need no reconciling,
+since only keys the catalog names are ever read.
+
+The catalog is the source of truth: every vector change bumps the model's generation in the
 same transaction that commits the rows. Indexes are saved now and then with the generation they reflect;
 when one is opened at another generation (a crash or kill since the last save, or a removal while another
 model was active) it is reconciled: keys the catalog has but the index lacks are added back from the
@@ -16,9 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.index.codes import CodeStore
 from engine.index.errors import IndexCorrupt
 from engine.index.hnsw_store import HnswStore
-from engine.index.vectors import VectorStore
+from engine.index.layout import IndexLayout, read_layout, settle_layout, write_layout
+from engine.index.vectors import SUFFIXES, VectorStore
 from engine.library.catalog import GRAINS, Catalog, Grain, RemovedKeys
 from engine.settings import EngineSettings
 
@@ -45,28 +53,47 @@ def _never_written(data: Path) -> bool:
     return True
 
 
-def _open_vectors(folder: Path, grain: Grain, dim: int, model_id: str, readonly: bool) -> VectorStore:
-    """Open a grain's vectors; the writer re-creates a file whose creation a kill cut short (data file
-    written, header not yet): it holds no vector, since rows are written only once the header exists."""
+def _open_vectors(
+    folder: Path, name: str, dim: int, model_id: str, readonly: bool, dtype: str = "float16"
+) -> VectorStore:
+    """Open a grain's vectors (or a side store); the writer re-creates a file whose creation a kill cut short
+    (data file written, header not yet): it holds no vector, since rows are written only once the header exists."""
     try:
-        return VectorStore.open(folder, grain, dim=dim, model_id=model_id, create=not readonly, readonly=readonly)
+        return VectorStore.open(
+            folder, name, dim=dim, model_id=model_id, create=not readonly, readonly=readonly, dtype=dtype
+        )
     except IndexCorrupt:
-        data = folder / f"{grain}.f16"
+        data = folder / f"{name}.{SUFFIXES[dtype]}"
         if readonly or data.with_name(data.name + ".json").exists() or not _never_written(data):
             raise
         log.warning("%s: its creation was interrupted before any vector was stored; creating it again", data)
         data.unlink()
-        return VectorStore.open(folder, grain, dim=dim, model_id=model_id)
+        return VectorStore.open(folder, name, dim=dim, model_id=model_id, dtype=dtype)
+
+
+CONTEXT = "context"  # the side store of per-frame context vectors, keyed like the frame grain
 
 
 class ModelStores:
     """All stores of one model in one library folder."""
 
-    def __init__(self, folder: Path, model_id: str, dim: int, grains: dict[Grain, Grains]) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        model_id: str,
+        dim: int,
+        grains: dict[Grain, Grains],
+        layout: IndexLayout | None = None,
+        context: VectorStore | None = None,
+        codes: dict[str, CodeStore] | None = None,
+    ) -> None:
         self.folder = folder
         self.model_id = model_id
         self.dim = dim
         self.grains = grains
+        self.layout = layout or IndexLayout()
+        self.context = context  # per-frame context vectors (head models), or None
+        self.codes = codes or {}  # "video", "segment", "frame", "context" -> sparse codes, when stored
 
     @classmethod
     def open(
@@ -78,8 +105,13 @@ class ModelStores:
         settings: EngineSettings,
         *,
         readonly: bool = False,
+        layout: IndexLayout | None = None,
     ) -> ModelStores:
-        """Open (or create) the stores and reconcile them with the catalog when their generation differs."""
+        """Open (or create) the stores and reconcile them with the catalog when their generation differs.
+
+        ``layout`` is how the caller's model pools (``engine.index.layout.layout_for``): a writer records it on
+        first use and refuses an index built another way (``IndexModelMismatch``), a reader refuses likewise.
+        Without it the recorded layout is used as it is (removing folders, tools)."""
         folder.mkdir(parents=True, exist_ok=True)
         if not readonly:  # the writer (under the library lock) clears saves a kill or power cut interrupted
             for stale in folder.glob(".*.tmp"):
@@ -102,7 +134,21 @@ class ModelStores:
                 index = HnswStore.create(folder, grain, **params)
                 index.extra["generation"] = -1
             grains[grain] = Grains(index, vectors)
-        stores = cls(folder, model_id, dim, grains)
+        have = read_layout(folder)
+        if have is None and len(catalog.live_keys(model_id, "video")):
+            have = IndexLayout()  # vectors from before layout.json: mean-pooled, no codes
+        if layout is None:
+            chosen = have or IndexLayout()
+        elif readonly:
+            if have is not None:
+                settle_layout(folder, model_id, have, layout)  # refuses an index pooled another way
+            chosen = have or layout
+        else:
+            chosen = settle_layout(folder, model_id, have, layout)
+            if chosen != read_layout(folder):
+                write_layout(folder, chosen)
+        context, codes = _open_side_stores(folder, model_id, dim, chosen, readonly)
+        stores = cls(folder, model_id, dim, grains, chosen, context, codes)
         stores.reconcile(catalog)
         return stores
 
@@ -135,6 +181,21 @@ class ModelStores:
             store.write(np.asarray(keys, dtype=np.int64), vectors)
             store.flush()
 
+    def write_context(self, keys: list[int], vectors: np.ndarray) -> None:
+        """Store the per-frame context vectors of frame ``keys`` durably, like ``write_vectors``."""
+        if keys:
+            if self.context is None:
+                raise ValueError(f"{self.folder}: this index stores no context vectors ({self.layout.label})")
+            self.context.write(np.asarray(keys, dtype=np.int64), vectors)
+            self.context.flush()
+
+    def write_codes(self, name: str, keys: list[int], ids: np.ndarray, weights: np.ndarray) -> None:
+        """Store the sparse codes of ``name``'s ``keys`` (a grain or ``context``) durably; a no-op without codes."""
+        store = self.codes.get(name)
+        if keys and store is not None:
+            store.write(np.asarray(keys, dtype=np.int64), ids, weights)
+            store.flush()
+
     def add_to_indexes(self, grain: Grain, keys: list[int], vectors: np.ndarray) -> None:
         if keys:
             self.grains[grain].index.add(vectors, np.asarray(keys, dtype=np.int64))
@@ -145,12 +206,30 @@ class ModelStores:
                 self.grains[grain].index.mark_deleted(keys)
 
     def save(self, catalog: Catalog) -> None:
-        """Save every index atomically, recording the catalog generation it now reflects."""
+        """Save every index atomically, recording the catalog generation it now reflects (and the pooling)."""
         generation = catalog.generation(self.model_id)
         for g in self.grains.values():
             g.index.extra["generation"] = generation
+            g.index.extra["pooling"] = self.layout.label
             g.index.save()
 
     def close(self) -> None:
         for g in self.grains.values():
             g.vectors.close()
+        if self.context is not None:
+            self.context.close()
+        for store in self.codes.values():
+            store.close()
+
+
+def _open_side_stores(
+    folder: Path, model_id: str, dim: int, layout: IndexLayout, readonly: bool
+) -> tuple[VectorStore | None, dict[str, CodeStore]]:
+    """The context vectors and code stores ``layout`` says this index has (created by a writer)."""
+    context = _open_vectors(folder, CONTEXT, dim, model_id, readonly) if layout.context else None
+    codes: dict[str, CodeStore] = {}
+    if layout.code_k:
+        for name in (*GRAINS, *((CONTEXT,) if layout.context else ())):
+            rows = _open_vectors(folder, f"{name}.codes", 2 * layout.code_k, model_id, readonly, "uint16")
+            codes[name] = CodeStore(rows, layout.code_k)
+    return context, codes

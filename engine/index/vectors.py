@@ -23,6 +23,8 @@ from engine.atomic import atomic_write_bytes, fsync_dir
 from engine.index.errors import IndexCorrupt, IndexModelMismatch
 
 SCHEMA_VERSION = 1
+DTYPES = {"float16": np.float16, "uint16": np.uint16}  # uint16 rows hold sparse concept codes (engine.index.codes)
+SUFFIXES = {"float16": "f16", "uint16": "u16"}
 _INITIAL_ROWS = 1024
 _TOPK_CELLS = 1 << 24  # query×row scores computed at once by brute_force_topk (64 MiB of float32)
 
@@ -107,15 +109,20 @@ class VectorStore:
     """Rows of float16 in ``<name>.f16`` with a JSON header ``<name>.f16.json``; row ``key`` holds key's vector.
 
     Open with ``open``. One writer at a time (the library's writer lock ensures it); any number of read-only
-    openers, in this or other processes. Rows never written read as zeros.
+    openers, in this or other processes. Rows never written read as zeros. ``dtype="uint16"`` stores integer
+    rows the same way (``engine.index.codes``); values written must then be integers in 0..65535.
     """
 
-    def __init__(self, path: Path, *, dim: int, model_id: str, readonly: bool) -> None:
+    def __init__(self, path: Path, *, dim: int, model_id: str, readonly: bool, dtype: str = "float16") -> None:
+        if dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
         self.path = path
         self.header_path = path.with_name(path.name + ".json")
         self.dim = dim
         self.model_id = model_id
         self.readonly = readonly
+        self.dtype = dtype
+        self._np_dtype = DTYPES[dtype]
         self._row_bytes = dim * 2
         self._lock = threading.RLock()
         self._map: np.memmap | None = None
@@ -132,6 +139,7 @@ class VectorStore:
         model_id: str,
         create: bool = True,
         readonly: bool = False,
+        dtype: str = "float16",
     ) -> VectorStore:
         """Open (or, when ``create`` and not ``readonly``, create) the store; refuse another model's file.
 
@@ -139,7 +147,8 @@ class VectorStore:
         """
         if not isinstance(dim, int) or dim < 1:
             raise ValueError(f"dim must be a positive integer, got {dim!r}")
-        store = cls(Path(folder) / f"{name}.f16", dim=dim, model_id=model_id, readonly=readonly)
+        path = Path(folder) / f"{name}.{SUFFIXES.get(dtype, 'f16')}"
+        store = cls(path, dim=dim, model_id=model_id, readonly=readonly, dtype=dtype)
         if store.header_path.exists():
             store._check_header()
         elif readonly:  # not created yet, or being created: ``refresh`` maps it once its header is there
@@ -167,10 +176,10 @@ class VectorStore:
                 f"vectors {self.path} are {header['dim']}-d but model {self.model_id!r} makes {self.dim}-d "
                 "ones; its embeddings must be recomputed (re-index)"
             )
-        if header["dtype"] != "float16" or header["schema_version"] > SCHEMA_VERSION:
+        if header["dtype"] != self.dtype or header["schema_version"] > SCHEMA_VERSION:
             raise IndexCorrupt(
                 f"{self.header_path}: dtype {header['dtype']!r}, schema {header['schema_version']} is not "
-                f"float16 up to schema {SCHEMA_VERSION}; upgrade Scenefind or re-index"
+                f"{self.dtype} up to schema {SCHEMA_VERSION}; upgrade Scenefind or re-index"
             )
         if not self.path.is_file():
             raise IndexCorrupt(f"{self.path}: missing although {self.header_path.name} exists; re-index")
@@ -182,7 +191,7 @@ class VectorStore:
             fh.truncate(_INITIAL_ROWS * self._row_bytes)
             os.fsync(fh.fileno())
         fsync_dir(self.path.parent)
-        header = {"dim": self.dim, "dtype": "float16", "schema_version": SCHEMA_VERSION, "model_id": self.model_id}
+        header = {"dim": self.dim, "dtype": self.dtype, "schema_version": SCHEMA_VERSION, "model_id": self.model_id}
         atomic_write_bytes(self.header_path, (json.dumps(header, indent=2) + "\n").encode("utf-8"))
 
     def _remap(self) -> None:
@@ -191,7 +200,7 @@ class VectorStore:
         try:
             rows = os.path.getsize(self.path) // self._row_bytes
             mode = "r" if self.readonly else "r+"
-            self._map = np.memmap(self.path, np.float16, mode, shape=(rows, self.dim)) if rows else None
+            self._map = np.memmap(self.path, self._np_dtype, mode, shape=(rows, self.dim)) if rows else None
         except OSError as exc:
             raise IndexCorrupt(f"{self.path}: cannot map the vectors ({exc}); re-index") from exc
         self._rows = rows
@@ -233,7 +242,7 @@ class VectorStore:
                 self._grow(max(needed, 2 * self._rows, _INITIAL_ROWS))
             if self._map is None:  # only when the file vanished under us
                 raise IndexCorrupt(f"{self.path}: the vector file is empty after growing; re-index")
-            self._map[ks] = vecs.astype(np.float16)
+            self._map[ks] = vecs.astype(self._np_dtype)
 
     def _grow(self, rows: int) -> None:
         if self._map is not None:

@@ -1,5 +1,10 @@
 """The indexing run: scan -> decode -> embed -> pool -> commit, incremental and resumable.
 
+Pooling is the mean of the frame vectors (``engine.indexing.pooling``), or, for a model with a temporal head,
+the head over each window's raw frame features (``engine.indexing.head_pooling``), which also gives every frame
+a context vector for the moment curve. A model with a concept head gets every vector's sparse code stored beside
+it (``engine.index.codes``), written and flushed with the vectors.
+
 Incremental: the scan decides unchanged files by size and mtime, and only videos without an embedding for
 this model, fingerprint and sampling settings are decoded. Resumable: each video is committed on its own
 (vectors flushed, then one catalog transaction), so a crash or a cancel loses at most the videos in flight;
@@ -19,14 +24,17 @@ from typing import Protocol
 
 import numpy as np
 
-from engine.index.stores import ModelStores
+from engine.index.layout import layout_for
+from engine.index.stores import CONTEXT, ModelStores
+from engine.indexing.head_pooling import head_pool
 from engine.indexing.pooling import pool_segments, pool_video
 from engine.indexing.producer import Ended, Failed, FrameProducer, Frames, Started
 from engine.jobs import CancelToken, JobCancelled, ProgressCallback, check_cancel, report, wrap_progress
 from engine.library.catalog import Catalog, NewEmbedding, RemovedKeys, VideoRow
 from engine.library.scanner import fingerprint, scan_library
 from engine.media.decode import SampledFrame, VideoInfo
-from engine.models.base import Encoder
+from engine.models.base import ConceptBank, Encoder, TemporalPooling, concepts_of, l2_normalise, temporal_of
+from engine.models.sparse import top_codes
 from engine.paths import LibraryPaths
 from engine.settings import EngineSettings
 
@@ -63,6 +71,7 @@ class EmbeddedVideo:
     indices: list[int]
     cuts: list[bool]
     vectors: np.ndarray  # (len(times), dim) float32
+    features: np.ndarray | None = None  # raw tower features (len(times), dim) for a model with a temporal head
 
 
 @dataclass
@@ -75,6 +84,7 @@ class _Work:
     indices: list[int] = field(default_factory=list)
     cuts: list[bool] = field(default_factory=list)
     vectors: dict[int, np.ndarray] = field(default_factory=dict)  # position -> vector
+    features: dict[int, np.ndarray] = field(default_factory=dict)  # position -> raw features (head models)
     ended: bool = False
 
     @property
@@ -82,9 +92,15 @@ class _Work:
         return self.ended and len(self.vectors) == len(self.times)
 
     def embedded(self, dim: int) -> EmbeddedVideo:
-        rows = [self.vectors[i] for i in range(len(self.times))]
-        vectors = np.stack(rows).astype(np.float32) if rows else np.zeros((0, dim), np.float32)
-        return EmbeddedVideo(self.video, self.info, self.times, self.indices, self.cuts, vectors)
+        def stacked(rows: dict[int, np.ndarray]) -> np.ndarray:
+            if not self.times:
+                return np.zeros((0, dim), np.float32)
+            return np.stack([rows[i] for i in range(len(self.times))]).astype(np.float32)
+
+        features = stacked(self.features) if self.features else None
+        return EmbeddedVideo(
+            self.video, self.info, self.times, self.indices, self.cuts, stacked(self.vectors), features
+        )
 
 
 class EmbedSink(Protocol):
@@ -152,10 +168,15 @@ def embed_videos(
 
 
 def _encode(encoder: Encoder, batch: list[tuple[int, int, SampledFrame]], works: dict[int, _Work]) -> None:
+    """Embed one batch; a head model keeps the raw features too (its head pools them, not the vectors)."""
     images = np.stack([frame.image for _, _, frame in batch])
-    vectors = encoder.encode_images(images)
-    for (video_id, position, _), vector in zip(batch, vectors, strict=True):
-        works[video_id].vectors[position] = vector
+    temporal = temporal_of(encoder)
+    features = temporal.frame_features(images) if temporal is not None else None
+    vectors = l2_normalise(features) if features is not None else encoder.encode_images(images)
+    for row, (video_id, position, _) in enumerate(batch):
+        works[video_id].vectors[position] = vectors[row]
+        if features is not None:
+            works[video_id].features[position] = features[row]
 
 
 def _commit_ready(works: dict[int, _Work], sink: EmbedSink, dim: int) -> None:
@@ -235,11 +256,15 @@ class VideoWriter:
         *,
         progress: ProgressCallback | None = None,
         cancel: CancelToken | None = None,
+        temporal: TemporalPooling | None = None,
+        concepts: ConceptBank | None = None,
     ) -> None:
         self.catalog = catalog
         self.stores = stores
         self.settings = settings
         self.model_id = model_id
+        self.temporal = temporal  # pool through this head (None: mean pooling)
+        self.concepts = concepts  # store sparse codes under this concept head (None: no codes)
         self.result = result
         self.job = job
         self.total = total
@@ -305,10 +330,27 @@ class VideoWriter:
         order = np.argsort(np.asarray(embedded.times), kind="stable")
         frame_vecs = np.asarray(embedded.vectors, dtype=np.float32)[order]
         times = [embedded.times[i] for i in order]
-        spans, seg_vecs = pool_segments(
-            times, frame_vecs, embedded.info.duration_s, s.segment_window_s, s.segment_stride_s
-        )
-        video_vec = pool_video(frame_vecs)
+        context = None
+        if self.temporal is not None:
+            if embedded.features is None or np.shape(embedded.features) != shape:  # never mean-pool silently
+                got = None if embedded.features is None else np.shape(embedded.features)
+                raise ValueError(
+                    f"{embedded.video['path']}: {self.model_id} pools through its head, got features {got}"
+                )
+            pooled = head_pool(
+                np.asarray(times),
+                np.asarray(embedded.features, dtype=np.float32)[order],
+                embedded.info.duration_s,
+                s.segment_window_s,
+                s.segment_stride_s,
+                self.temporal,
+            )
+            spans, seg_vecs, video_vec, context = pooled.spans, pooled.segments, pooled.video, pooled.context
+        else:
+            spans, seg_vecs = pool_segments(
+                times, frame_vecs, embedded.info.duration_s, s.segment_window_s, s.segment_stride_s
+            )
+            video_vec = pool_video(frame_vecs)
         new = NewEmbedding(
             video_id=embedded.video["id"],
             fingerprint=embedded.video["fingerprint"],
@@ -323,9 +365,16 @@ class VideoWriter:
         stores = self.stores
         with self.catalog.transaction() as db:
             keys, removed = self.catalog.insert_embedding(db, self.model_id, new)
-            stores.write_vectors("video", [keys.video], video_vec)
-            stores.write_vectors("segment", keys.segments, seg_vecs)
-            stores.write_vectors("frame", keys.frames, frame_vecs)
+            written = [("video", [keys.video], video_vec), ("segment", keys.segments, seg_vecs)]
+            written.append(("frame", keys.frames, frame_vecs))
+            for grain, grain_keys, vectors in written:
+                stores.write_vectors(grain, grain_keys, vectors)  # type: ignore[arg-type]
+            if context is not None:
+                stores.write_context(keys.frames, context)
+                written.append((CONTEXT, keys.frames, context))
+            if self.concepts is not None:
+                for name, name_keys, vectors in written:
+                    stores.write_codes(name, name_keys, *top_codes(vectors, self.concepts))
         stores.mark_removed(removed)
         stores.add_to_indexes("video", [keys.video], video_vec)
         stores.add_to_indexes("segment", keys.segments, seg_vecs)
@@ -350,10 +399,12 @@ class Indexer:
         report(progress, 0.0, "Scanning folders")
         result, removed = apply_scan(self.catalog, cancel=cancel)
         model_id = self.encoder.model_id
-        self.catalog.ensure_model(model_id, self.encoder.dim)
         s = self.settings
         todo = self.catalog.pending_videos(model_id, s.sample_every_s, s.segment_window_s, s.segment_stride_s)
-        stores = ModelStores.open(self.paths.index_dir(model_id), self.catalog, model_id, self.encoder.dim, s)
+        layout = layout_for(self.encoder) if todo else None  # loads a head model: a bad one fails before any write
+        self.catalog.ensure_model(model_id, self.encoder.dim)
+        folder = self.paths.index_dir(model_id)
+        stores = ModelStores.open(folder, self.catalog, model_id, self.encoder.dim, s, layout=layout)
         stores.mark_removed(removed)
         job = self.catalog.start_job("index", model_id, len(todo))
         writer = VideoWriter(
@@ -366,6 +417,8 @@ class Indexer:
             len(todo),
             progress=wrap_progress(progress, 0.02, 1.0),
             cancel=cancel,
+            temporal=temporal_of(self.encoder),
+            concepts=concepts_of(self.encoder) if todo and stores.layout.code_k else None,
         )
         status, message = "failed", ""
         try:

@@ -1,8 +1,9 @@
-"""Pool frame vectors into segment and video vectors (the coarser grains).
+"""Pool frame vectors into segment and video vectors (the coarser grains) by their mean.
 
 Segments are sliding windows (default 4 s wide every 2 s) over the sampled frames, so a moment that spans a
-window boundary is still covered whole by one segment. Pooling is the mean of the frame vectors inside,
-re-normalised; a window with no sampled frame (very sparse sampling) is skipped rather than invented.
+window boundary is still covered whole by one segment. Mean pooling is the mean of the frame vectors inside,
+re-normalised; a window with no sampled frame (very sparse sampling) is skipped rather than invented. Models with
+a temporal head pool the same windows through it instead (``engine.indexing.head_pooling``).
 """
 
 from __future__ import annotations
@@ -29,22 +30,31 @@ def segment_spans(duration: float, window_s: float, stride_s: float) -> list[tup
     return spans
 
 
+def segment_windows(
+    times: Sequence[float], duration: float, window_s: float, stride_s: float
+) -> list[tuple[tuple[float, float], np.ndarray]]:
+    """The segments that contain at least one frame: (span, indices of the frames inside, in time order).
+
+    A window holds the frames with ``start <= t < end``; the last one also those at its end."""
+    t = np.asarray(times, dtype=np.float64)
+    duration = max(duration, float(t.max()) if len(t) else 0.0)
+    out = []
+    for start, end in segment_spans(duration, window_s, stride_s):
+        last = end >= duration
+        inside = np.flatnonzero((t >= start) & ((t <= end) if last else (t < end)))
+        if len(inside):
+            out.append(((start, end), inside))
+    return out
+
+
 def pool_segments(
     times: Sequence[float], vectors: np.ndarray, duration: float, window_s: float, stride_s: float
 ) -> tuple[list[tuple[float, float]], np.ndarray]:
-    """Segments that contain at least one frame, with their pooled, L2-normalised vectors."""
-    t = np.asarray(times, dtype=np.float64)
-    duration = max(duration, float(t.max()) if len(t) else 0.0)
-    spans, pooled = [], []
-    for start, end in segment_spans(duration, window_s, stride_s):
-        last = end >= duration
-        inside = (t >= start) & ((t <= end) if last else (t < end))
-        if inside.any():
-            spans.append((start, end))
-            pooled.append(vectors[inside].mean(axis=0))
-    if not pooled:
+    """Segments that contain at least one frame, with their mean-pooled, L2-normalised vectors."""
+    windows = segment_windows(times, duration, window_s, stride_s)
+    if not windows:
         return [], np.zeros((0, vectors.shape[1]), dtype=np.float32)
-    return spans, l2_normalise(np.stack(pooled))
+    return [span for span, _ in windows], l2_normalise(np.stack([vectors[i].mean(axis=0) for _, i in windows]))
 
 
 def pool_video(vectors: np.ndarray) -> np.ndarray:

@@ -44,11 +44,7 @@ def write_color_video(
     """
     p = Path(path)
     width, height = size
-    fourcc = "MJPG" if p.suffix.lower() == ".avi" else "mp4v"
-    p.parent.mkdir(parents=True, exist_ok=True)
-    writer = cv2.VideoWriter(str(p), cv2.VideoWriter_fourcc(*fourcc), float(fps), (width, height))
-    if not writer.isOpened():
-        raise MediaError(p, f"OpenCV cannot write {fourcc} video here (try .avi or .mp4)")
+    writer = _cv2_writer(p, fps, size)
     rng = np.random.default_rng(seed)
     box = max(4, min(width, height) // 5)
     try:
@@ -73,9 +69,44 @@ def write_color_video(
             start_s += duration_s
     finally:
         writer.release()
-    if not p.is_file() or p.stat().st_size == 0:
-        raise MediaError(p, "cv2.VideoWriter produced no file")
-    return p
+    return _written(p)
+
+
+def write_frames(path: Path | str, frames: Sequence[np.ndarray], *, fps: float = 1.0) -> Path:
+    """Write RGB uint8 frames (all one size) as a video; returns the path.
+
+    ``.avi`` is Motion JPEG, which codes every frame on its own: the same picture decodes to the same pixels
+    wherever it sits in the file, so a clip and its time-reversal (``frames[::-1]``) hold exactly the same
+    decoded frames, which is what a test of order-aware pooling needs. Other suffixes are MPEG-4 part 2.
+    """
+    p = Path(path)
+    if not len(frames):
+        raise ValueError(f"{p}: no frames to write")
+    height, width = frames[0].shape[:2]
+    writer = _cv2_writer(p, fps, (width, height))
+    try:
+        for frame in frames:
+            if frame.shape != (height, width, 3) or frame.dtype != np.uint8:
+                raise ValueError(f"{p}: frames must all be ({height}, {width}, 3) uint8, got {frame.shape}")
+            writer.write(np.ascontiguousarray(frame[:, :, ::-1]))
+    finally:
+        writer.release()
+    return _written(p)
+
+
+def _cv2_writer(path: Path, fps: float, size: tuple[int, int]) -> cv2.VideoWriter:
+    fourcc = "MJPG" if path.suffix.lower() == ".avi" else "mp4v"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), float(fps), size)
+    if not writer.isOpened():
+        raise MediaError(path, f"OpenCV cannot write {fourcc} video here (try .avi or .mp4)")
+    return writer
+
+
+def _written(path: Path) -> Path:
+    if not path.is_file() or path.stat().st_size == 0:
+        raise MediaError(path, "cv2.VideoWriter produced no file")
+    return path
 
 
 def h264_writer_available() -> str | None:

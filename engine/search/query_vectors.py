@@ -1,7 +1,8 @@
 """Turn a ``Query`` into vectors: text, an image file, a clip file (or a span of it), or an indexed moment.
 
-Visual queries are embedded the way indexed frames are (same resize and crop), and a clip or moment is the
-normalised mean of its frame vectors, so "more like this" compares like with like.
+Visual queries are embedded the way indexed frames are (same resize and crop), and a clip or moment is pooled
+the way indexed windows are, so "more like this" compares like with like: through the model's temporal head
+(``engine.indexing.head_pooling``) when it has one, else as the normalised mean of its frame vectors.
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ from pathlib import Path
 import numpy as np
 
 from engine.index.stores import ModelStores
+from engine.indexing.head_pooling import pool_windows, window_slots
 from engine.library.catalog import Catalog
 from engine.media.decode import sample_frames
 from engine.media.images import centre_crop, read_image
-from engine.models.base import Encoder, l2_normalise
+from engine.models.base import Encoder, l2_normalise, temporal_of
 from engine.search.query import MomentRef, Query
 
 MAX_QUERY_CHARS = 2000  # CLIP reads 77 tokens; a longer query is cut rather than refused
@@ -34,14 +36,22 @@ def clean_text(text: str) -> str:
 
 def _clip_vector(encoder: Encoder, path: Path, span: tuple[float, float] | None, every_s: float) -> np.ndarray:
     side = encoder.image_size
-    frames = [
-        centre_crop(f.image, side)
+    sampled = [
+        (f.t, centre_crop(f.image, side))
         for f in sample_frames(path, every_s, cuts=False, short_side=side)
         if span is None or span[0] <= f.t <= span[1]
     ]
-    if not frames:
+    if not sampled:
         raise QueryError(f"{path}: no frame in the requested span")
-    return l2_normalise(encoder.encode_images(np.stack(frames)).mean(axis=0, keepdims=True))[0]
+    frames = np.stack([image for _, image in sampled])
+    temporal = temporal_of(encoder)
+    if temporal is None:
+        return l2_normalise(encoder.encode_images(frames).mean(axis=0, keepdims=True))[0]
+    times = np.array([t for t, _ in sampled])
+    start, end = span if span is not None else (float(times[0]), float(times[-1]))
+    mode = "pad" if temporal.windows == "pad" else "resample"
+    slots = window_slots(times, np.arange(len(times)), start, end, temporal.n_frames, mode)
+    return pool_windows(temporal, temporal.frame_features(frames), slots[None])[0]
 
 
 def _moment_vector(catalog: Catalog, stores: ModelStores, model_id: str, moment: MomentRef) -> np.ndarray:
@@ -52,7 +62,8 @@ def _moment_vector(catalog: Catalog, stores: ModelStores, model_id: str, moment:
     keys = [f["id"] for f in frames if moment.start <= f["t"] <= moment.end]
     if not keys:  # a span shorter than the sampling step: take the nearest frame
         keys = [min(frames, key=lambda f: abs(f["t"] - (moment.start + moment.end) / 2))["id"]]
-    vectors = stores.grains["frame"].vectors.read(np.asarray(keys))
+    store = stores.context if stores.context is not None else stores.grains["frame"].vectors  # the head's view
+    vectors = store.read(np.asarray(keys))
     return l2_normalise(vectors.mean(axis=0, keepdims=True))[0]
 
 

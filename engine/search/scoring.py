@@ -14,9 +14,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.models.base import ConceptBank, l2_normalise
+from engine.models.sparse import sparse_codes, sparse_embed, sparse_embed_top
 
 TAU_FINE = 0.1
+
+__all__ = [
+    "TAU_FINE",
+    "FusionWeights",
+    "fine_similarity",
+    "fuse",
+    "smooth_curve",
+    "sparse_codes",
+    "sparse_embed",
+    "sparse_embed_top",
+]
 
 
 @dataclass(frozen=True)
@@ -30,24 +41,6 @@ class FusionWeights:
         if total <= 0:
             raise ValueError("fusion weights must not all be zero")
         return self.coarse / total, self.segment / total, self.fine / total
-
-
-def sparse_codes(x: np.ndarray, bank: ConceptBank) -> np.ndarray:
-    """π(x) of losses.md §2: softmax over the top-k concept logits <x̂, Ẑ_k>/τ_s, zero elsewhere. (N, n_c)."""
-    logits = np.atleast_2d(x).astype(np.float64) @ bank.vectors.T.astype(np.float64) / bank.tau
-    k = min(bank.top_k, logits.shape[1])
-    top = np.argpartition(-logits, k - 1, axis=1)[:, :k]
-    picked = np.take_along_axis(logits, top, axis=1)
-    weights = np.exp(picked - picked.max(axis=1, keepdims=True))
-    weights /= weights.sum(axis=1, keepdims=True)
-    codes = np.zeros_like(logits)
-    np.put_along_axis(codes, top, weights, axis=1)
-    return codes
-
-
-def sparse_embed(codes: np.ndarray, bank: ConceptBank) -> np.ndarray:
-    """x^s = π(x)ᵀ Z, L2-normalised so it enters cosine similarities like the dense vectors."""
-    return l2_normalise((codes @ bank.vectors.astype(np.float64)).astype(np.float32))
 
 
 def fine_similarity(frame_sims: np.ndarray, tau: float = TAU_FINE) -> np.ndarray:

@@ -4,8 +4,11 @@
    video whose one relevant moment is drowned in its average is still found. With restrictive filters the
    allowed videos are scored exactly instead (no approximate search needed).
 2. Re-scoring from the stored float16 vectors: fusion of coarse, segment and fine similarity
-   (``engine.search.scoring``); optionally EMCL re-ranking of the coarse part.
-3. A smoothed similarity curve per video, moment proposals from it (``engine.search.moments``).
+   (``engine.search.scoring``); with a concept head, the same three on the sparse embeddings of the codes
+   stored at index time, half and half (losses.md §2's four-way S); optionally EMCL re-ranking of the coarse part.
+3. A smoothed similarity curve per video, moment proposals from it (``engine.search.moments``). The curve and the
+   fine similarity follow each frame's context vector where the model has a temporal head (its head over the
+   window around the frame), so they tell "moves left" from "moves right" as the model does; else the frame.
 4. Relevance 0-100 against a background (``engine.search.calibration``), exclusions, and the cutoff.
 """
 
@@ -17,17 +20,27 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.index.stores import ModelStores
+from engine.index.layout import layout_for
+from engine.index.stores import CONTEXT, ModelStores
 from engine.library.library import Library
 from engine.media.decode import MediaError
 from engine.models.base import ConceptBank, Encoder, concepts_of
+from engine.models.sparse import dense_codes, top_codes
 from engine.search import calibration
 from engine.search.filters import allowed_videos
 from engine.search.moments import propose
 from engine.search.query import Query
 from engine.search.query_vectors import QueryError, exclude_vectors, query_vector
 from engine.search.results import Curve, MomentHit, SearchResults, VideoHit, Why
-from engine.search.scoring import FusionWeights, fine_similarity, fuse, smooth_curve, sparse_codes, sparse_embed
+from engine.search.scoring import (
+    FusionWeights,
+    fine_similarity,
+    fuse,
+    smooth_curve,
+    sparse_codes,
+    sparse_embed,
+    sparse_embed_top,
+)
 
 EXACT_LIMIT = 2000  # with filters allowing at most this many videos, score them all exactly
 EXCLUDE_RELEVANCE = 50.0  # a hit on which an excluded term reaches this relevance is dropped
@@ -37,6 +50,9 @@ MOMENT_SIGMA_S = 0.5  # proposals: light smoothing, so a moment's edges stay whe
 
 class SearchError(RuntimeError):
     """The query cannot be answered (nothing indexed with this model, bad query); says what to do."""
+
+
+Code = tuple[np.ndarray, np.ndarray]  # a stored sparse code: concept ids (N, k), weights (N, k)
 
 
 @dataclass
@@ -49,11 +65,39 @@ class _Video:
     frames: np.ndarray  # (F, D)
     segments: np.ndarray  # (S, D)
     vector: np.ndarray  # (D,)
+    context: np.ndarray | None = None  # (F, D) the head's view around each frame (head models)
+    codes: dict[str, Code] | None = None  # stored sparse codes by store ("video", "segment", "frame", "context")
+    _sparse: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     @property
     def duration(self) -> float:
         d = self.row.get("duration")
         return float(d) if d else float(self.times[-1]) if len(self.times) else 0.0
+
+    @property
+    def per_frame(self) -> np.ndarray:
+        """What the curve and the fine similarity follow: context vectors where stored, else the frames."""
+        return self.context if self.context is not None else self.frames
+
+    def code(self, name: str, vectors: np.ndarray, bank: ConceptBank) -> Code:
+        """The stored codes of ``vectors`` (store ``name``); rows stored without one are coded now."""
+        stored = (self.codes or {}).get(name)
+        if stored is None or stored[0].shape != (len(vectors), bank.k):
+            return top_codes(vectors, bank)
+        ids, weights = stored[0].copy(), stored[1].copy()
+        missing = weights.sum(axis=1) < 0.5
+        if missing.any():
+            ids[missing], weights[missing] = top_codes(vectors[missing], bank)
+        return ids, weights
+
+    def sparse(self, bank: ConceptBank) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Sparse embeddings x^s of the video (D,), its segments (S, D) and per-frame vectors (F, D)."""
+        if self._sparse is None:
+            frames = CONTEXT if self.context is not None else "frame"
+            parts = [("video", self.vector[None]), ("segment", self.segments), (frames, self.per_frame)]
+            embedded = [sparse_embed_top(*self.code(name, x, bank), bank) for name, x in parts]
+            self._sparse = (embedded[0][0], embedded[1], embedded[2])
+        return self._sparse
 
 
 def _fused(
@@ -61,25 +105,39 @@ def _fused(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Fused scores of several query vectors (Q, D) on one video, and their per-frame sims (Q, F).
 
-    With a concept head, the sparse coarse and fine similarities of losses.md §2 join the fusion."""
-    frame_sims = queries @ v.frames.T
+    With a concept head, the score is ½(dense + sparse): the same fusion of coarse, segment and fine similarity
+    on the dense vectors and on the sparse embeddings of their stored codes. With the segment weight at 0 this is
+    losses.md §2's ``S = ¼(s_c + s_f + s_c^s + s_f^s)``; the segment grain joins both halves alike."""
+    frame_sims = queries @ v.per_frame.T
     segment = (queries @ v.segments.T).max(axis=1) if len(v.segments) else frame_sims.max(axis=1)
     dense = fuse(queries @ v.vector, segment, fine_similarity(frame_sims), weights)
     if bank is None:
         return dense, frame_sims
     qs = sparse_embed(sparse_codes(queries, bank), bank)
-    fs = sparse_embed(sparse_codes(v.frames, bank), bank)
-    vs = sparse_embed(sparse_codes(v.vector, bank), bank)[0]
-    sparse = 0.5 * (qs @ vs + fine_similarity(qs @ fs.T))
-    return (3 * dense + 2 * sparse) / 5, frame_sims
+    vs, ss, fs = v.sparse(bank)
+    sparse_frames = qs @ fs.T
+    sparse_segment = (qs @ ss.T).max(axis=1) if len(ss) else sparse_frames.max(axis=1)
+    sparse = fuse(qs @ vs, sparse_segment, fine_similarity(sparse_frames), weights)
+    return 0.5 * (dense + sparse), frame_sims
 
 
-def shared_concepts(query: np.ndarray, frame: np.ndarray, bank: ConceptBank, limit: int = 3) -> tuple[str, ...]:
-    """Words of the concepts active in both the query and the best frame, strongest first (the "why")."""
-    codes = sparse_codes(np.vstack([query, frame]), bank)
-    both = codes[0] * codes[1]
+def shared_concepts(
+    query: np.ndarray, frame: np.ndarray, bank: ConceptBank, limit: int = 3, frame_code: Code | None = None
+) -> tuple[str, ...]:
+    """Words of the concepts active in both the query and the best frame, strongest first (the "why").
+
+    ``frame_code`` is the frame's stored code ((1, k) ids and weights), when the index has one."""
+    code = frame_code if frame_code is not None else top_codes(frame[None], bank)
+    both = sparse_codes(query[None], bank)[0] * dense_codes(code[0], code[1], bank.n_concepts)[0]
     order = [int(i) for i in np.argsort(-both) if both[i] > 1e-3]
     return tuple(bank.words[i] for i in order[:limit])
+
+
+def _frame_why(q: np.ndarray, v: _Video, index: int, bank: ConceptBank) -> tuple[str, ...]:
+    """The "why" at one frame: the concepts the query shares with that frame's per-frame vector (stored code)."""
+    name = CONTEXT if v.context is not None else "frame"
+    ids, weights = v.code(name, v.per_frame, bank)
+    return shared_concepts(q, v.per_frame[index], bank, frame_code=(ids[index : index + 1], weights[index : index + 1]))
 
 
 class Searcher:
@@ -102,8 +160,10 @@ class Searcher:
                     "the library was indexed with)"
                 )
             folder = self.library.paths.index_dir(model_id)
-            settings = self.library.settings
-            self._stores = ModelStores.open(folder, catalog, model_id, self.encoder.dim, settings, readonly=True)
+            settings, layout = self.library.settings, layout_for(self.encoder)
+            self._stores = ModelStores.open(
+                folder, catalog, model_id, self.encoder.dim, settings, readonly=True, layout=layout
+            )
         return self._stores
 
     def close(self) -> None:
@@ -184,15 +244,21 @@ class Searcher:
         if not frames:
             return None
         segments = catalog.segments_of(embedding)
+        frame_keys = np.array([f["id"] for f in frames])
+        segment_keys = np.array([s["id"] for s in segments], dtype=np.int64)
+        keys = {"video": np.array([embedding]), "segment": segment_keys, "frame": frame_keys, CONTEXT: frame_keys}
+        codes = {name: store.read(keys[name]) for name, store in stores.codes.items() if len(keys[name])}
         return _Video(
             row=dict(row),
             times=np.array([f["t"] for f in frames], dtype=np.float64),
             cuts=np.array([bool(f["is_cut"]) for f in frames]),
-            frames=stores.grains["frame"].vectors.read(np.array([f["id"] for f in frames])),
-            segments=stores.grains["segment"].vectors.read(np.array([s["id"] for s in segments]))
+            frames=stores.grains["frame"].vectors.read(frame_keys),
+            segments=stores.grains["segment"].vectors.read(segment_keys)
             if segments
             else np.zeros((0, self.encoder.dim), np.float32),
-            vector=stores.grains["video"].vectors.read(np.array([embedding]))[0],
+            vector=stores.grains["video"].vectors.read(keys["video"])[0],
+            context=stores.context.read(frame_keys) if stores.context is not None else None,
+            codes=codes,
         )
 
     def _visual_null(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -242,7 +308,7 @@ class Searcher:
                     continue
                 best_i = int(np.argmax(frame_sims[0]))
                 best = float(v.times[best_i])
-                why = Why(best, shared_concepts(q, v.frames[best_i], bank) if bank else ())
+                why = Why(best, _frame_why(q, v, best_i, bank) if bank else ())
                 rel = float(calibration.relevance(z_q))
                 hits.append(VideoHit(path, vid, float(fused[0]), rel, best, v.duration, why))
                 continue
@@ -270,8 +336,7 @@ class Searcher:
     def _moment_why(q: np.ndarray, v: _Video, peak_time: float, bank: ConceptBank | None) -> Why:
         if bank is None:
             return Why(peak_time)
-        frame = v.frames[int(np.argmin(np.abs(v.times - peak_time)))]
-        return Why(peak_time, shared_concepts(q, frame, bank))
+        return Why(peak_time, _frame_why(q, v, int(np.argmin(np.abs(v.times - peak_time))), bank))
 
     def _emcl_rerank(
         self, q: np.ndarray, videos: list[_Video], hits: list[VideoHit | MomentHit]
