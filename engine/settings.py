@@ -25,6 +25,8 @@ POOLINGS = ("auto", "mean")
 # mask (resampled only when there are more), "slide" as resample, but the whole-video vector is the mean of the
 # head's segment vectors (slide-and-pool) instead of n_frames spread over the whole video.
 HEAD_WINDOWS = ("resample", "pad", "slide")
+# Environment variables that override a setting for one process (the CLI's --pooling/--head-windows set them).
+ENV_OVERRIDES = {"SCENEFIND_POOLING": "pooling", "SCENEFIND_HEAD_WINDOWS": "head_windows"}
 
 
 class SettingsError(ValueError):
@@ -131,8 +133,8 @@ def from_mapping(data: dict[str, Any], source: str = "settings") -> EngineSettin
 
 
 def load(path: Path) -> EngineSettings:
-    """Read ``path`` (defaults when it does not exist); ``SCENEFIND_MODEL`` overrides the model and
-    ``SCENEFIND_POOLING`` the pooling."""
+    """Read ``path`` (defaults when it does not exist); ``SCENEFIND_MODEL`` overrides the model,
+    ``SCENEFIND_POOLING`` and ``SCENEFIND_HEAD_WINDOWS`` the pooling (``ENV_OVERRIDES``)."""
     settings = EngineSettings()
     if path.exists():
         try:
@@ -143,12 +145,13 @@ def load(path: Path) -> EngineSettings:
     env_model = os.environ.get("SCENEFIND_MODEL")
     if env_model:
         settings = settings.replace(model=env_model)
-    env_pooling = os.environ.get("SCENEFIND_POOLING", "").strip()
-    if env_pooling:
-        try:
-            settings = settings.replace(pooling=env_pooling)
-        except SettingsError as exc:
-            raise SettingsError(str(exc).replace("settings:", "SCENEFIND_POOLING:", 1)) from exc
+    for variable, key in ENV_OVERRIDES.items():
+        value = os.environ.get(variable, "").strip()
+        if value:
+            try:
+                settings = dataclasses.replace(settings, **{key: value}).validate(variable)
+            except SettingsError as exc:
+                raise SettingsError(f"{exc} (from the environment)") from exc
     return settings
 
 

@@ -19,7 +19,8 @@ def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "home"
     monkeypatch.setenv("SCENEFIND_HOME", str(home))
     monkeypatch.setenv("SCENEFIND_CACHE", str(tmp_path / "cache"))
-    monkeypatch.delenv("SCENEFIND_MODEL", raising=False)
+    for variable in ("SCENEFIND_MODEL", "SCENEFIND_POOLING", "SCENEFIND_HEAD_WINDOWS"):
+        monkeypatch.delenv(variable, raising=False)  # `--pooling` sets these for the process
     return home
 
 

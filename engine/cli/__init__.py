@@ -20,6 +20,8 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from engine.settings import HEAD_WINDOWS, POOLINGS
+
 EXIT_OK, EXIT_FAILED, EXIT_ERROR, EXIT_CANCELLED = 0, 1, 2, 130
 GROUPS = ("library", "index", "search", "bench", "gui", "eval", "export", "train")  # in `--help` order
 
@@ -31,6 +33,19 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     p = argparse.ArgumentParser(prog="scenefind", description="Search your videos in plain language.")
     p.add_argument("--home", type=Path, help="library folder (default: $SCENEFIND_HOME or the user data dir)")
     p.add_argument("--model", help="encoder (default: $SCENEFIND_MODEL or the settings); see `scenefind models`")
+    p.add_argument(
+        "--pooling",
+        choices=POOLINGS,
+        help="segment and video vectors: auto = through the model's temporal head when it has one (default), "
+        "mean = the mean of the frame vectors (a head model's +mean index, for comparison); $SCENEFIND_POOLING",
+    )
+    p.add_argument(
+        "--head-windows",
+        choices=HEAD_WINDOWS,
+        help="how a temporal head fits a window with another frame count: resample n_frames evenly (default, as "
+        "training does), pad with a mask, or slide (video vector = mean of the segment vectors); "
+        "$SCENEFIND_HEAD_WINDOWS",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -76,6 +91,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if args.home:
         os.environ["SCENEFIND_HOME"] = str(args.home.expanduser().resolve())
+    for variable, value in (("SCENEFIND_POOLING", args.pooling), ("SCENEFIND_HEAD_WINDOWS", args.head_windows)):
+        if value:  # every library this process opens (the GUI's, eval's temporary one) pools as asked
+            os.environ[variable] = value
     started = time.perf_counter()
     try:
         return commands[args.command](args)

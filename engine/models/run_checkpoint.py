@@ -238,7 +238,7 @@ def _check_shapes(path: Path, expected: dict[str, tuple[int, ...]], what: str, *
     if missing:
         raise ModelUnavailable(
             f"{path}: does not hold {what} its config.json describes (missing {', '.join(missing[:4])}"
-            f"{' …' if len(missing) > 4 else ''})"
+            f"{' …' if len(missing) > 4 else ''}): another architecture, or a file from another model"
         )
     wrong = [k for k, shape in expected.items() if found[k] != shape]
     if wrong:
