@@ -434,10 +434,14 @@ class RealEngine:
         return train(config, progress=progress, cancel=cancel, on_epoch=on_epoch)
 
     def _encoder(self, model: str | None) -> Any:
+        """The encoder of ``model`` (or the settings'), reused while its model id stays the same: a trained run's
+        folder keeps its path when training writes a new best, and its id (a content hash) says it changed."""
         name = model or self.library.settings.model
+        fresh = self.library.encoder(name)  # cheap: weights load on first use
         with self._lock:
-            if name not in self._encoders:
-                self._encoders[name] = self.library.encoder(name)
+            cached = self._encoders.get(name)
+            if cached is None or cached.model_id != fresh.model_id:
+                self._encoders[name] = fresh
             return self._encoders[name]
 
     def _reset_searcher(self) -> None:

@@ -52,9 +52,15 @@ class SettingsDialog(QDialog):
         self.model.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
         self.model.addItem(s.model)
         self.model.setCurrentText(s.model)
-        self.model.setToolTip("An open_clip ARCH/PRETRAINED name, a checkpoint folder, or ARCH@/path/to/file")
-        browse_model = QPushButton("Checkpoint…")
-        browse_model.setToolTip("Use a fine-tuned checkpoint folder (config.json + model.safetensors)")
+        self.model.setToolTip(
+            "An open_clip ARCH/PRETRAINED name, scratch:tiny, a training run's folder (its best checkpoint, or "
+            "RUN/checkpoints/epoch-N), an open_clip checkpoint folder, or ARCH@/path/to/file"
+        )
+        browse_model = QPushButton("Model folder…")
+        browse_model.setToolTip(
+            "Use a trained model: a training run's folder (RUN, RUN/best or an epoch checkpoint), with its "
+            "temporal and concept heads, or an open_clip checkpoint folder (config.json + model.safetensors)"
+        )
         browse_model.clicked.connect(self._browse_checkpoint)
         self.models_note = QLabel("Loading the model list…")
         self.models_note.setObjectName("muted")
@@ -147,10 +153,10 @@ class SettingsDialog(QDialog):
             self.model.addItem(m.name)
             self.model.setItemData(self.model.count() - 1, m.description, Qt.ItemDataRole.ToolTipRole)
         self.model.setCurrentText(current)
-        self.models_note.setText(f"{len(models)} models known; you may also type a name or pick a checkpoint.")
+        self.models_note.setText(f"{len(models)} models known; you may also type a name or pick a model folder.")
 
     def _browse_checkpoint(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Checkpoint folder (config.json + model.safetensors)")
+        path = QFileDialog.getExistingDirectory(self, "Model folder (a training run, or an open_clip checkpoint)")
         if path:
             self.model.setCurrentText(path)
 
