@@ -504,3 +504,27 @@ def test_brute_force_topk_matches_a_full_sort() -> None:
     rows, scores = brute_force_topk(matrix[:3], queries[0], 10)
     assert rows.shape == scores.shape == (1, 3)
     assert brute_force_topk(matrix, queries, 0)[0].shape == (7, 0)
+
+
+def test_code_store_round_trip_unwritten_rows_and_bad_codes(tmp_path: Path) -> None:
+    """Sparse codes as uint16 rows: ids exact, weights to 1.5e-5, a row never written has zero weights."""
+    from engine.index.codes import CodeStore
+    from engine.index.vectors import VectorStore
+
+    rows = VectorStore.open(tmp_path, "frame.codes", dim=8, model_id="m", dtype="uint16")
+    codes = CodeStore(rows, 4)
+    ids = np.array([[3, 1, 0, 2], [65535, 7, 9, 8]])
+    weights = np.array([[0.7, 0.2, 0.06, 0.04], [1.0, 0.0, 0.0, 0.0]])
+    codes.write([5, 9], ids, weights)
+    codes.flush()
+    got_ids, got_weights = CodeStore(
+        VectorStore.open(tmp_path, "frame.codes", dim=8, model_id="m", readonly=True, dtype="uint16"), 4
+    ).read([5, 9, 7])
+    np.testing.assert_array_equal(got_ids[:2], ids)
+    np.testing.assert_allclose(got_weights[:2], weights, atol=1e-5)
+    assert got_weights[2].sum() == 0  # never written: "no stored code"
+    with pytest.raises(ValueError, match="concept ids"):
+        codes.write([1], np.array([[70000, 0, 0, 0]]), weights[:1])
+    assert (tmp_path / "frame.codes.u16").is_file() and not (tmp_path / "frame.codes.f16").exists()
+    header = json.loads((tmp_path / "frame.codes.u16.json").read_text())
+    assert header["dtype"] == "uint16" and header["dim"] == 8

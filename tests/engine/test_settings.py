@@ -50,3 +50,18 @@ def test_migrations_run_in_order(monkeypatch: pytest.MonkeyPatch) -> None:
     )
     migrated = S.from_mapping({"schema_version": 1, "fps": 2})
     assert migrated.sample_every_s == 0.5 and migrated.schema_version == 2
+
+
+def test_pooling_settings_and_their_environment_overrides(tmp_path, monkeypatch) -> None:
+    assert (S.EngineSettings().pooling, S.EngineSettings().head_windows) == ("auto", "resample")
+    with pytest.raises(S.SettingsError, match="pooling"):
+        S.from_mapping({"pooling": "max"}, "x.toml")
+    with pytest.raises(S.SettingsError, match="head_windows"):
+        S.from_mapping({"head_windows": "crop"}, "x.toml")
+    monkeypatch.setenv("SCENEFIND_POOLING", "mean")
+    monkeypatch.setenv("SCENEFIND_HEAD_WINDOWS", "pad")
+    settings = S.load(tmp_path / "settings.toml")
+    assert (settings.pooling, settings.head_windows) == ("mean", "pad")
+    monkeypatch.setenv("SCENEFIND_POOLING", "median")
+    with pytest.raises(S.SettingsError, match="SCENEFIND_POOLING"):
+        S.load(tmp_path / "settings.toml")
