@@ -11,7 +11,6 @@ import argparse
 import logging
 import os
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -28,6 +27,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--query", help="with --screenshot: search for this first")
     p.add_argument("--mode", choices=("videos", "moments"), help="with --query: what to list")
     p.add_argument("--tab", choices=("library", "search", "training"), help="with --screenshot: which tab")
+    p.add_argument("--dialog", choices=("settings",), help="with --screenshot: open this dialog and save it")
     p.add_argument("--size", default="1280x800", help="with --screenshot: window size WxH (default 1280x800)")
     p.add_argument("--timeout", type=float, default=60.0, help="with --screenshot: seconds to wait for results")
     return p
@@ -47,6 +47,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from PySide6.QtCore import QCoreApplication, QSettings
     from PySide6.QtWidgets import QApplication, QMessageBox
 
+    if QApplication.instance() is None and (code := check_display(args)) is not None:
+        return code
     QCoreApplication.setOrganizationName(ORG_NAME)
     QCoreApplication.setApplicationName(APP_NAME)
     app = QApplication.instance() or QApplication([sys.argv[0]])
@@ -75,6 +77,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     return int(code)
 
 
+def check_display(args: argparse.Namespace) -> int | None:
+    """Exit code 2 with a sentence when no window can open here (instead of Qt's abort); a screenshot then
+    renders offscreen instead. None when the app can go on."""
+    from desktop.display import display_problem
+
+    problem = display_problem(os.environ)
+    if problem is None:
+        return None
+    if args.screenshot:
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+        first = problem.split(". ")[0]
+        note = "rendering offscreen (a video frame shows only in a real window)"
+        print(f"scenefind-gui: {first}; {note}", file=sys.stderr)
+        return None
+    print(f"scenefind-gui: error: {problem}", file=sys.stderr)
+    return 2
+
+
 def open_engine(home: Path | None, model: str | None):
     """The real engine on ``home``, else the data folder chosen in Settings, else the default library."""
     from PySide6.QtCore import QSettings
@@ -101,11 +121,12 @@ def start_warm_up(parent):
 
 
 def screenshot(window, args: argparse.Namespace) -> int:
-    """Show the window, optionally search and wait for results and thumbnails, grab it to a PNG."""
-    from PySide6.QtCore import QEventLoop
-    from PySide6.QtWidgets import QApplication
+    """Show the window, optionally search (and open the first hit) or open a dialog, wait until everything
+    has settled (``desktop.screenshot``), and save what the screen shows to a PNG."""
+    from PySide6.QtCore import QPoint, QRect
 
-    loop = QEventLoop()  # its processEvents, unlike QApplication's, keeps Python's refcounts (PySide6 6.12)
+    from desktop.screenshot import grab, pump, settle
+
     width, _, height = args.size.partition("x")
     window.resize(int(width), int(height))
     window.show()
@@ -117,30 +138,30 @@ def screenshot(window, args: argparse.Namespace) -> int:
         view.run_text(args.query)
     if args.tab:
         window.tabs.setCurrentIndex(("library", "search", "training").index(args.tab))
-    deadline = time.monotonic() + args.timeout
-
-    def busy() -> bool:
-        searching = view.runner.running or (view.model.rowCount() > 0 and view.thumbnails.pending() > 0)
-        return searching or (args.tab == "training" and window.training_view.loading())
-
-    while time.monotonic() < deadline and (busy() or time.monotonic() < deadline - args.timeout + 0.5):
-        loop.processEvents()
-        time.sleep(0.05)
+    settled = settle(window, window.settling, args.timeout)
     if args.query and view.model.rowCount():
         view.open_index(view.model.index(0), autoplay=True)  # playing puts a frame on the video surface
-        settle = time.monotonic() + 1.5
-        while time.monotonic() < settle:
-            loop.processEvents()
-            time.sleep(0.05)
+        pump(1.5)
         view.player.media.pause()
-        loop.processEvents()
+        settled = settle(window, window.settling, args.timeout) and settled
+    target = window
+    if args.dialog == "settings":
+        target = window.open_settings()
+        settled = settle(target, target.loading, args.timeout) and settled
+    if not settled:
+        print(f"scenefind-gui: still busy after {args.timeout:g} s; saving the window as it is", file=sys.stderr)
+
+    def video_surface() -> list[QRect]:
+        video = view.player.video_widget
+        if target is not window or not video.isVisible():
+            return []
+        return [QRect(video.mapTo(window, QPoint(0, 0)), video.size())]
+
     args.screenshot.parent.mkdir(parents=True, exist_ok=True)
-    # The screen's pixels include the video surface (a native child that QWidget.grab cannot see); the
-    # offscreen platform has no screen pixels, so there the widget tree is rendered instead.
-    on_screen = QApplication.platformName() not in ("offscreen", "minimal")
-    image = window.screen().grabWindow(window.winId()) if on_screen else window.grab()
-    ok = image.save(str(args.screenshot), "PNG")
+    ok = grab(target, exclude=video_surface).save(str(args.screenshot), "PNG")
     window.save_state = lambda: None  # a smoke run must not overwrite the user's window geometry
+    if target is not window:
+        target.reject()
     window.close()
     print(
         args.screenshot if ok else f"scenefind-gui: could not write {args.screenshot}",

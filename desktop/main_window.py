@@ -139,6 +139,13 @@ class MainWindow(QMainWindow):
             f"Everything stays on this computer.<br><br>Library: {self.engine.library_root()}",
         )
 
+    def settling(self) -> bool:
+        """Whether the window is still filling itself in (a search, its thumbnails, the Training tab's
+        defaults): what a screenshot or a scripted check waits for."""
+        view = self.search_view
+        searching = view.runner.running or (view.model.rowCount() > 0 and view.thumbnails.pending() > 0)
+        return searching or self.training_view.loading()
+
     # -- library state ----------------------------------------------------------------------------------
 
     def _safe_folders(self) -> list:

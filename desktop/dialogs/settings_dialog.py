@@ -146,6 +146,10 @@ class SettingsDialog(QDialog):
         self.models_runner.start(lambda *, progress, cancel: engine.list_models())
         self.result_settings: EngineSettings | None = None
 
+    def loading(self) -> bool:
+        """Whether the model list is still being read (a screenshot waits for it)."""
+        return self.models_runner.running
+
     def _on_models(self, models: list[ModelChoice]) -> None:
         current = self.model.currentText()
         self.model.clear()
