@@ -68,6 +68,18 @@ def apply_theme(app: QApplication, name: str) -> str:
         QPalette.ColorRole.PlaceholderText: c.muted,
         QPalette.ColorRole.Link: c.accent,
     }
+    # Fusion draws frames, tab-bar lines and check-box outlines from the 3D roles; left at their defaults
+    # they are near white, a bright line across the dark theme. Derive them from the theme's own colours.
+    border, window = QColor(c.card_border), QColor(c.window)
+    roles.update(
+        {
+            QPalette.ColorRole.Light: border.name(),
+            QPalette.ColorRole.Midlight: border.name(),
+            QPalette.ColorRole.Mid: border.darker(115).name(),
+            QPalette.ColorRole.Dark: window.darker(130).name(),
+            QPalette.ColorRole.Shadow: window.darker(160).name(),
+        }
+    )
     for role, value in roles.items():
         pal.setColor(role, QColor(value))
     for role in (QPalette.ColorRole.Text, QPalette.ColorRole.ButtonText, QPalette.ColorRole.WindowText):

@@ -1,11 +1,12 @@
 """The Training tab's hyperparameter form: the loss (objective), its weights, and the schedule.
 
-Why it is built from a ``TrainConfig``: the engine hands over its defaults (losses.md's, through the trainer),
-so no default is written twice and the form never imports the trainer (torch would load at window open). The
-defaults arrive from a worker a moment after the tab is first shown, so until then the form says it is
-loading (and why it failed, with Retry). Each loss weight says in its tooltip where in losses.md it comes from
-and what its default is; the weights of other losses are hidden, and a sentence under the loss says what it
-does and whether it uses the negatives of step 2. Rarely changed settings sit behind "Advanced".
+Why it is built from a ``TrainConfig``: the engine hands over its defaults (the loss papers', through the
+trainer), so no default is written twice and the form never imports the trainer (torch would load at window
+open). The defaults arrive from a worker a moment after the tab is first shown, so until then the form says
+it is loading (and why it failed, with Retry). Every text here is for a user who has the app, not our design
+notes: a loss is described by what it teaches (and the paper it follows), each weight's tooltip says what it
+changes and its default; the weights of other losses are hidden, and rarely changed settings (learning
+rates, schedule details) sit behind "Advanced", so the form's first view fits a laptop screen.
 """
 
 from __future__ import annotations
@@ -31,35 +32,36 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-OBJECTIVES: dict[str, tuple[str, str]] = {  # name -> (label, what it does)
+OBJECTIVES: dict[str, tuple[str, str]] = {  # name -> (label, what it does, in a user's words)
     "infonce": (
-        "InfoNCE (no hard negatives)",
-        "CLIP's symmetric contrastive loss over the batch. The baseline; it ignores the negatives of step 2.",
+        "Standard (no hard negatives)",
+        "Matches each clip with its own caption against the other clips of the batch (CLIP's InfoNCE). "
+        "The baseline; it does not use the negatives of step 2.",
     ),
     "component": (
         "Component negatives",
-        "losses.md §1: each clip is also contrasted with captions that change one component (subject, verb, "
-        "object, attribute) or swap who has what (two nouns, two attributes, from/to). Uses the negatives of step 2.",
+        "Also teaches the model to reject captions that get one part wrong: the subject, the action, the "
+        "object, a detail, or who has what. Uses the negatives of step 2.",
     ),
     "component_ie": (
         "Component negatives + importance",
-        "losses.md §1 with an importance estimator that learns which component's negative is hardest for each "
-        "caption (weighted by λ_ie). Uses the negatives of step 2.",
+        "Like component negatives, and also learns which kind of mistake is hardest to spot for each caption "
+        "and weighs it more. Uses the negatives of step 2.",
     ),
     "ceclip": (
-        "CE-CLIP (ITC + CMR + IMC)",
-        "losses.md §4: hard negatives in the contrastive loss, plus a cross-modal rank loss (λ_cmr) and an "
-        "intra-modal loss (λ_imc). Uses the negatives of step 2.",
+        "CE-CLIP (hard negatives, ranking)",
+        "After the CE-CLIP paper: hard negatives in the matching, plus a ranking loss (a caption must beat its "
+        "altered versions by a margin) and a loss that keeps captions apart. Uses the negatives of step 2.",
     ),
     "s3ma": (
-        "S3MA (shared sparse concepts)",
-        "losses.md §2: a bank of concepts shared by text and video, aligned by α·L_sim + β·L_align; search can "
-        "then explain a hit by its concepts. Ignores the negatives.",
+        "Shared concepts (S3MA)",
+        "After the S3MA paper: clips and captions are described by a shared set of concepts, so search can "
+        "say which concepts a hit matched. Does not use the negatives.",
     ),
     "emcl": (
-        "EMCL-Net",
-        "losses.md §3.2: expectation-maximisation over K bases makes video and text features compact. "
-        "Ignores the negatives.",
+        "Compact features (EMCL-Net)",
+        "After the EMCL-Net paper: clip and caption features are drawn towards a few shared bases, which "
+        "makes them more compact. Does not use the negatives.",
     ),
 }
 USES_NEGATIVES = frozenset({"component", "component_ie", "ceclip"})
@@ -81,41 +83,41 @@ class Field:
 
 
 FIELDS: dict[str, Field] = {
-    # the chosen loss's weights (losses.md)
-    "lam_ie": Field("λ_ie (importance)", "Weight of the importance loss L_ie (losses.md §1.5).", ("component_ie",)),
+    # the chosen loss's weights
+    "lam_ie": Field("Importance weight", "How much the learned importance of each mistake counts.", ("component_ie",)),
     "relation_negatives": Field(
-        "Relation swap",
-        "Add the relation negatives as a fifth type: swaps that keep every word (two nouns as in CE-CLIP, two "
-        "attributes, a path's from/to), the ones that teach who has what.",
+        "Relation swaps",
+        "Also use negatives that keep every word but swap who has what (two nouns, two details, a path's start "
+        "and end): the ones that teach relations.",
         ("component", "component_ie"),
     ),
-    "lam_cmr": Field("λ_cmr (rank loss)", "Weight of the cross-modal rank loss (losses.md §4.2).", ("ceclip",)),
-    "lam_imc": Field("λ_imc (intra-modal)", "Weight of the intra-modal loss (losses.md §4.2).", ("ceclip",)),
+    "lam_cmr": Field("Ranking weight", "How much the ranking loss counts (beat altered captions).", ("ceclip",)),
+    "lam_imc": Field("Caption separation weight", "How much the loss that keeps captions apart counts.", ("ceclip",)),
     "imc": Field(
-        "IMC form",
-        "Which of CE-CLIP's four IMC implementations: label0 is the recommended training form (losses.md §4.2.4).",
+        "Caption separation form",
+        "Which of CE-CLIP's published versions of that loss to use; label0 is the recommended one.",
         ("ceclip",),
     ),
-    "s3ma_alpha": Field("α (L_sim)", "Weight of the text-to-concept loss L_sim (losses.md §2).", ("s3ma",)),
-    "s3ma_beta": Field("β (L_align)", "Weight of the video-to-concept loss L_align (losses.md §2).", ("s3ma",)),
-    "s3ma_k": Field("Concepts per code", "Top-k concepts kept in a sparse code, k_s (losses.md §2).", ("s3ma",)),
-    "emcl_k": Field("K (EMCL bases)", "Number of EM bases (losses.md §3.2, the EMCL-Net default).", ("emcl",)),
+    "s3ma_alpha": Field("Caption–concept weight", "How strongly captions are tied to the shared concepts.", ("s3ma",)),
+    "s3ma_beta": Field("Clip–concept weight", "How strongly clips are tied to the shared concepts.", ("s3ma",)),
+    "s3ma_k": Field("Concepts per item", "How many concepts describe one clip or caption.", ("s3ma",)),
+    "emcl_k": Field("Shared bases", "How many bases the features are drawn towards (EMCL-Net uses 32).", ("emcl",)),
     # schedule
-    "epochs": Field("Epochs", "Passes over the training clips; every epoch ends in a resumable checkpoint."),
+    "epochs": Field("Epochs", "Passes over the training clips; every epoch ends in a checkpoint you can resume from."),
     "batch_size": Field("Batch size", "Clips per step: more gives more in-batch negatives and needs more memory."),
-    "lr": Field("Learning rate (towers)", "Of the pretrained towers: small, so they keep what they know."),
-    "head_lr": Field("Learning rate (heads)", "Of the new parts: temporal head, concept bank, importance estimator."),
-    "weight_decay": Field("Weight decay", "AdamW weight decay (not applied to biases and norms)."),
-    "n_frames": Field("Frames per clip", "Frames sampled evenly from each clip (or its start-end window)."),
     "val_fraction": Field(
         "Validation share",
-        "Share of the videos held out to measure R@1 after each epoch (split by video). 0: no validation, "
-        "so no early stop and no best model.",
+        "Share of the videos held out to measure how well search works after each epoch (split by video). 0: no "
+        "validation, so no early stop and no best model.",
     ),
-    "patience": Field("Early-stop patience", "Stop after this many epochs without a better validation R@1; 0 = never."),
-    "heads_only": Field("Train the heads only", "Freeze both towers: fast and light; learns less."),
     "device": Field("Device", "auto picks a GPU when there is one, else the CPU."),
+    "heads_only": Field("Train the heads only", "Freeze both towers: fast and light; learns less."),
     # advanced
+    "lr": Field("Learning rate (towers)", "Of the pretrained towers: small, to keep what they know.", advanced=True),
+    "head_lr": Field("Learning rate (heads)", "Of the new parts: temporal head, concepts, importance.", advanced=True),
+    "weight_decay": Field("Weight decay", "AdamW weight decay (not applied to biases and norms).", advanced=True),
+    "n_frames": Field("Frames per clip", "Frames sampled evenly from each clip (or its window).", advanced=True),
+    "patience": Field("Early-stop patience", "Stop after this many epochs with no gain; 0 = never.", advanced=True),
     "grad_accum": Field("Gradient accumulation", "Micro-batches per optimiser step.", advanced=True),
     "warmup": Field("Warm-up share", "Share of all steps spent warming the learning rate up.", advanced=True),
     "max_grad_norm": Field("Gradient clip", "Largest gradient norm; 0 = no clipping.", advanced=True),
@@ -128,7 +130,7 @@ FIELDS: dict[str, Field] = {
 
 
 class HyperparamForm(QWidget):
-    """Objective, schedule and loss weights, built from a ``TrainConfig``'s values (losses.md defaults)."""
+    """Objective, schedule and loss weights, built from a ``TrainConfig``'s values (the engine's defaults)."""
 
     changed = Signal()
     retry_requested = Signal()
@@ -139,7 +141,7 @@ class HyperparamForm(QWidget):
         self._editors: dict[str, QWidget] = {}
         # loading state, until the defaults arrive
         self.loading = QWidget()
-        self.loading_label = QLabel("Loading the training defaults (losses.md)…")
+        self.loading_label = QLabel("Loading the training settings…")
         self.loading_label.setObjectName("muted")
         self.loading_label.setWordWrap(True)
         self.loading_bar = QProgressBar()
@@ -159,6 +161,7 @@ class HyperparamForm(QWidget):
         self.form.setContentsMargins(0, 0, 0, 0)
         self.form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
         self.form.setLabelAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+        self.form.setVerticalSpacing(6)
         self.objective = QComboBox()
         for name, (label, text) in OBJECTIVES.items():
             self.objective.addItem(label, name)
@@ -177,7 +180,7 @@ class HyperparamForm(QWidget):
         self.advanced_button.setCheckable(True)
         self.advanced_button.toggled.connect(self._update_rows)
         self.reset_button = QPushButton("Reset to defaults")
-        self.reset_button.setToolTip("Every setting back to the defaults of losses.md and the trainer")
+        self.reset_button.setToolTip("Every setting back to its default")
         self.reset_button.clicked.connect(self.reset)
         self.body.hide()
         layout = QVBoxLayout(self)
@@ -188,7 +191,7 @@ class HyperparamForm(QWidget):
     # -- defaults --------------------------------------------------------------------------------------
 
     def set_loading(self) -> None:
-        self.loading_label.setText("Loading the training defaults (losses.md)…")
+        self.loading_label.setText("Loading the training settings…")
         self.loading_label.setObjectName("muted")
         self._restyle(self.loading_label)
         self.loading_bar.show()
@@ -283,22 +286,23 @@ class HyperparamForm(QWidget):
             editor.currentIndexChanged.connect(self.changed)
         elif name == "device":
             editor = QComboBox()
+            editor.setFixedWidth(_NUMBER_WIDTH)
             for device in dict.fromkeys((*DEVICES, str(value))):
                 editor.addItem(device, device)
             editor.currentIndexChanged.connect(self.changed)
         elif isinstance(value, int):
             editor = QSpinBox()
-            editor.setMinimumWidth(_NUMBER_WIDTH)
+            editor.setFixedWidth(_NUMBER_WIDTH)
             editor.setRange(0 if name in ("patience", "seed") else 1, 100_000)
             editor.valueChanged.connect(self.changed)
         elif name in ("lr", "head_lr"):
             editor = QLineEdit()
             editor.setValidator(QDoubleValidator(1e-9, 1.0, 10))
-            editor.setMaximumWidth(_NUMBER_WIDTH)  # as wide as the spin boxes beside it
+            editor.setFixedWidth(_NUMBER_WIDTH)  # as wide as the spin boxes beside it
             editor.textChanged.connect(self.changed)
         else:
             editor = QDoubleSpinBox()
-            editor.setMinimumWidth(_NUMBER_WIDTH)
+            editor.setFixedWidth(_NUMBER_WIDTH)
             editor.setDecimals(3)
             editor.setSingleStep(0.05)
             editor.setRange(0.0, 0.9 if name == "val_fraction" else 1.0 if name == "warmup" else 100.0)
@@ -309,6 +313,8 @@ class HyperparamForm(QWidget):
         self._editors[name] = editor
         label = QLabel(spec.label)
         label.setToolTip(tip)
+        label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+        label.setMinimumHeight(editor.sizeHint().height())  # a form aligns labels to the top: centre them on the field
         self.form.addRow(label, editor)
 
     @staticmethod

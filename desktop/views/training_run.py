@@ -107,6 +107,7 @@ class RunPanel(QWidget):
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
         self.progress.setTextVisible(False)
+        self.progress.hide()  # until there is a run to show (started here, or found on disk)
         self.run_status = QLabel("Nothing trained yet")
         self.run_status.setObjectName("muted")
         self.run_status.setWordWrap(True)
@@ -124,16 +125,16 @@ class RunPanel(QWidget):
         for button in (self.start_button, self.cancel_button, self.resume_button):
             buttons.addWidget(button)
         buttons.addStretch(1)
+        buttons.addWidget(self.open_button)
+        buttons.addWidget(self.use_button)
         result = QHBoxLayout()
         result.setContentsMargins(0, 0, 0, 0)
-        result.addWidget(self.folder_label, 1)
-        result.addWidget(self.open_button)
-        result.addWidget(self.use_button)
+        result.addWidget(self.run_status, 1)
+        result.addWidget(self.folder_label)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(buttons)
         layout.addWidget(self.progress)
-        layout.addWidget(self.run_status)
         layout.addLayout(result)
 
     def _connect(self) -> None:
@@ -172,6 +173,7 @@ class RunPanel(QWidget):
         self._run += 1
         run = self._run
         self.progress.setValue(0)
+        self.progress.show()
         self._show_folder(Path(config.out))
         verb = "Resuming" if config.resume else "Starting"
         self._say(f"{verb}: {_loss(config.objective)}, {config.epochs} epochs", error=False, emit=False)
@@ -289,6 +291,7 @@ class RunPanel(QWidget):
             for report in info.history:
                 self._plot(report)
             self.progress.setValue(round(1000 * min(1.0, info.epochs_done / max(1, info.config.epochs))))
+            self.progress.show()
             self.run_found.emit(info)
         if info.resumable:
             where = f", epoch {info.epochs_done + 1} part-way" if info.mid_epoch else ""

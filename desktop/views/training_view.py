@@ -88,6 +88,8 @@ class TrainingView(QWidget):
 
         left = QWidget()
         column = QVBoxLayout(left)
+        column.setContentsMargins(8, 4, 8, 4)
+        column.setSpacing(8)
         column.addWidget(self._group("1 · Data", self.data_picker))
         column.addWidget(self._group("2 · Negatives (optional)", self.generator))
         column.addWidget(self._group("3 · Loss and settings", self.form))
@@ -99,28 +101,25 @@ class TrainingView(QWidget):
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self._scroll = scroll
         self._fit_settings_width()
-        steps = QWidget()  # the Train step stays in view below the scrolling settings
-        steps_layout = QVBoxLayout(steps)
-        steps_layout.setContentsMargins(0, 0, 0, 0)
-        steps_layout.addWidget(scroll, 1)
-        run_group = self._group("4 · Train", self.objective_hint, self.run)
-        bottom = QVBoxLayout()  # step 4 lines up with steps 1-3 above it
-        margin = column.contentsMargins().left()
-        bottom.setContentsMargins(margin, 0, margin + scroll.verticalScrollBar().sizeHint().width(), margin)
-        bottom.addWidget(run_group)
-        steps_layout.addLayout(bottom)
 
         plots = QSplitter(Qt.Orientation.Horizontal)
         plots.addWidget(self.run.loss_plot)
         plots.addWidget(self.run.metric_plot)
+        train = QWidget()  # step 4 beside the steps it needs: the settings column keeps the full height
+        train_layout = QVBoxLayout(train)
+        train_layout.setContentsMargins(0, 0, 0, 0)
+        train_layout.addWidget(self._group("4 · Train", self.objective_hint, self.run))
+        train_layout.addWidget(plots, 1)
         right = QSplitter(Qt.Orientation.Vertical)
-        right.addWidget(self._group("Review negatives: untick or Reject to drop, double-click to edit", self.negatives))
-        right.addWidget(plots)
+        right.addWidget(
+            self._group("Review the negatives: untick or Reject to drop one, double-click to edit", self.negatives)
+        )
+        right.addWidget(train)
         right.setStretchFactor(0, 1)
         right.setStretchFactor(1, 1)
-        right.setSizes([450, 350])
+        right.setSizes([380, 420])
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
-        self.splitter.addWidget(steps)
+        self.splitter.addWidget(scroll)
         self.splitter.addWidget(right)
         self.splitter.setStretchFactor(1, 1)
         self.splitter.setSizes([scroll.minimumWidth(), 900])
