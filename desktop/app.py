@@ -71,6 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return screenshot(window, args)
     window.show()
     warm = start_warm_up(window)
+    window.check_model()
     code = app.exec()
     warm.cancel()
     engine.close()
@@ -130,6 +131,7 @@ def screenshot(window, args: argparse.Namespace) -> int:
     width, _, height = args.size.partition("x")
     window.resize(int(width), int(height))
     window.show()
+    window.check_model()
     view = window.search_view
     if args.query:
         window.tabs.setCurrentWidget(view)

@@ -53,6 +53,23 @@ class IndexSummary:
 
 
 @dataclass(frozen=True)
+class ModelState:
+    """Whether a model can index and search now, as the app tells the user at start and after a change.
+
+    ``download`` is the ``arch/tag`` that must be downloaded first (None: nothing to fetch); ``problem`` the
+    engine's exception when the model cannot be used now (offline with weights still to fetch, an unknown
+    name, a broken checkpoint)."""
+
+    name: str
+    download: str | None = None
+    problem: Exception | None = None
+
+    @property
+    def ready(self) -> bool:
+        return self.problem is None and self.download is None
+
+
+@dataclass(frozen=True)
 class ModelChoice:
     name: str
     description: str
@@ -90,6 +107,19 @@ class TrainingRun:
     @property
     def resumable(self) -> bool:
         return self.checkpoint is not None and not self.finished
+
+
+def cancellable(progress: ProgressCallback | None, cancel: CancelToken | None) -> ProgressCallback:
+    """A progress callback that is also a cancel point: a weights download reports between chunks, and only
+    there can it stop (the part already fetched stays for the next try)."""
+
+    def report(fraction: float, message: str) -> None:
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        if progress is not None:
+            progress(fraction, message)
+
+    return report
 
 
 def size_text(n: int) -> str:
@@ -133,6 +163,14 @@ class EngineApi(Protocol):
     ) -> Path: ...
     def export_markers(self, moments: Sequence[Any], path: Path, *, title: str) -> Path: ...
     def list_models(self) -> list[ModelChoice]: ...
+    def model_state(self, model: str | None = None) -> ModelState: ...
+    def prepare_model(
+        self,
+        model: str | None = None,
+        *,
+        progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+    ) -> ModelState: ...
     def watch(self, on_change: Callable[[], object], *, debounce_s: float, stop: threading.Event) -> None: ...
     def close(self) -> None: ...
     # -- training (the Training tab) -------------------------------------------------------------------
@@ -231,9 +269,14 @@ class RealEngine:
         progress: ProgressCallback | None = None,
         cancel: CancelToken | None = None,
     ) -> IndexSummary:
+        from engine.models.registry import ensure_loaded, pending_download
+
         ray = self.library.ray_options(model=model or "")  # the settings' Ray cluster, or None: locally
+        encoder = self._encoder(model)
+        if pending_download(model or self.library.settings.model):  # the download shows in the progress bar
+            ensure_loaded(encoder, progress=cancellable(progress, cancel))
         try:
-            report = self.library.index(self._encoder(model), ray=ray, progress=progress, cancel=cancel)
+            report = self.library.index(encoder, ray=ray, progress=progress, cancel=cancel)
         finally:
             with self._lock:
                 self._reset_searcher()  # its read-only stores predate the new vectors
@@ -279,6 +322,41 @@ class RealEngine:
         from engine.models.registry import list_models
 
         return [ModelChoice(m.name, m.description + (" (downloaded)" if m.cached else "")) for m in list_models()]
+
+    def model_state(self, model: str | None = None) -> ModelState:
+        """Checks ``model`` (default: the settings') without loading it: the name or checkpoint is valid, and
+        weights still to download can be fetched (the hub answers within seconds). On a worker: it imports
+        open_clip."""
+        from engine.models.base import ModelUnavailable
+        from engine.models.registry import create_encoder, pending_download, probe_download
+
+        name = model or self.library.settings.model
+        download = None
+        try:
+            create_encoder(name, device=self.library.settings.device, batch_size=self.library.settings.batch_size)
+            download = pending_download(name)
+            probe_download(name)
+        except ModelUnavailable as exc:
+            return ModelState(name, download, exc)
+        return ModelState(name, download)
+
+    def prepare_model(
+        self,
+        model: str | None = None,
+        *,
+        progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+    ) -> ModelState:
+        """Download (with progress) and load ``model`` now, so the first indexing or search does not wait."""
+        from engine.models.base import ModelUnavailable
+        from engine.models.registry import ensure_loaded
+
+        name = model or self.library.settings.model
+        try:
+            ensure_loaded(self._encoder(name), progress=cancellable(progress, cancel))
+        except ModelUnavailable as exc:
+            return ModelState(name, self.model_state(name).download, exc)
+        return ModelState(name)
 
     def watch(self, on_change: Callable[[], object], *, debounce_s: float, stop: threading.Event) -> None:
         from engine.indexing.watch import watch_folders

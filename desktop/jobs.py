@@ -219,6 +219,9 @@ class JobRunner(QObject):
 
 
 def describe_error(exc: object) -> str:
-    """A sentence for the user: the exception's own message (ours name the file and the problem)."""
-    text = str(exc).strip()
-    return text or type(exc).__name__
+    """A sentence for the user: the exception's own message (ours name the file and the problem), or for the
+    failures whose message is command-line advice (a model that could not be downloaded, nothing indexed,
+    an LLM download) the app's own words (``desktop.problems``)."""
+    from desktop.problems import explain
+
+    return explain(exc).text

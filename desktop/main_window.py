@@ -10,11 +10,14 @@ from __future__ import annotations
 
 from PySide6.QtCore import QByteArray, QSettings, Qt
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
-from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QMessageBox, QTabWidget, QWidget
+from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QMessageBox, QTabWidget, QVBoxLayout, QWidget
 
 from desktop import theme
 from desktop.dialogs.settings_dialog import SettingsDialog
 from desktop.engine_api import EngineApi, IndexSummary
+from desktop.model_guard import ModelGuard
+from desktop.problems import model_label
+from desktop.views.banner import Banner
 from desktop.views.library_view import LibraryView
 from desktop.views.search_view import SearchView
 from desktop.views.training_view import TrainingView
@@ -50,7 +53,15 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.library_view, "Library")
         self.tabs.addTab(self.search_view, "Search")
         self.tabs.addTab(self.training_view, "Training")
-        self.setCentralWidget(self.tabs)
+        self.banner = Banner()
+        self.model_guard = ModelGuard(engine, self.banner, self)
+        central = QWidget()
+        column = QVBoxLayout(central)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(0)
+        column.addWidget(self.banner)
+        column.addWidget(self.tabs, 1)
+        self.setCentralWidget(central)
 
         self.status_label = QLabel("")
         self.status_label.setObjectName("muted")
@@ -61,6 +72,12 @@ class MainWindow(QMainWindow):
         self.library_view.index_finished.connect(self._index_finished)
         self.search_view.library_requested.connect(lambda: self.tabs.setCurrentWidget(self.library_view))
         self.training_view.use_model_requested.connect(self.use_trained_model)
+        self.model_guard.changed.connect(self._model_checked)
+        self.model_guard.use_model.connect(self.switch_model)
+        self.model_guard.settings_requested.connect(self.open_settings)
+        self.library_view.model_failed.connect(self.model_guard.failed)
+        self.search_view.model_failed.connect(self.model_guard.failed)
+        self.search_view.index_requested.connect(self._index_from_search)
 
         self._build_menus()
         self._restore()
@@ -139,12 +156,42 @@ class MainWindow(QMainWindow):
             f"Everything stays on this computer.<br><br>Library: {self.engine.library_root()}",
         )
 
+    def check_model(self) -> None:
+        """Ask (on a worker) whether the settings' model can index and search; the banner says the verdict.
+        The app calls this once the window is up (not the constructor: nothing heavy before the first paint)."""
+        self.model_guard.check()
+
+    def _model_checked(self) -> None:
+        problem = self.model_guard.problem()
+        self.library_view.set_model_problem(problem)
+        self.search_view.set_model_problem(problem, self.model_guard.actions(menus=False))
+
+    def switch_model(self, name: str) -> None:
+        """A model the user chose in the banner (a file, a demo, the default), already checked. With a usable
+        index of the current model, it re-indexes in the background while that one answers (as a change in
+        Settings does); with none, it switches at once and indexes."""
+        settings = self.engine.settings().replace(model=name)
+        if self.model_guard.problem() is None and any(f.indexed for f in self._safe_folders()):
+            self.apply_model_change(settings, reindex=True)
+            return
+        self.engine.save_settings(settings)
+        self.library_view.set_model_problem(None)
+        self._library_changed()
+        self.model_guard.check()
+        if self._safe_folders():
+            self.library_view.start_index()
+        self.statusBar().showMessage(f"Now using {model_label(name)}", 10000)
+
+    def _index_from_search(self) -> None:
+        self.tabs.setCurrentWidget(self.library_view)
+        self.library_view.start_index()
+
     def settling(self) -> bool:
         """Whether the window is still filling itself in (a search, its thumbnails, the Training tab's
         defaults): what a screenshot or a scripted check waits for."""
         view = self.search_view
         searching = view.runner.running or (view.model.rowCount() > 0 and view.thumbnails.pending() > 0)
-        return searching or self.training_view.loading()
+        return searching or self.training_view.loading() or self.model_guard.check_runner.running
 
     # -- library state ----------------------------------------------------------------------------------
 
@@ -167,8 +214,9 @@ class MainWindow(QMainWindow):
         if self._pending_model is not None:
             model, self._pending_model = self._pending_model, None
             self.engine.save_settings(self.engine.settings().replace(model=model))
-            self.statusBar().showMessage(f"The new index is complete; searches now use {model}", 10000)
+            self.statusBar().showMessage(f"The new index is complete; searches now use {model_label(model)}", 10000)
             self._library_changed()
+            self.model_guard.check()
 
     # -- settings ---------------------------------------------------------------------------------------
 
@@ -190,6 +238,7 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"The library in {folder} opens the next time Scenefind starts", 10000)
         if new.model != old.model:
             self.apply_model_change(new, reindex=self.ask_reindex(old.model, new.model))
+            self.model_guard.check()
         else:
             self.engine.save_settings(new)
         self._library_changed()

@@ -33,9 +33,11 @@ from PySide6.QtWidgets import (
 
 from desktop.engine_api import EngineApi, IndexSummary
 from desktop.jobs import JobRunner, describe_error, format_eta
+from desktop.problems import MODEL_DOWNLOAD, MODEL_INVALID, Problem, explain
 from desktop.views.widgets import MessagePage
 
 WATCH_KEY = "library/watch"
+MODEL_PROBLEMS = (MODEL_DOWNLOAD, MODEL_INVALID)
 DEBOUNCE_S = 2.0
 
 
@@ -56,6 +58,7 @@ class LibraryView(QWidget):
     status = Signal(str)
     library_changed = Signal()
     index_finished = Signal(object)  # IndexSummary
+    model_failed = Signal(object)  # the exception: indexing ran into a model problem (the banner offers ways out)
 
     def __init__(self, engine: EngineApi, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -68,6 +71,8 @@ class LibraryView(QWidget):
         self._rerun = False
         self._resumable = False
         self._model_for_run: str | None = None
+        self._model_problem: Problem | None = None  # the settings' model cannot index now (see ModelGuard)
+        self.waiting_for_model = False  # indexing was asked for and waits for a usable model
         self._watch_relay = _WatchRelay(self)
         self._watch_relay.changed.connect(self._on_watch_change)
 
@@ -204,6 +209,8 @@ class LibraryView(QWidget):
                 status = "No videos found yet"
             if self.runner.running and (f.pending or not f.videos):
                 status = "Indexing…"
+            elif f.pending and self._model_problem is not None:
+                status = "Waiting for the search model"
             item = QTreeWidgetItem(
                 [f.path, str(f.videos), str(f.indexed), str(f.pending), str(f.failed), duration_text(f.seconds), status]
             )
@@ -303,8 +310,23 @@ class LibraryView(QWidget):
 
     # -- indexing ---------------------------------------------------------------------------------------
 
+    def set_model_problem(self, problem: Problem | None) -> None:
+        """The settings' model cannot index now (``problem``), or can again (None: indexing that waited goes)."""
+        self._model_problem = problem
+        if problem is None and self.waiting_for_model and not self.runner.running:
+            self.start_index()
+            return
+        self.refresh()
+
     def start_index(self, model: str | None = None) -> None:
-        """Index what is new or changed (with ``model``, or the settings' model); resumes a cancelled run."""
+        """Index what is new or changed (with ``model``, or the settings' model); resumes a cancelled run.
+        While the settings' model cannot be used, the request waits for it (the rows say so)."""
+        if model is None and self._model_problem is not None:
+            self.waiting_for_model = True
+            self.refresh()
+            self.status.emit(f"Indexing waits for the search model: {self._model_problem.title.lower()}")
+            return
+        self.waiting_for_model = False
         if self.runner.running:
             self._rerun = True
             return
@@ -349,9 +371,16 @@ class LibraryView(QWidget):
 
     def _on_index_failed(self, exc: object) -> None:
         self.progress_box.hide()
+        problem = explain(exc)
+        if problem.kind in MODEL_PROBLEMS and self._model_for_run is None:
+            self._model_problem, self.waiting_for_model = problem, True  # the banner says it, with the ways out
+            self.refresh()
+            self.model_failed.emit(exc)
+            self.status.emit(f"Indexing waits for the search model: {problem.title.lower()}")
+            return
         self.refresh()
-        QMessageBox.warning(self, "Indexing stopped", describe_error(exc))
-        self.status.emit(f"Indexing failed: {describe_error(exc)}")
+        QMessageBox.warning(self, "Indexing stopped", problem.text)
+        self.status.emit(f"Indexing failed: {problem.text}")
 
     def _on_index_cancelled(self) -> None:
         self._resumable = True

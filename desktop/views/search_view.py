@@ -32,6 +32,7 @@ from desktop.models.results_model import (
     hit_range,
 )
 from desktop.player.player_view import Opened, PlayerView
+from desktop.problems import MODEL_DOWNLOAD, MODEL_INVALID, NOT_INDEXED, Problem, explain
 from desktop.views.opened_hit import hit_range_text, opened_for_hit
 from desktop.views.result_grid import ResultGrid
 from desktop.views.search_history import SearchHistory
@@ -49,6 +50,8 @@ class SearchView(QWidget):
     status = Signal(str)
     library_requested = Signal()
     results_shown = Signal(object)  # SearchResults
+    model_failed = Signal(object)  # the exception: the search ran into a model problem (the banner offers ways out)
+    index_requested = Signal()  # "Index now" where nothing is indexed with the model yet
 
     def __init__(self, engine: EngineApi, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -57,6 +60,8 @@ class SearchView(QWidget):
         self.example: Path | None = None
         self.last_query: Query | None = None
         self.results: SearchResults | None = None
+        self._model_problem: Problem | None = None
+        self._model_actions: list = []
 
         self.query_box = QueryBox()
         self.history = SearchHistory(self)
@@ -185,7 +190,9 @@ class SearchView(QWidget):
         if self.results is not None and self.stack.currentIndex() == 1:
             return
         indexed = sum(f.indexed for f in folders)
-        if not folders:
+        if folders and not indexed and self._model_problem is not None:
+            self.message.show_message(self._model_problem.title, self._model_problem.text, self._model_actions)
+        elif not folders:
             self.message.show_message(
                 "Your library is empty",
                 "Add a folder of videos in the Library tab. Scenefind indexes it on this computer; "
@@ -207,6 +214,11 @@ class SearchView(QWidget):
                 [(f"Try “{e}”", lambda e=e: self.run_text(e)) for e in EXAMPLES],
             )
         self.stack.setCurrentIndex(0)
+
+    def set_model_problem(self, problem: Problem | None, actions: list) -> None:
+        """The settings' model cannot search now (``problem``, with the banner's ways out), or can again."""
+        self._model_problem, self._model_actions = problem, list(actions)
+        self.refresh_state()
 
     # -- queries ----------------------------------------------------------------------------------------
 
@@ -338,13 +350,18 @@ class SearchView(QWidget):
 
     def _on_failed(self, exc: object) -> None:
         self.summary.setText("")
-        self.message.show_message(
-            "The search did not run",
-            describe_error(exc),
-            [("Go to Library", self.library_requested.emit)],
-        )
+        problem = explain(exc)
+        if problem.kind in (MODEL_DOWNLOAD, MODEL_INVALID):
+            self.model_failed.emit(exc)  # the window's banner takes it up; its ways out come back here
+            self.message.show_message(problem.title, problem.text, self._model_actions)
+        elif problem.kind == NOT_INDEXED:
+            self.message.show_message(problem.title, problem.text, [("Index now", self.index_requested.emit)])
+        else:
+            self.message.show_message(
+                "The search did not run", problem.text, [("Go to Library", self.library_requested.emit)]
+            )
         self.stack.setCurrentIndex(0)
-        self.status.emit(f"Search failed: {describe_error(exc)}")
+        self.status.emit(f"Search failed: {problem.text}")
 
     def _context_menu(self, pos: QPoint) -> None:
         index = self.grid.indexAt(pos)

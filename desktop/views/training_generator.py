@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QS
 
 from desktop.engine_api import EngineApi
 from desktop.jobs import JobRunner, describe_error, format_eta
+from desktop.problems import LLM_DOWNLOAD, explain
 from desktop.views.training_llm import LlmPicker
 
 
@@ -73,7 +74,6 @@ class NegativesGenerator(QWidget):
         row.addWidget(self.cancel_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(QLabel("Written by"))
         layout.addWidget(self.llm_picker)
         layout.addLayout(row)
         layout.addWidget(self.progress)
@@ -90,7 +90,11 @@ class NegativesGenerator(QWidget):
         self.llm_runner.finished.connect(lambda text: self.llm_picker.set_file_result(True, str(text)))
         self.llm_runner.failed.connect(lambda exc: self.llm_picker.set_file_result(False, describe_error(exc)))
         self.default_llm_runner.finished.connect(self.llm_picker.set_default_model)
-        self.default_llm_runner.failed.connect(lambda exc: self.llm_picker.set_default_failed(describe_error(exc)))
+        self.default_llm_runner.failed.connect(
+            lambda exc: self.llm_picker.set_default_failed(
+                f"Cannot tell whether the default model is here: {describe_error(exc)}"
+            )
+        )
         self.download_runner.progress.connect(self._progress)
         self.download_runner.finished.connect(self._downloaded)
         self.download_runner.failed.connect(self._download_failed)
@@ -174,9 +178,14 @@ class NegativesGenerator(QWidget):
             self.generate()
 
     def _download_failed(self, exc: object) -> None:
-        self._generate_after_download = False
-        self.llm_picker.set_default_failed(describe_error(exc).replace(" (--llm FILE)", ""))
-        self._ended("Not generated: the default model could not be downloaded (see above)", error=True)
+        waiting, self._generate_after_download = self._generate_after_download, False
+        problem = explain(exc)
+        said = problem.text if problem.kind == LLM_DOWNLOAD else f"Could not download the default model: {problem.text}"
+        self.llm_picker.set_default_failed(said)
+        if waiting:  # Generate asked for the download: say that nothing was generated
+            self._ended("No negatives written: the default model is not on this computer (see above)", error=True)
+        else:  # "Download now": the picker above says what happened; nothing was to be generated
+            self._ended("")
 
     def _download_cancelled(self) -> None:
         self._generate_after_download = False

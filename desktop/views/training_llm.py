@@ -70,6 +70,9 @@ class LlmPicker(QWidget):
         self.download_button = QPushButton("Download now")
         self.download_button.setToolTip("Fetch the default model now (otherwise Generate fetches it first)")
         self.download_button.clicked.connect(self.download_requested)
+        self.choose_button = QPushButton("Choose a GGUF file…")
+        self.choose_button.setToolTip("Use a GGUF model file you already have")
+        self.choose_button.clicked.connect(self._choose_file)
         self.rules_button = QPushButton("Use rule-based only")
         self.rules_button.setToolTip("Generate negatives without an LLM")
         self.rules_button.clicked.connect(lambda: self.set_kind(RULES))
@@ -84,15 +87,19 @@ class LlmPicker(QWidget):
         self._file_row.setLayout(file_row)
         buttons = QHBoxLayout()
         buttons.setContentsMargins(0, 0, 0, 0)
-        buttons.addStretch(1)
+        buttons.addWidget(self.state, 1)
+        buttons.addWidget(self.choose_button)
         buttons.addWidget(self.download_button)
         buttons.addWidget(self.rules_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.kind)
+        kind_row = QHBoxLayout()
+        kind_row.setContentsMargins(0, 0, 0, 0)
+        kind_row.addWidget(QLabel("Written by"))
+        kind_row.addWidget(self.kind, 1)
+        layout.addLayout(kind_row)
         layout.addWidget(self._file_row)
-        layout.addWidget(self.state)
-        layout.addLayout(buttons)
+        layout.addLayout(buttons)  # the state in words, and beside it what can be done about it
         self.kind.currentIndexChanged.connect(self._kind_changed)
         self.kind.currentIndexChanged.connect(lambda: QSettings().setValue(KIND_KEY, self.choice()))
         self._kind_changed()
@@ -176,9 +183,10 @@ class LlmPicker(QWidget):
         self.set_downloading(False)
 
     def set_default_failed(self, text: str) -> None:
-        """The download failed (no network, checksum, disk): say why and offer the other choices."""
+        """The download failed (no network, checksum, disk): say why (``text``, a sentence for the user) and
+        offer the other choices: a file, again, or rule-based swaps."""
         self._downloading = False
-        self._default_error = f"Could not download the default model: {text}"
+        self._default_error = text
         self._refresh()
 
     def set_downloading(self, downloading: bool) -> None:
@@ -208,6 +216,10 @@ class LlmPicker(QWidget):
         self.state.style().unpolish(self.state)  # the style sheet picks the new object name up
         self.state.style().polish(self.state)
 
+    def _choose_file(self) -> None:
+        self.set_kind(FILE)
+        self.browse()
+
     def _file_typed(self) -> None:
         path = self.file()
         if self.choice() != FILE:
@@ -230,6 +242,7 @@ class LlmPicker(QWidget):
         self._file_row.setVisible(kind == FILE)
         failed = (kind == FILE and self._file_ok is False) or (kind == DEFAULT and bool(self._default_error))
         self.rules_button.setVisible(failed)
+        self.choose_button.setVisible(kind == DEFAULT and bool(self._default_error))
         self.download_button.setVisible(kind == DEFAULT and self.needs_download() and not self._downloading)
         self.download_button.setText("Try again" if self._default_error else "Download now")
         if kind == RULES:
@@ -250,8 +263,5 @@ class LlmPicker(QWidget):
             if self._default.cached:
                 self._show(f"{self._default.name} ({size}), on this computer")
             else:
-                self._show(
-                    f"{self._default.name} ({size}) is not on this computer yet: Generate downloads it "
-                    "once, with progress (Cancel keeps the part for later), or download it now."
-                )
+                self._show(f"{self._default.name} ({size}) is not on this computer yet; it downloads once.")
         self.changed.emit()

@@ -55,7 +55,7 @@ class MessagePage(QWidget):
             button = QPushButton(label)
             if n == 0:
                 button.setObjectName("primary")
-            button.clicked.connect(callback)
+            button.clicked.connect(lambda _checked=False, act=callback: act())  # not clicked's bool
             self._buttons.addWidget(button)
 
     def button_texts(self) -> list[str]:

@@ -18,6 +18,18 @@ class ModelUnavailable(RuntimeError):
     """The model cannot be loaded (unknown name, no weights offline, bad checkpoint); says how to fix it."""
 
 
+class WeightsUnavailable(ModelUnavailable):
+    """A model's weights are not on this computer and could not be downloaded (offline, hub unreachable).
+
+    The message is the command line's advice; ``model`` (the ``arch/tag``) and ``reason`` (what the download
+    ran into) let the desktop app say the same in its own words and offer its own ways out."""
+
+    def __init__(self, message: str, *, model: str = "", reason: str = "") -> None:
+        super().__init__(message)
+        self.model = model
+        self.reason = reason
+
+
 @runtime_checkable
 class Encoder(Protocol):
     """A text/image embedding model."""

@@ -34,8 +34,8 @@ import open_clip
 import torch
 import torch.nn.functional as F
 
-from engine.jobs import ProgressCallback, report
-from engine.models.base import EncoderIdentity, ModelUnavailable, check_frames, l2_normalise
+from engine.jobs import JobCancelled, ProgressCallback, report
+from engine.models.base import EncoderIdentity, ModelUnavailable, WeightsUnavailable, check_frames, l2_normalise
 from engine.models.batching import Batcher
 from engine.models.device import pick_device, uses_half
 
@@ -77,13 +77,15 @@ def cached_pretrained(arch: str, tag: str, cache_dir: Path) -> Path | None:
     return None
 
 
-def _require_network(label: str, cache_dir: Path, arch: str) -> None:
+def require_network(label: str, cache_dir: Path, arch: str) -> None:
     """Fail in milliseconds, not minutes, when the hub cannot be reached (or offline mode is on)."""
     from huggingface_hub import constants
 
     flag = os.environ.get("HF_HUB_OFFLINE", "").strip().upper()
     if constants.HF_HUB_OFFLINE or flag in {"1", "ON", "YES", "TRUE"}:
-        raise ModelUnavailable(offline_message(label, cache_dir, arch) + " (HF_HUB_OFFLINE is set)")
+        raise WeightsUnavailable(
+            offline_message(label, cache_dir, arch) + " (HF_HUB_OFFLINE is set)", model=label, reason="HF_HUB_OFFLINE"
+        )
     url = urlparse(constants.ENDPOINT)
     if url.scheme != "https":  # HF_ENDPOINT pointing at plain HTTP: weights could be swapped on the way
         raise ModelUnavailable(f"refusing to download {label} from {constants.ENDPOINT}: only HTTPS is allowed")
@@ -93,7 +95,10 @@ def _require_network(label: str, cache_dir: Path, arch: str) -> None:
     try:
         socket.create_connection((host, port), timeout=_PROBE_TIMEOUT_S).close()
     except OSError as exc:
-        raise ModelUnavailable(offline_message(label, cache_dir, arch) + f" ({host}: {exc})") from exc
+        reason = f"{host}: {exc}"
+        raise WeightsUnavailable(
+            offline_message(label, cache_dir, arch) + f" ({reason})", model=label, reason=reason
+        ) from exc
 
 
 def _progress_tqdm(progress: ProgressCallback, label: str) -> type:
@@ -149,7 +154,7 @@ def fetch_pretrained(arch: str, tag: str, cache_dir: Path, progress: ProgressCal
     cached = cached_pretrained(arch, tag, cache_dir)
     if cached is not None:
         return cached
-    _require_network(label, cache_dir, arch)
+    require_network(label, cache_dir, arch)
     repo_id, names = _hub_files(arch, tag)
     try:
         if not repo_id:  # URL-only entry (none in open_clip 3.x, kept for older tables); open_clip checks the
@@ -166,11 +171,13 @@ def fetch_pretrained(arch: str, tag: str, cache_dir: Path, progress: ProgressCal
             except errors.EntryNotFoundError as exc:
                 if isinstance(exc, errors.LocalEntryNotFoundError) or name == names[-1]:
                     raise  # the hub is unreachable, or not even the last candidate exists
-    except ModelUnavailable:
+    except (ModelUnavailable, JobCancelled):  # cancelled: a progress callback raised it between chunks
         raise
     except Exception as exc:  # connection, HTTP and disk errors all mean "no weights"
-        raise ModelUnavailable(offline_message(label, cache_dir, arch) + f" ({exc})") from exc
-    raise ModelUnavailable(offline_message(label, cache_dir, arch))  # unreachable; keeps type checkers calm
+        raise WeightsUnavailable(
+            offline_message(label, cache_dir, arch) + f" ({exc})", model=label, reason=str(exc)
+        ) from exc
+    raise WeightsUnavailable(offline_message(label, cache_dir, arch), model=label)  # unreachable; for type checkers
 
 
 def _fit_state_dict(model: torch.nn.Module, state: dict[str, torch.Tensor], source: str, arch: str) -> None:

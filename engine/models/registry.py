@@ -34,7 +34,7 @@ from engine.models.base import Encoder, ModelUnavailable
 from engine.models.checkpoint import check_weights_file, checkpoint_fingerprint, find_weights, load_state_dict
 from engine.models.checkpoint import read_config as read_checkpoint_config
 from engine.models.fake import ColorEncoder, HashEncoder
-from engine.models.openclip_encoder import OpenClipEncoder, cached_pretrained, fetch_pretrained
+from engine.models.openclip_encoder import OpenClipEncoder, cached_pretrained, fetch_pretrained, require_network
 from engine.paths import weights_dir
 from engine.settings import DEFAULT_MODEL, HEAD_WINDOWS, POOLINGS
 
@@ -48,6 +48,8 @@ __all__ = [
     "ensure_loaded",
     "list_architectures",
     "list_models",
+    "pending_download",
+    "probe_download",
 ]
 
 MODEL_CONFIG_DIR = Path(__file__).resolve().parents[2] / "resources" / "models"
@@ -303,6 +305,29 @@ def create_random_openclip_encoder(arch: str, *, device: str = "auto", batch_siz
     return OpenClipEncoder(
         arch, f"random:{arch}:seed{seed}", device=device, batch_size=batch_size, seed=seed, **_norm_for(arch)
     )
+
+
+def pending_download(name: str) -> str | None:
+    """The ``arch/tag`` whose weights ``name`` needs and the cache lacks (so they download on first use), else
+    None: a local checkpoint, a test or fake model, weights already here, or a name ``create_encoder``
+    refuses. Looks at the disk only."""
+    name = name.strip()
+    _register_configs()
+    if next(scheme for scheme, matches in _SCHEMES if matches(name)) != "open_clip":
+        return None
+    arch, _, tag = name.removeprefix(OPEN_CLIP_PREFIX).partition("/")
+    tag = tag.lower().replace("-", "_")
+    if (arch, tag) not in open_clip.list_pretrained():
+        return None
+    return None if cached_pretrained(arch, tag, weights_dir()) is not None else f"{arch}/{tag}"
+
+
+def probe_download(name: str) -> None:
+    """Raise ``WeightsUnavailable`` within seconds when ``name``'s weights must be downloaded and the hub cannot
+    be reached (or offline mode is on): said when the app starts, not when indexing first needs them."""
+    label = pending_download(name)
+    if label is not None:
+        require_network(label, weights_dir(), label.partition("/")[0])
 
 
 def ensure_loaded(encoder: Encoder, progress: ProgressCallback | None = None) -> None:

@@ -52,6 +52,15 @@ class SearchError(RuntimeError):
     """The query cannot be answered (nothing indexed with this model, bad query); says what to do."""
 
 
+class NotIndexed(SearchError):
+    """Nothing is indexed with ``model_id`` yet: the command line's advice as the message, the model for a GUI
+    that says it in its own words."""
+
+    def __init__(self, message: str, model_id: str = "") -> None:
+        super().__init__(message)
+        self.model_id = model_id
+
+
 Code = tuple[np.ndarray, np.ndarray]  # a stored sparse code: concept ids (N, k), weights (N, k)
 
 
@@ -155,9 +164,10 @@ class Searcher:
         if self._stores is None:
             catalog, model_id = self.library.catalog, self.encoder.model_id
             if not len(catalog.live_keys(model_id, "video")):
-                raise SearchError(
+                raise NotIndexed(
                     f"nothing is indexed with model {model_id} yet; run `scenefind index` (or pick the model "
-                    "the library was indexed with)"
+                    "the library was indexed with)",
+                    model_id,
                 )
             folder = self.library.paths.index_dir(model_id)
             settings, layout = self.library.settings, layout_for(self.encoder)

@@ -63,6 +63,16 @@ class LLMError(RuntimeError):
     """A model file is unusable or cannot be fetched; ``str()`` names the file and the reason."""
 
 
+class LLMDownloadError(LLMError):
+    """The model file could not be downloaded (no connection, the host refused): the message is the command
+    line's; ``url`` and ``reason`` let the desktop app say it in its own words."""
+
+    def __init__(self, message: str, url: str = "", reason: str = "") -> None:
+        super().__init__(message)
+        self.url = url
+        self.reason = reason
+
+
 @dataclass(frozen=True)
 class GgufInfo:
     path: Path
@@ -380,7 +390,9 @@ def _fetch(
                             f"Downloading {model.filename}: {have / 1e6:.0f} of {total / 1e6:.0f} MB",
                         )
     except OSError as exc:
-        raise LLMError(
-            f"{target}: could not download {model.url} ({exc}); pass a local GGUF file instead (--llm FILE)"
+        raise LLMDownloadError(
+            f"{target}: could not download {model.url} ({exc}); pass a local GGUF file instead (--llm FILE)",
+            model.url,
+            str(exc),
         ) from exc
     return have, digest

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from PySide6.QtGui import QColor, QImage
 
-from desktop.engine_api import FolderStatus, IndexSummary, ModelChoice
+from desktop.engine_api import FolderStatus, IndexSummary, ModelChoice, ModelState
 from engine.jobs import CancelToken, ProgressCallback, check_cancel
 from engine.search.query import Query
 from engine.search.results import Curve, MomentHit, SearchResults, VideoHit, Why
@@ -43,6 +43,8 @@ class FakeEngine:
         self.train_gate: threading.Event | None = None  # when set by a test, epochs after the first wait on it
         self.written_negatives: list[tuple[list[Any], Path]] = []
         self._trained_epochs: dict[str, int] = {}
+        self.broken_models: dict[str, tuple[str | None, Exception]] = {}  # name -> (download, problem)
+        self.index_error: Exception | None = None
 
     def library_root(self) -> Path:
         return self.root
@@ -85,6 +87,8 @@ class FakeEngine:
         self, *, model: str | None = None, progress: ProgressCallback | None = None, cancel: CancelToken | None = None
     ) -> IndexSummary:
         self.index_calls.append(model)
+        if self.index_error is not None:
+            raise self.index_error
         for step in range(self.index_steps):
             check_cancel(cancel)
             if progress:
@@ -142,6 +146,17 @@ class FakeEngine:
 
     def list_models(self) -> list[ModelChoice]:
         return [ModelChoice("fake:hash-8", "hash"), ModelChoice("test-tiny", "tiny")]
+
+    def model_state(self, model: str | None = None) -> ModelState:
+        name = model or self._settings.model
+        if name in self.broken_models:
+            return ModelState(name, self.broken_models[name][0], self.broken_models[name][1])
+        return ModelState(name)
+
+    def prepare_model(
+        self, model: str | None = None, *, progress: ProgressCallback | None = None, cancel: CancelToken | None = None
+    ) -> ModelState:
+        return self.model_state(model)
 
     def watch(self, on_change: Callable[[], object], *, debounce_s: float, stop: threading.Event) -> None:
         while not stop.is_set():

@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 import torch
 
+from engine.jobs import CancelToken, JobCancelled
 from engine.models import checkpoint, openclip_encoder
-from engine.models.base import Encoder, ModelUnavailable
+from engine.models.base import Encoder, ModelUnavailable, WeightsUnavailable
 from engine.models.checkpoint import checkpoint_fingerprint, load_state_dict, save_checkpoint
 from engine.models.device import pick_device, uses_half
 from engine.models.openclip_encoder import OpenClipEncoder, fetch_pretrained
@@ -26,6 +27,8 @@ from engine.models.registry import (
     create_random_openclip_encoder,
     ensure_loaded,
     list_models,
+    pending_download,
+    probe_download,
 )
 from engine.paths import weights_dir
 
@@ -319,9 +322,25 @@ def test_offline_default_model_fails_fast_with_checkpoint_advice(monkeypatch: py
         encoder.encode_texts(["a dog"])
     assert time.monotonic() - start < 2.0
     assert "checkpoint" in str(c.value) and "ViT-B-32@/path/to/model.safetensors" in str(c.value)
+    assert isinstance(c.value, WeightsUnavailable) and c.value.model == "ViT-B-32/laion2b_s34b_b79k"
+    assert "Name or service not known" in c.value.reason  # what the app turns into "seems to be offline"
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(ModelUnavailable, match="HF_HUB_OFFLINE"):
+    with pytest.raises(WeightsUnavailable, match="HF_HUB_OFFLINE"):
         ensure_loaded(create_encoder(DEFAULT_MODEL))
+
+
+def test_pending_downloads_are_told_and_probed_before_any_weights_load(monkeypatch: pytest.MonkeyPatch) -> None:
+    def unreachable(*args: object, **kwargs: object) -> None:
+        raise OSError("[Errno -2] Name or service not known")
+
+    monkeypatch.setattr(openclip_encoder.socket, "create_connection", unreachable)
+    assert pending_download(DEFAULT_MODEL) == "ViT-B-32/laion2b_s34b_b79k"
+    for name in ("test-tiny", "fake:color", "no-such-model"):
+        assert pending_download(name) is None
+        probe_download(name)  # nothing to fetch: no network needed
+    with pytest.raises(WeightsUnavailable) as caught:
+        probe_download(DEFAULT_MODEL)
+    assert caught.value.model == "ViT-B-32/laion2b_s34b_b79k"
 
 
 def test_download_failure_and_progress(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -356,6 +375,37 @@ def test_download_failure_and_progress(monkeypatch: pytest.MonkeyPatch, tmp_path
     with pytest.raises(ModelUnavailable, match="connection reset by peer") as caught:
         create_encoder(DEFAULT_MODEL).encode_images(_frames(1, 224, 224))
     assert "supply a local checkpoint" in str(caught.value)
+
+
+def test_a_download_stops_at_a_cancelling_progress_callback(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The app cancels a weights download by raising from the progress callback: that must come out as
+    ``JobCancelled`` (the job was cancelled), not as "could not download the weights"."""
+    import huggingface_hub
+
+    monkeypatch.setattr(openclip_encoder.socket, "create_connection", lambda *a, **k: _Closable())
+    monkeypatch.delenv("HTTPS_PROXY", raising=False)
+    monkeypatch.delenv("https_proxy", raising=False)
+    chunks: list[int] = []
+
+    def slow_download(repo_id: str, filename: str, *, cache_dir: str, tqdm_class: type | None = None) -> str:
+        assert tqdm_class is not None
+        with tqdm_class(total=1000, initial=0, desc=filename) as bar:
+            for _ in range(10):
+                chunks.append(100)
+                bar.update(100)
+        raise AssertionError("the download should have stopped")
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", slow_download)
+    token = CancelToken()
+
+    def progress(fraction: float, message: str) -> None:
+        if fraction >= 0.3:
+            token.cancel()
+        token.raise_if_cancelled()
+
+    with pytest.raises(JobCancelled):
+        fetch_pretrained("ViT-B-32", "laion2b_s34b_b79k", tmp_path, progress)
+    assert len(chunks) == 3
 
 
 class _Closable:
