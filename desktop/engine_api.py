@@ -137,6 +137,7 @@ class EngineApi(Protocol):
     def save_settings(self, settings: EngineSettings) -> None: ...
     def folders(self) -> list[FolderStatus]: ...
     def failed_files(self) -> list[tuple[str, str]]: ...
+    def posters(self, folder: str, limit: int) -> list[tuple[str, float]]: ...
     def add_folder(self, path: Path) -> None: ...
     def remove_folder(self, path: Path) -> None: ...
     def retry_failed(self) -> int: ...
@@ -250,6 +251,16 @@ class RealEngine:
 
     def failed_files(self) -> list[tuple[str, str]]:
         return [(v["path"], v["error"] or "unknown error") for v in self.library.catalog.videos(status="failed")]
+
+    def posters(self, folder: str, limit: int) -> list[tuple[str, float]]:
+        """Up to ``limit`` (video, time) pairs that show what ``folder`` holds: videos spread over it (indexed
+        ones first: they are known to decode), each at a quarter of its length."""
+        ids = [f["id"] for f in self.library.catalog.folders() if f["path"] == folder]
+        videos = self.library.catalog.videos(folder_id=ids[0]) if ids else []
+        videos.sort(key=lambda v: (v["status"] != "indexed", v["status"] == "failed"))
+        usable = [v for v in videos if v["status"] != "failed"]
+        step = max(1, len(usable) // max(1, limit))
+        return [(v["path"], round(0.25 * (v["duration"] or 4.0), 1)) for v in usable[::step][:limit]]
 
     def add_folder(self, path: Path) -> None:
         self.library.add_folder(path)

@@ -142,6 +142,7 @@ class MainWindow(QMainWindow):
             theme.apply_theme(app, name)
         QSettings().setValue("app/theme", theme.current())
         self.search_view.player.refresh_icons()
+        self.library_view.refresh()  # its rows' colours (status, failures) come from the theme
         self.update()
 
     def show_shortcuts(self) -> None:

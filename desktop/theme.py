@@ -25,11 +25,38 @@ class Colors:
     muted: str
     accent: str
     highlight_text: str
+    success: str
+    warning: str
+    error: str
 
 
 _COLORS = {
-    "light": Colors("#f4f5f9", "#ffffff", "#ffffff", "#e1e3ea", "#1d2030", "#6b7080", "#4f5bd5", "#ffffff"),
-    "dark": Colors("#181a27", "#1f2235", "#23263a", "#33364a", "#eceef6", "#9296a8", "#7480ff", "#ffffff"),
+    "light": Colors(
+        "#f4f5f9",
+        "#ffffff",
+        "#ffffff",
+        "#e1e3ea",
+        "#1d2030",
+        "#6b7080",
+        "#4f5bd5",
+        "#ffffff",
+        "#237a48",
+        "#9a5b00",
+        "#b3261e",
+    ),
+    "dark": Colors(
+        "#181a27",
+        "#1f2235",
+        "#23263a",
+        "#33364a",
+        "#eceef6",
+        "#9296a8",
+        "#7480ff",
+        "#ffffff",
+        "#5fcf8f",
+        "#e5a54b",
+        "#ff8a80",
+    ),
 }
 _current = "light"
 

@@ -11,41 +11,32 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QSettings, Qt, Signal
+from PySide6.QtCore import QObject, QSettings, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QCheckBox,
     QFileDialog,
     QFrame,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QMessageBox,
     QProgressBar,
     QPushButton,
     QStackedWidget,
-    QTreeWidget,
-    QTreeWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
-from desktop.engine_api import EngineApi, IndexSummary
+from desktop.engine_api import EngineApi, FolderStatus, IndexSummary
 from desktop.jobs import JobRunner, describe_error, format_eta
-from desktop.problems import MODEL_DOWNLOAD, MODEL_INVALID, Problem, explain
+from desktop.models.results_model import ThumbnailLoader
+from desktop.problems import MODEL_DOWNLOAD, MODEL_INVALID, Problem, explain, model_label
+from desktop.views.library_rows import POSTERS, FolderTable
 from desktop.views.widgets import MessagePage
 
 WATCH_KEY = "library/watch"
 MODEL_PROBLEMS = (MODEL_DOWNLOAD, MODEL_INVALID)
 DEBOUNCE_S = 2.0
-
-
-def duration_text(seconds: float) -> str:
-    s = int(seconds)
-    if s < 60:
-        return f"{s} s"
-    return f"{s // 3600} h {s // 60 % 60:02d} min" if s >= 3600 else f"{s // 60} min {s % 60:02d} s"
 
 
 class _WatchRelay(QObject):
@@ -92,6 +83,11 @@ class LibraryView(QWidget):
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setToolTip("Stop indexing; what is done is kept and you can resume later")
         self.cancel_button.clicked.connect(self.cancel_index)
+        self.retry_button = QPushButton("Try failed files again")
+        self.retry_button.setToolTip("Index the files that failed once more (after you fixed or replaced them)")
+        self.retry_button.clicked.connect(self.retry_failed)
+        self.retry_button.hide()
+
         self.watch_box = QCheckBox("Watch folders for changes")
         self.watch_box.setToolTip("Index new and changed files automatically, a few seconds after copying stops")
         self.watch_box.toggled.connect(self.set_watching)
@@ -102,19 +98,11 @@ class LibraryView(QWidget):
         texts.addWidget(title)
         texts.addWidget(self.summary)
         header.addLayout(texts, 1)
-        for w in (self.watch_box, self.remove_button, self.index_button, self.add_button):
+        for w in (self.watch_box, self.retry_button, self.remove_button, self.index_button, self.add_button):
             header.addWidget(w)
 
-        self.table = QTreeWidget()
-        self.table.setHeaderLabels(["Folder", "Videos", "Indexed", "Waiting", "Failed", "Length", "Status"])
-        self.table.setRootIsDecorated(False)
-        self.table.setAlternatingRowColors(False)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        head = self.table.header()
-        head.setStretchLastSection(False)
-        head.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for col in range(1, 7):
-            head.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        self.thumbnails = ThumbnailLoader(engine, self)
+        self.table = FolderTable(self.thumbnails)
         self.table.itemSelectionChanged.connect(self._update_buttons)
 
         self.empty = MessagePage()
@@ -149,33 +137,12 @@ class LibraryView(QWidget):
         pl.addWidget(self.progress)
         self.progress_box.hide()
 
-        self.failed_title = QLabel("")
-        self.failed_title.setObjectName("sectionTitle")
-        self.retry_button = QPushButton("Try failed files again")
-        self.retry_button.clicked.connect(self.retry_failed)
-        self.failed = QTreeWidget()
-        self.failed.setHeaderLabels(["File", "Why it failed"])
-        self.failed.setRootIsDecorated(False)
-        self.failed.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
-        self.failed.header().resizeSection(0, 380)
-        self.failed.setMaximumHeight(170)
-        failed_head = QHBoxLayout()
-        failed_head.addWidget(self.failed_title, 1)
-        failed_head.addWidget(self.retry_button)
-        self.failed_box = QWidget()
-        fl = QVBoxLayout(self.failed_box)
-        fl.setContentsMargins(0, 0, 0, 0)
-        fl.addLayout(failed_head)
-        fl.addWidget(self.failed)
-        self.failed_box.hide()
-
         layout = QVBoxLayout(self)
         layout.setContentsMargins(16, 14, 16, 12)
         layout.setSpacing(12)
         layout.addLayout(header)
         layout.addWidget(self.stack, 1)
         layout.addWidget(self.progress_box)
-        layout.addWidget(self.failed_box)
 
         self.runner.progress.connect(self._on_progress)
         self.runner.finished.connect(self._on_indexed)
@@ -196,51 +163,41 @@ class LibraryView(QWidget):
         try:
             folders = self.engine.folders()
             failed = self.engine.failed_files()
+            posters = {f.path: self.engine.posters(f.path, POSTERS) for f in folders}
         except Exception as exc:
             self.summary.setText(f"The library cannot be read: {describe_error(exc)}")
             return
-        selected = self.selected_folder()
-        self.table.clear()
-        for f in folders:
-            status = "Indexed" if f.videos and f.indexed == f.videos else ("Waiting" if f.pending else "")
-            if f.failed and not f.pending:
-                status = "Indexed, some failed" if f.indexed else "Failed"
-            if not f.videos:
-                status = "No videos found yet"
-            if self.runner.running and (f.pending or not f.videos):
-                status = "Indexing…"
-            elif f.pending and self._model_problem is not None:
-                status = "Waiting for the search model"
-            item = QTreeWidgetItem(
-                [f.path, str(f.videos), str(f.indexed), str(f.pending), str(f.failed), duration_text(f.seconds), status]
-            )
-            item.setToolTip(0, f.path)
-            for col in range(1, 6):
-                item.setTextAlignment(col, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-            self.table.addTopLevelItem(item)
-            if f.path == selected:
-                item.setSelected(True)
+        self.table.set_rows(folders, [self._status(f) for f in folders], failed, posters, self.selected_folder())
         self.stack.setCurrentIndex(1 if folders else 0)
         videos = sum(f.videos for f in folders)
         indexed = sum(f.indexed for f in folders)
-        self.summary.setText(
-            f"{len(folders)} folder{'s' * (len(folders) != 1)} · {indexed} of {videos} videos indexed"
-            if folders
-            else "No folders yet"
-        )
-        self.failed.clear()
-        for path, why in failed:
-            item = QTreeWidgetItem([Path(path).name, why])
-            item.setToolTip(0, path)
-            item.setToolTip(1, why)
-            self.failed.addTopLevelItem(item)
-        self.failed_title.setText(f"{len(failed)} file{'s' * (len(failed) != 1)} could not be indexed")
-        self.failed_box.setVisible(bool(failed))
+        model = model_label(self.engine.settings().model)
+        text = f"{len(folders)} folder{'s' * (len(folders) != 1)} · {indexed} of {videos} videos indexed with {model}"
+        if failed:
+            text += f" · {len(failed)} could not be read"
+        if self._model_problem is not None and any(f.pending for f in folders):
+            text += " · indexing waits for the search model (see above)"
+        self.summary.setText(text if folders else "No folders yet")
+        self.retry_button.setVisible(bool(failed))
+        self.table.headerItem().setToolTip(2, f"Videos indexed with {model}, the model searches use now")
         self._update_buttons()
 
+    def _status(self, f: FolderStatus) -> tuple[str, str]:
+        """A folder's state in words, and its kind (``ok``, ``busy``, ``waiting``, ``failed``, ``none``)."""
+        if self.runner.running and (f.pending or not f.videos):
+            return "Indexing…", "busy"
+        if not f.videos:
+            return "No videos found yet", "none"
+        if f.pending and self._model_problem is not None:
+            return "Waiting for the search model", "waiting"
+        if f.pending:
+            return (f"{f.pending} not indexed yet" if f.indexed else "Not indexed yet"), "waiting"
+        if f.failed:
+            return ("Indexed, some could not be read" if f.indexed else "Could not be read"), "failed"
+        return "Indexed", "ok"
+
     def selected_folder(self) -> str | None:
-        items = self.table.selectedItems()
-        return items[0].text(0) if items else None
+        return self.table.selected_folder()
 
     def add_folder_dialog(self) -> None:
         start = QSettings().value("library/last_dir", str(Path.home()), type=str)

@@ -73,6 +73,9 @@ class FakeEngine:
     def failed_files(self) -> list[tuple[str, str]]:
         return list(self.failed)
 
+    def posters(self, folder: str, limit: int) -> list[tuple[str, float]]:
+        return [(str(v), 1.0) for v in self.video_files[:limit]] if folder in self.folder_paths else []
+
     def add_folder(self, path: Path) -> None:
         self.folder_paths.append(str(path))
 

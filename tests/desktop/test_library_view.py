@@ -53,18 +53,44 @@ def test_progress_eta_cancel_and_resume(qtbot, fake_engine, tmp_path: Path) -> N
     assert view.index_button.text() == "Index now" and len(fake_engine.index_calls) == 2
 
 
-def test_failed_files_are_listed_with_the_reason_and_can_be_retried(qtbot, fake_engine, tmp_path: Path) -> None:
-    fake_engine.folder_paths.append(str(tmp_path / "videos"))
+def test_failed_files_are_listed_under_their_folder_with_the_reason_and_can_be_retried(
+    qtbot, fake_engine, tmp_path: Path
+) -> None:
+    holiday, work = tmp_path / "videos", tmp_path / "work"
+    fake_engine.folder_paths += [str(holiday), str(work)]
     fake_engine.indexed = True
-    fake_engine.failed = [(str(tmp_path / "videos" / "bad.mp4"), "cannot decode the first frame")]
+    fake_engine.failed = [(str(holiday / "sub" / "bad.mp4"), "cannot decode the first frame")]
     view = _view(qtbot, fake_engine)
     view.show()
-    assert view.failed_box.isVisible() and view.failed_title.text() == "1 file could not be indexed"
-    item = view.failed.topLevelItem(0)
-    assert (item.text(0), item.text(1)) == ("bad.mp4", "cannot decode the first frame")
+    assert view.table.failed_under(str(holiday)) == [str(holiday / "sub" / "bad.mp4")]
+    assert view.table.failed_under(str(work)) == []
+    row = view.table.topLevelItem(0)
+    assert row.isExpanded() and row.child(0).text(0) == "sub/bad.mp4: cannot decode the first frame"
+    assert "1 could not be read" in view.summary.text() and view.retry_button.isVisible()
+    row.child(0).setSelected(True)
+    assert view.selected_folder() == str(holiday)  # a failed file selects its folder (Remove acts on that)
     with qtbot.waitSignal(view.index_finished, timeout=5000):
         view.retry_button.click()
-    assert not view.failed_box.isVisible()
+    assert view.table.failed_under(str(holiday)) == [] and not view.retry_button.isVisible()
+
+
+def test_each_folder_has_a_face_and_counts_for_the_current_model(qtbot, fake_engine, tmp_path: Path) -> None:
+    fake_engine.folder_paths.append(str(tmp_path / "videos"))
+    fake_engine.indexed = True
+    view = _view(qtbot, fake_engine)
+    view.resize(1100, 500)
+    view.show()
+    from desktop.views.library_rows import PostersRole
+
+    posters = view.table.topLevelItem(0).data(0, PostersRole)
+    assert len(posters) == 3 and all(Path(video).exists() for video, _ in posters)
+    qtbot.waitUntil(lambda: view.thumbnails.pending() == 0 and view.thumbnails.get(*posters[0]) is not None)
+    assert "indexed with" in view.summary.text() and fake_engine.settings().model in view.summary.text()
+    image = view.table.viewport().grab().toImage()
+    rect = view.table.visualItemRect(view.table.topLevelItem(0))
+    tile = image.copy(rect.left() + 8, rect.top() + 8, 88, 50)  # the first poster: a frame, not a blank tile
+    colours = {tile.pixel(x, y) for x in range(0, 88, 4) for y in range(0, 50, 4)}
+    assert len(colours) < 20 and tile.pixelColor(40, 25).saturation() > 60  # the fake frames are one colour
 
 
 def test_dropping_a_folder_adds_it(qtbot, fake_engine, tmp_path: Path) -> None:
