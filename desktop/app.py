@@ -27,7 +27,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--query", help="with --screenshot: search for this first")
     p.add_argument("--mode", choices=("videos", "moments"), help="with --query: what to list")
     p.add_argument("--tab", choices=("library", "search", "training"), help="with --screenshot: which tab")
-    p.add_argument("--dialog", choices=("settings",), help="with --screenshot: open this dialog and save it")
+    p.add_argument(
+        "--dialog",
+        choices=("settings", "settings-advanced"),
+        help="with --screenshot: open this dialog (settings-advanced: with its advanced part shown) and save it",
+    )
     p.add_argument("--size", default="1280x800", help="with --screenshot: window size WxH (default 1280x800)")
     p.add_argument("--timeout", type=float, default=60.0, help="with --screenshot: seconds to wait for results")
     return p
@@ -147,8 +151,9 @@ def screenshot(window, args: argparse.Namespace) -> int:
         view.player.media.pause()
         settled = settle(window, window.settling, args.timeout) and settled
     target = window
-    if args.dialog == "settings":
+    if args.dialog in ("settings", "settings-advanced"):
         target = window.open_settings()
+        target.advanced_button.setChecked(args.dialog == "settings-advanced")
         settled = settle(target, target.loading, args.timeout) and settled
     if not settled:
         print(f"scenefind-gui: still busy after {args.timeout:g} s; saving the window as it is", file=sys.stderr)

@@ -86,16 +86,49 @@ def test_settings_dialog_validates_and_lists_models(qtbot, fake_engine) -> None:
     qtbot.waitUntil(lambda: dialog.model.count() == 2, timeout=5000)
     dialog.device.setCurrentText("gpu9")
     dialog.accept()
-    assert dialog.result_settings is None and "device" in dialog.error.text()
+    assert dialog.result_settings is None and dialog.error.text().startswith("Run the model on: 'gpu9' must be")
     dialog.device.setCurrentText("cpu")
     dialog.model.setCurrentText("test-tiny")
     dialog.ray_address.setText("head-without-port")
+    assert not dialog.advanced.isVisibleTo(dialog)
     dialog.accept()
-    assert dialog.result_settings is None and "ray_address" in dialog.error.text()
+    assert dialog.result_settings is None and dialog.error.text().startswith("Ray cluster: 'head-without-port'")
+    assert dialog.advanced.isVisibleTo(dialog)  # the bad value is shown, not hidden under Advanced
     dialog.ray_address.setText(" 10.0.0.5:6379 ")
     dialog.accept()
     assert dialog.result_settings.model == "test-tiny" and dialog.result_settings.device == "cpu"
     assert dialog.result_settings.ray_address == "10.0.0.5:6379"
+
+
+def test_settings_line_up_and_keep_index_parameters_under_advanced_in_plain_words(qtbot, fake_engine) -> None:
+    from PySide6.QtWidgets import QFormLayout, QLabel
+
+    from desktop.dialogs.settings_dialog import SettingsDialog
+
+    dialog = SettingsDialog(fake_engine, Path("/tmp/lib"))
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitUntil(lambda: not dialog.loading(), timeout=5000)
+    assert not dialog.advanced.isVisibleTo(dialog)
+    for editor in (dialog.hnsw_m, dialog.ef_construction, dialog.ef_search, dialog.ray_address, dialog.batch_size):
+        assert dialog.advanced.isAncestorOf(editor)
+    dialog.advanced_button.setChecked(True)
+    qtbot.wait(50)
+    lefts, labels = set(), []
+    for form in dialog.findChildren(QFormLayout):
+        for row in range(form.rowCount()):
+            field = form.itemAt(row, QFormLayout.ItemRole.FieldRole)
+            label = form.itemAt(row, QFormLayout.ItemRole.LabelRole)
+            if field is not None and field.widget() is not None and field.widget().isVisible():
+                lefts.add(field.widget().mapTo(dialog, field.widget().rect().topLeft()).x())
+            if label is not None and isinstance(label.widget(), QLabel) and label.widget().text():
+                labels.append(label.widget())
+    assert len(lefts) == 1, f"the fields of the sections start at different places: {sorted(lefts)}"
+    texts = [label.text() for label in labels]
+    assert "Links per entry" in texts and "Search thoroughness" in texts
+    assert not [t for t in texts if "HNSW" in t or "ef " in t or t.endswith(" M")], texts
+    assert all(label.width() >= label.sizeHint().width() for label in labels)  # no label cut short
+    assert "HNSW M" in dialog.hnsw_m.toolTip()  # the technical name stays, in the tooltip
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
