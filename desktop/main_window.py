@@ -10,7 +10,16 @@ from __future__ import annotations
 
 from PySide6.QtCore import QByteArray, QSettings, Qt
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
-from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QMessageBox, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QApplication,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from desktop import theme
 from desktop.dialogs.settings_dialog import SettingsDialog
@@ -22,17 +31,19 @@ from desktop.views.library_view import LibraryView
 from desktop.views.search_view import SearchView
 from desktop.views.training_view import TrainingView
 
-SHORTCUTS = [
-    ("Ctrl+F or /", "Focus the search box"),
-    ("Space", "Play / pause (when not typing)"),
-    ("] or Alt+Right", "Next moment"),
-    ("[ or Alt+Left", "Previous moment"),
-    ("L", "Loop the moment on / off"),
-    ("Ctrl+1, Ctrl+2, Ctrl+3", "Library, Search, Training"),
-    ("Ctrl+O", "Add a folder"),
-    ("Ctrl+,", "Settings"),
-    ("Ctrl+Shift+L", "Switch light / dark theme"),
-]
+DESCRIPTIONS = {  # menu entries whose name alone would say too little in the shortcuts list
+    "Library": "Show the Library",
+    "Search": "Search: the cursor goes to the search box",
+    "Training": "Show the Training tab",
+    "Play / pause": "Play / pause (when not typing)",
+    "Export clip": "Export the current moment as a clip",
+    "Export markers": "Export the moments as editor markers",
+}
+EXTRA_KEYS = {  # keys that do what a menu entry does, besides the entry's own shortcut
+    "Search": ["Ctrl+F", "/"],
+    "Next moment": ["Alt+Right"],
+    "Previous moment": ["Alt+Left"],
+}
 
 
 class MainWindow(QMainWindow):
@@ -95,6 +106,20 @@ class MainWindow(QMainWindow):
         menu.addAction(action)
         return action
 
+    def shortcut_rows(self) -> list[tuple[str, str]]:
+        """(keys, what they do) for every menu entry with a shortcut, read from the menus themselves, so the
+        list cannot leave one out (it once omitted the export keys)."""
+        rows = []
+        menus = [a.menu() for a in self.menuBar().actions() if isinstance(a.menu(), QMenu)]
+        for menu in menus:
+            for action in menu.actions():
+                if action.shortcut().isEmpty():
+                    continue
+                name = action.text().replace("&", "").rstrip("…").strip()
+                keys = [action.shortcut().toString(QKeySequence.SequenceFormat.NativeText), *EXTRA_KEYS.get(name, [])]
+                rows.append((" or ".join(keys), DESCRIPTIONS.get(name, name)))
+        return rows
+
     def _build_menus(self) -> None:
         bar = self.menuBar()
         file = bar.addMenu("&File")
@@ -104,7 +129,7 @@ class MainWindow(QMainWindow):
         self._action(file, "Quit", self.close, QKeySequence.StandardKey.Quit)
         view = bar.addMenu("&View")
         self._action(view, "Library", lambda: self.tabs.setCurrentIndex(0), "Ctrl+1")
-        self._action(view, "Search", lambda: self.tabs.setCurrentIndex(1), "Ctrl+2")
+        self._action(view, "Search", self.focus_search, "Ctrl+2")
         self._action(view, "Training", lambda: self.tabs.setCurrentIndex(2), "Ctrl+3")
         view.addSeparator()
         self._action(view, "Switch light / dark theme", self.toggle_theme, "Ctrl+Shift+L")
@@ -146,7 +171,7 @@ class MainWindow(QMainWindow):
         self.update()
 
     def show_shortcuts(self) -> None:
-        rows = "".join(f"<tr><td><b>{k}</b></td><td>&nbsp;&nbsp;{v}</td></tr>" for k, v in SHORTCUTS)
+        rows = "".join(f"<tr><td><b>{k}</b></td><td>&nbsp;&nbsp;{v}</td></tr>" for k, v in self.shortcut_rows())
         QMessageBox.information(self, "Keyboard shortcuts", f"<table>{rows}</table>")
 
     def show_about(self) -> None:

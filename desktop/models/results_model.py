@@ -52,7 +52,7 @@ def hit_range(hit: Hit) -> tuple[float, float]:
 def range_text(hit: Hit) -> str:
     if isinstance(hit, MomentHit):
         return f"{clock(hit.start)} – {clock(hit.end)}"
-    return f"best at {clock(hit.best_time)} · {clock(hit.duration)}"
+    return f"best at {clock(hit.best_time)} of {clock(hit.duration)}"  # "0:05 · 0:16" read as a range
 
 
 class _Relay(QObject):

@@ -7,6 +7,7 @@ and "Loop moment" sends the playhead back to the moment's start when it passes i
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ from desktop.engine_api import EngineApi
 from desktop.jobs import JobRunner, describe_error
 from desktop.models.results_model import clock
 from desktop.player.icons import glyph
-from desktop.player.timeline import TimelineStrip
+from desktop.player.timeline import HeatLegend, TimelineStrip
 
 
 @dataclass
@@ -89,6 +90,7 @@ class PlayerView(QWidget):
         self.timeline = TimelineStrip(self)
         self.timeline.seek_requested.connect(self.seek)
         self.timeline.setToolTip("Brighter means closer to your search. Click to jump there.")
+        self.legend = HeatLegend()
 
         self.prev_button = QPushButton(glyph("previous"), "")
         self.prev_button.setToolTip("Previous moment  ( [ )")
@@ -140,6 +142,7 @@ class PlayerView(QWidget):
         layout.addLayout(head)
         layout.addWidget(self.video_frame, 1)
         layout.addWidget(self.timeline)
+        layout.addWidget(self.legend, 0, Qt.AlignmentFlag.AlignRight)
         layout.addLayout(controls)
 
         self.media.mediaStatusChanged.connect(self._on_status)
@@ -298,14 +301,23 @@ class PlayerView(QWidget):
         if self.opened is None:
             return
         start, end = self.current_range()
-        folder = QSettings().value("player/export_dir", str(Path.home()), type=str)
         from engine.media.export import clip_file_name  # OpenCV loads here, on the first export only
 
-        suggested = str(Path(folder) / clip_file_name(self.opened.video, start, end))
+        suggested = str(self.export_folder() / clip_file_name(self.opened.video, start, end))
         path, _ = QFileDialog.getSaveFileName(self, "Export clip", suggested, "MP4 video (*.mp4)")
         if path:
             QSettings().setValue("player/export_dir", str(Path(path).parent))
             self.export_clip(Path(path))
+
+    def export_folder(self) -> Path:
+        """Where an export dialog opens: beside the video (where its clips belong) when that folder can be
+        written, else the folder of the last export, else the home folder."""
+        if self.opened is not None:
+            folder = Path(self.opened.video).parent
+            if folder.is_dir() and os.access(folder, os.W_OK):
+                return folder
+        last = Path(QSettings().value("player/export_dir", str(Path.home()), type=str))
+        return last if last.is_dir() else Path.home()
 
     def export_clip(self, out: Path) -> None:
         """Export the current moment to ``out`` in the background; ``status`` says where it went."""
@@ -320,11 +332,10 @@ class PlayerView(QWidget):
     def export_markers_dialog(self) -> None:
         if self.opened is None or not self.opened.all_moments:
             return
-        folder = QSettings().value("player/export_dir", str(Path.home()), type=str)
         path, chosen = QFileDialog.getSaveFileName(
             self,
             "Export moments as markers",
-            str(Path(folder) / "moments.edl"),
+            str(self.export_folder() / "moments.edl"),
             "EDL, for Premiere / Resolve / Avid (*.edl);;Final Cut Pro XML (*.fcpxml)",
         )
         if path:

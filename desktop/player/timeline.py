@@ -185,3 +185,61 @@ class TimelineStrip(QWidget):
         rel = self.relevance_at(t)
         tip = clock(t) + (f" · relevance {rel:.0f}" if rel is not None else "")
         QToolTip.showText(event.globalPosition().toPoint(), tip, self)
+
+
+class HeatLegend(QWidget):
+    """What the timeline's colours and boxes mean: a small ramp from "weaker" to "closer to your search",
+    and a box swatch for "a moment found". Painted from the timeline's own ramp, so the two never differ."""
+
+    LOW, HIGH, MOMENT = "weaker", "closer to your search", "a moment found"
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+        self.setAccessibleName(f"Timeline colours: dark is {self.LOW}, bright is {self.HIGH}")
+
+    def texts(self) -> list[str]:
+        return [self.LOW, self.HIGH, self.MOMENT]
+
+    def _layout(self) -> tuple[int, int, int, int]:
+        fm = self.fontMetrics()
+        low, high, moment = (fm.horizontalAdvance(t) for t in self.texts())
+        return low, high, moment, fm.height()
+
+    def sizeHint(self) -> QSize:
+        low, high, moment, h = self._layout()
+        return QSize(low + 8 + 72 + 8 + high + 20 + 18 + 6 + moment + 4, h + 4)
+
+    def minimumSizeHint(self) -> QSize:
+        return self.sizeHint()
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        c = theme.colors()
+        low, high, moment, h = self._layout()
+        p = QPainter(self)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        y = (self.height() - h) // 2
+        p.setPen(QColor(c.muted))
+        x = 0
+        p.drawText(x, y, low, h, Qt.AlignmentFlag.AlignVCenter, self.LOW)
+        x += low + 8
+        ramp = QImage(LUT.astype(np.uint32).tobytes(), 256, 1, 256 * 4, QImage.Format.Format_ARGB32).copy()
+        bar = QRectF(x, self.height() / 2 - 4, 72, 8)
+        path = QPainterPath()
+        path.addRoundedRect(bar, 4, 4)
+        p.save()
+        p.setClipPath(path)
+        p.drawImage(bar, ramp)
+        p.restore()
+        x += 72 + 8
+        p.drawText(x, y, high, h, Qt.AlignmentFlag.AlignVCenter, self.HIGH)
+        x += high + 20
+        box = QRectF(x, self.height() / 2 - 6, 18, 12)
+        p.fillRect(box, heat_color(45))
+        p.setPen(QPen(QColor(255, 255, 255, 230), 1.5))
+        p.drawLine(QPointF(box.left() + 1, box.top()), QPointF(box.left() + 1, box.bottom()))
+        p.drawLine(QPointF(box.right() - 1, box.top()), QPointF(box.right() - 1, box.bottom()))
+        p.setPen(QColor(c.muted))
+        x += 18 + 6
+        p.drawText(x, y, moment, h, Qt.AlignmentFlag.AlignVCenter, self.MOMENT)
+        p.end()

@@ -41,6 +41,7 @@ from desktop.views.widgets import MessagePage
 from engine.search.query import MomentRef, Query
 from engine.search.results import SearchResults
 
+LEFT_MIN_WIDTH = 620  # with the player open: the query box stays above ~360 px at 1280 px wide
 EXAMPLES = ("a dog running on the beach", "birthday cake with candles", "city street at night")
 
 
@@ -75,7 +76,8 @@ class SearchView(QWidget):
         self.exclude_box = QLineEdit()
         self.exclude_box.setPlaceholderText("Without: leash, night…")
         self.exclude_box.setToolTip("Push down results that look like these words (comma-separated)")
-        self.exclude_box.setFixedWidth(210)
+        self.exclude_box.setMinimumWidth(130)  # gives way to the query box when the player takes room
+        self.exclude_box.setMaximumWidth(240)
         self.exclude_box.returnPressed.connect(self.run_search)
         self.search_button = QPushButton("Search")
         self.search_button.setObjectName("primary")
@@ -111,8 +113,8 @@ class SearchView(QWidget):
 
         top = QHBoxLayout()
         top.setSpacing(8)
-        top.addWidget(self.query_box, 1)
-        top.addWidget(self.exclude_box)
+        top.addWidget(self.query_box, 3)
+        top.addWidget(self.exclude_box, 1)
         top.addWidget(self.search_button)
         options = QHBoxLayout()
         options.setSpacing(6)
@@ -327,7 +329,7 @@ class SearchView(QWidget):
         count = self.model.rowCount()
         noun = ("moment" if mode == "moments" else "video") + ("" if count == 1 else "s")
         self.summary.setText(f"{count} {noun} · {results.elapsed_ms / 1000:.2f} s")
-        self.show_all_button.setVisible(results.hidden_below_cutoff > 0)
+        self.show_all_button.setVisible(results.hidden_below_cutoff > 0 and count > 0)  # else the page offers it
         if results.hidden_below_cutoff:
             self.show_all_button.setText(f"Show {results.hidden_below_cutoff} weaker matches")
         if count:
@@ -390,9 +392,10 @@ class SearchView(QWidget):
             return
         first_time = not self.player.isVisible()
         self.player.show()
-        if first_time:
+        if first_time:  # the results keep room for a usable query box; the player gets the rest
             total = max(600, self.splitter.width())
-            self.splitter.setSizes([int(total * 0.42), int(total * 0.58)])
+            left = min(max(LEFT_MIN_WIDTH, int(total * 0.5)), total - self.player.minimumSizeHint().width())
+            self.splitter.setSizes([left, total - left])
         self.player.open(opened, autoplay=autoplay)
 
     # -- history ----------------------------------------------------------------------------------------

@@ -39,6 +39,31 @@ def test_export_clip_has_the_moments_duration(video: Path, tmp_path: Path, use_f
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp file left behind
 
 
+@pytest.mark.parametrize("use_ffmpeg", [True, False])
+def test_exported_files_get_the_umasks_permissions_not_a_temp_files(
+    video: Path, tmp_path: Path, use_ffmpeg: bool
+) -> None:
+    """A clip or a marker file is the user's to share: 0o644 under umask 022 (mkstemp made it 0o600)."""
+    import os
+    import stat
+
+    if use_ffmpeg and shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg is not installed")
+    old = os.umask(0o022)
+    try:
+        clip = export_clip(video, 1.0, 3.0, tmp_path / "clip.mp4", use_ffmpeg=use_ffmpeg)
+        markers = write_markers([Marker(str(video), 1.0, 3.0, "a moment")], tmp_path / "moments.edl")
+        assert stat.S_IMODE(clip.stat().st_mode) == 0o644 and stat.S_IMODE(markers.stat().st_mode) == 0o644
+        os.umask(0o077)
+        private = write_markers([Marker(str(video), 1.0, 2.0, "x")], tmp_path / "private.edl")
+        assert stat.S_IMODE(private.stat().st_mode) == 0o600
+        markers.chmod(0o640)  # a file replaced keeps the permissions its owner gave it
+        write_markers([Marker(str(video), 2.0, 4.0, "another")], markers)
+        assert stat.S_IMODE(markers.stat().st_mode) == 0o640
+    finally:
+        os.umask(old)
+
+
 def test_export_into_a_folder_generates_a_safe_name(video: Path, tmp_path: Path) -> None:
     out_dir = tmp_path / "out"
     out_dir.mkdir()
