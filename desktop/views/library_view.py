@@ -175,7 +175,7 @@ class LibraryView(QWidget):
         text = f"{len(folders)} folder{'s' * (len(folders) != 1)} · {indexed} of {videos} videos indexed with {model}"
         if failed:
             text += f" · {len(failed)} could not be read"
-        if self._model_problem is not None and any(f.pending for f in folders):
+        if self._model_problem is not None and any(f.pending or not f.videos for f in folders):
             text += " · indexing waits for the search model (see above)"
         self.summary.setText(text if folders else "No folders yet")
         self.retry_button.setVisible(bool(failed))
@@ -186,10 +186,10 @@ class LibraryView(QWidget):
         """A folder's state in words, and its kind (``ok``, ``busy``, ``waiting``, ``failed``, ``none``)."""
         if self.runner.running and (f.pending or not f.videos):
             return "Indexing…", "busy"
+        if (f.pending or not f.videos) and self._model_problem is not None:  # (not scanned yet: that waits too)
+            return "Waiting for the search model", "waiting"
         if not f.videos:
             return "No videos found yet", "none"
-        if f.pending and self._model_problem is not None:
-            return "Waiting for the search model", "waiting"
         if f.pending:
             return (f"{f.pending} not indexed yet" if f.indexed else "Not indexed yet"), "waiting"
         if f.failed:

@@ -32,7 +32,7 @@ from desktop.models.results_model import (
     hit_range,
 )
 from desktop.player.player_view import Opened, PlayerView
-from desktop.problems import MODEL_DOWNLOAD, MODEL_INVALID, NOT_INDEXED, Problem, explain
+from desktop.problems import MODEL_DOWNLOAD, MODEL_INVALID, NOT_INDEXED, OTHER, Problem, explain
 from desktop.views.opened_hit import hit_range_text, opened_for_hit
 from desktop.views.result_grid import ResultGrid
 from desktop.views.search_history import SearchHistory
@@ -363,7 +363,11 @@ class SearchView(QWidget):
                 "The search did not run", problem.text, [("Go to Library", self.library_requested.emit)]
             )
         self.stack.setCurrentIndex(0)
-        self.status.emit(f"Search failed: {problem.text}")
+        self.status.emit(
+            f"The search did not run: {problem.title[0].lower()}{problem.title[1:]}"
+            if problem.kind != OTHER
+            else f"The search did not run: {problem.text}"
+        )
 
     def _context_menu(self, pos: QPoint) -> None:
         index = self.grid.indexAt(pos)
