@@ -37,6 +37,7 @@ COLUMNS = ["Folder", "Videos", "Indexed", "Waiting", "Failed", "Length", "Status
 PathRole = Qt.ItemDataRole.UserRole + 11
 PostersRole = Qt.ItemDataRole.UserRole + 12  # [(video, t)] for a folder row
 StateRole = Qt.ItemDataRole.UserRole + 13  # "ok", "busy", "waiting", "failed" (the status colour)
+WhyRole = Qt.ItemDataRole.UserRole + 14  # a failed file's reason
 
 
 def duration_text(seconds: float) -> str:
@@ -183,6 +184,7 @@ class FolderTable(QTreeWidget):
             for path, why in by_folder.get(f.path, []):
                 child = QTreeWidgetItem([f"{Path(path).relative_to(f.path)}: {why}"])
                 child.setData(0, PathRole, path)
+                child.setData(0, WhyRole, why)
                 child.setToolTip(0, f"{path}\n{why}")
                 child.setForeground(0, QColor(c.error))
                 item.addChild(child)
@@ -208,6 +210,16 @@ class FolderTable(QTreeWidget):
             if item.data(0, PathRole) == folder:
                 return [str(item.child(n).data(0, PathRole)) for n in range(item.childCount())]
         return []
+
+
+def failed_rows(table: FolderTable) -> dict[str, str]:
+    """Every failed file the table shows (under any folder), with the reason it shows: {path: why}."""
+    rows = {}
+    for i in range(table.topLevelItemCount()):
+        item = table.topLevelItem(i)
+        for n in range(item.childCount()):
+            rows[str(item.child(n).data(0, PathRole))] = str(item.child(n).data(0, WhyRole))
+    return rows
 
 
 def _state_colour(state: str, c: theme.Colors) -> str:

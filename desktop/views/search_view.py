@@ -193,7 +193,7 @@ class SearchView(QWidget):
             return
         indexed = sum(f.indexed for f in folders)
         if folders and not indexed and self._model_problem is not None:
-            self.message.show_message(self._model_problem.title, self._model_problem.text, self._model_actions)
+            self._show_model_problem(self._model_problem)
         elif not folders:
             self.message.show_message(
                 "Your library is empty",
@@ -216,6 +216,17 @@ class SearchView(QWidget):
                 [(f"Try “{e}”", lambda e=e: self.run_text(e)) for e in EXAMPLES],
             )
         self.stack.setCurrentIndex(0)
+
+    def _show_model_problem(self, problem: Problem) -> None:
+        """The model cannot search: said briefly (the banner above says it in full), with the same ways out."""
+        if problem.kind == MODEL_DOWNLOAD:
+            text = (
+                f"{problem.title} (see above). Choose a model file you have, try again when this computer is "
+                "online, or try Scenefind now with the colour demo."
+            )
+        else:
+            text = f"{problem.title}: {problem.text}"
+        self.message.show_message("Search is waiting for its model", text, self._model_actions)
 
     def set_model_problem(self, problem: Problem | None, actions: list) -> None:
         """The settings' model cannot search now (``problem``, with the banner's ways out), or can again."""
@@ -355,7 +366,7 @@ class SearchView(QWidget):
         problem = explain(exc)
         if problem.kind in (MODEL_DOWNLOAD, MODEL_INVALID):
             self.model_failed.emit(exc)  # the window's banner takes it up; its ways out come back here
-            self.message.show_message(problem.title, problem.text, self._model_actions)
+            self._show_model_problem(problem)
         elif problem.kind == NOT_INDEXED:
             self.message.show_message(problem.title, problem.text, [("Index now", self.index_requested.emit)])
         else:

@@ -34,7 +34,7 @@ _ITEM_ROLE = Qt.ItemDataRole.UserRole + 1  # (item index, kind, position) on the
 
 EMPTY_TEXT = (
     "No negatives yet.\n\nPick data (step 1), then Generate negatives (step 2) to review them here. "
-    "Training also works without them (plain InfoNCE)."
+    "Training also works without them (like the standard loss)."
 )
 
 

@@ -305,7 +305,7 @@ class TrainingView(QWidget):
         self.run.set_can_start(not why, why)
         hint = ""
         if self._items and self.form.has_defaults() and self.form.uses_negatives() and not self.negatives.counts()[0]:
-            hint = "No negatives accepted: this loss then trains like plain InfoNCE."
+            hint = "No negatives accepted: this loss then trains like the standard one."
         self.objective_hint.setText(hint)
         self.objective_hint.setVisible(bool(hint))
 

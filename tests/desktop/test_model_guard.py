@@ -70,7 +70,9 @@ def test_a_folder_added_offline_waits_for_the_model_and_says_so(qtbot, offline, 
     assert _statuses(window) == ["Waiting for the search model"]
     window.tabs.setCurrentWidget(window.search_view)
     message = window.search_view.message
-    assert message.title.text() == "The search model could not be downloaded"
+    assert (
+        message.title.text() == "Search is waiting for its model" and "could not be downloaded" in message.body.text()
+    )
     assert message.button_texts() == ["Choose a model file…", "Try again", "Try the colour demo"]
 
 

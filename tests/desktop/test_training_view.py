@@ -463,7 +463,7 @@ def test_a_run_stopped_before_a_restart_can_be_resumed_with_its_settings(qtbot, 
 def test_training_without_negatives_ignores_a_superseded_runs_reports(qtbot, fake_engine, tmp_path, videos) -> None:
     view = _ready_view(qtbot, fake_engine, _data_file(tmp_path, videos))
     view.form.set_values({"objective": "component"})
-    assert "trains like plain InfoNCE" in view.objective_hint.text()
+    assert "trains like the standard one" in view.objective_hint.text()
     fake_engine.train_gate = threading.Event()
     view.start()
     qtbot.waitUntil(lambda: len(view.loss_plot.points(LOSS_SERIES)) == 1, timeout=5000)

@@ -84,18 +84,16 @@ def test_each_failure_is_named_with_its_reason_by_the_cli_and_the_app(hostile: d
 def test_the_library_view_lists_each_failed_file_with_its_reason(qtbot, hostile: dict[str, Any]) -> None:
     pytest.importorskip("PySide6")
     from desktop.engine_api import RealEngine
+    from desktop.views.library_rows import failed_rows
     from desktop.views.library_view import LibraryView
 
     engine = RealEngine(Library(Path(hostile["home"])))
     view = LibraryView(engine)
     qtbot.addWidget(view)
     view.refresh()
-    shown = {
-        view.failed.topLevelItem(i).toolTip(0): view.failed.topLevelItem(i).text(1)
-        for i in range(view.failed.topLevelItemCount())
-    }
+    shown = failed_rows(view.table)  # under their folders, each with its reason
     assert shown == _failed(hostile)
-    assert f"{len(shown)} files could not be indexed" in view.failed_title.text()
+    assert f"{len(shown)} could not be read" in view.summary.text()
     engine.close()
 
 
