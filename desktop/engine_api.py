@@ -40,6 +40,7 @@ class FolderStatus:
     pending: int
     failed: int
     seconds: float
+    no_video: int = 0  # sound files (no video stream): listed apart, not among the videos
 
 
 @dataclass(frozen=True)
@@ -245,6 +246,7 @@ class RealEngine:
                 int(row["pending"]),  # type: ignore[call-overload]
                 int(row["failed"]),  # type: ignore[call-overload]
                 float(row["seconds"]),  # type: ignore[arg-type]
+                int(row.get("no_video") or 0),  # type: ignore[call-overload]
             )
             for row in self.library.catalog.folder_counts()
         ]
