@@ -542,9 +542,12 @@ class RealEngine:
 
 
 def warm_up() -> None:
-    """Import the heavy engine modules (OpenCV, torch, open_clip) once, on a worker thread right after the
-    window opens: an import holds the GIL for a few hundred ms, which would otherwise freeze the window
+    """Import the heavy engine modules (PyAV, OpenCV, torch, open_clip) once, on a worker thread right after
+    the window opens: an import holds the GIL for a few hundred ms, which would otherwise freeze the window
     when the first indexing or search job starts."""
     import engine.library.library
     import engine.models.registry
     import engine.search.searcher  # noqa: F401
+    from engine.media.decode import load_decoder
+
+    load_decoder()

@@ -63,6 +63,7 @@ __all__ = [
     "VideoInfo",
     "cut_score",
     "frame_at",
+    "load_decoder",
     "looks_like_video",
     "probe",
     "sample_frames",
@@ -76,6 +77,13 @@ _MAX_DECODE_ERRORS = 16  # consecutive packets the decoder rejects before we cal
 _MIN_SHOT_S = 1.0  # flashes and strobes would otherwise emit a "cut" at every probe
 _CUT_BUFFER_BYTES = 96 * 2**20  # packets kept to locate a cut between two keyframe samples
 _PROBE_SIZE = (64, 36)  # decoder-side size of a cut probe (then averaged to the 32x18 signature)
+
+
+def load_decoder() -> None:
+    """Import PyAV now (it takes a few hundred ms and holds the GIL): the app calls this while it starts, so
+    the first indexing run's decoder thread does not freeze the window with the import."""
+    import av
+    import av.video.reformatter  # noqa: F401
 
 
 def looks_like_video(path: Path | str) -> bool:
@@ -567,7 +575,8 @@ class _CutFinder:
         self.image: np.ndarray | None = None  # the output picture made while probing, reused for the sample
         tl = video.timeline
         self._timed = tl.timed
-        self._times = tl.times
+        self._order = tl.presentation_order()  # decode indices by presentation time
+        self._sorted_times = tl.times[self._order] if self._timed else np.zeros(0)
         self._keys = np.flatnonzero(tl.keys)
         self._kept: dict[int, Packet] = {}
         self._kept_bytes = 0
@@ -588,10 +597,13 @@ class _CutFinder:
         for i in [i for i in self._kept if i < start]:
             self._kept_bytes -= int(self._kept.pop(i).size)
 
+    def _decode_index(self, t: float) -> int:
+        """Decode index of the frame shown at ``t`` (or the next one)."""
+        pos = int(np.searchsorted(self._sorted_times, t - 1e-6))
+        return int(self._order[min(pos, len(self._order) - 1)])
+
     def _gop_start(self, t: float) -> int:
-        at = np.flatnonzero(np.abs(self._times - t) <= 1e-6)
-        decode_index = int(at[0]) if len(at) else int(np.searchsorted(np.sort(self._times), t))
-        pos = int(np.searchsorted(self._keys, decode_index, side="right")) - 1
+        pos = int(np.searchsorted(self._keys, self._decode_index(t), side="right")) - 1
         return int(self._keys[max(pos, 0)]) if len(self._keys) else 0
 
     def look(self, frame: VideoFrame, t: float, *, force: bool) -> tuple[float, np.ndarray] | None:
@@ -629,8 +641,7 @@ class _CutFinder:
         if not self._timed:
             return None
         start = self._gop_start(t_a)
-        end_at = np.flatnonzero(np.abs(self._times - t_b) <= 1e-6)
-        end = int(end_at[0]) if len(end_at) else -1
+        end = self._decode_index(t_b)
         if end <= start or any(i not in self._kept for i in range(start, end)):
             return None  # the packets are gone (a stretch longer than the buffer): mark the cut where seen
         decoder = self.video._decoder(fresh=True)
