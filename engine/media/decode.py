@@ -75,7 +75,7 @@ _MAX_FPS = 1000.0  # high-speed phone footage tops out near 960 fps; more is a b
 _CANCEL_EVERY = 32  # packets between cancel checks
 _MAX_DECODE_ERRORS = 16  # consecutive packets the decoder rejects before we call the rest unreadable
 _MIN_SHOT_S = 1.0  # flashes and strobes would otherwise emit a "cut" at every probe
-_CUT_BUFFER_BYTES = 96 * 2**20  # packets kept to locate a cut between two keyframe samples
+_CUT_BUFFER_BYTES = 64 * 2**20  # packets kept to locate a cut between two keyframe samples
 _PROBE_SIZE = (64, 36)  # decoder-side size of a cut probe (then averaged to the 32x18 signature)
 
 

@@ -255,3 +255,19 @@ def test_cuts_are_still_found_when_only_keyframes_are_decoded(tmp_path: Path, go
         assert stats.strategy == "keyframes" and stats.located_cuts == 2 and stats.decoded < 200 / 2
     periodic = np.array([f.t for f in sample_frames(path, 1.0, cuts=False)])
     assert all(np.abs(periodic - k).min() <= 0.55 for k in range(8))
+
+
+@pytest.mark.parametrize("codec", ["h264", "hevc", "av1", "vp9"])
+def test_two_second_gops_decode_half_and_give_the_same_pictures_as_decoding_everything(
+    tmp_path: Path, codec: str
+) -> None:
+    """Samples between keyframes: each GOP is decoded from its keyframe up to the sample (x265's open GOPs
+    too, whose leading pictures need the GOP before), and the pictures are those of a sequential decode."""
+    path = write_clock_video(tmp_path / f"gop2.{'webm' if codec == 'vp9' else 'mp4'}", 6.0, codec=codec, gop_s=2.0)
+    every, planned = DecodeStats(), DecodeStats()
+    by_all = list(sample_frames(path, 1.0, cuts=False, short_side=90, mode="sequential", stats=every))
+    by_plan = list(sample_frames(path, 1.0, cuts=False, short_side=90, stats=planned))
+    assert [f.t for f in by_plan] == [f.t for f in by_all] == pytest.approx(list(range(6)), abs=1e-3)
+    assert all(np.array_equal(a.image, b.image) for a, b in zip(by_all, by_plan, strict=True))
+    assert all(abs(_clock(f) - f.t) <= 0.011 for f in by_plan)
+    assert planned.strategy == "keyframes+gops" and planned.sent < 0.65 * every.sent and planned.decode_errors == 0
