@@ -21,6 +21,7 @@ measured in a child process, against the same process importing everything and b
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -97,7 +98,8 @@ def ffmpeg_available() -> bool:
 
 def _ffmpeg(args: list[str], timeout: float = 3600) -> None:
     cmd = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y", *args]
-    subprocess.run(cmd, check=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    env = {**os.environ, "SVT_LOG": "1"}  # SVT-AV1 logs its settings to stderr whatever ffmpeg's log level
+    subprocess.run(cmd, check=True, timeout=timeout, stdin=subprocess.DEVNULL, env=env)
 
 
 def corpus_folder() -> Path:
@@ -318,8 +320,6 @@ def run_decode_bench(
 
 
 def _cores() -> int:
-    import os
-
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 

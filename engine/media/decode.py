@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from engine.jobs import CancelToken, check_cancel
-from engine.media.cuts import cut_score, signature
+from engine.media.cuts import cut_score, is_cut, signature
 from engine.media.media_types import (
     AUDIO_EXTENSIONS,
     NOT_VIDEO_EXTENSIONS,
@@ -492,14 +492,14 @@ class _Picture:
 
     def probe(self, frame: VideoFrame) -> np.ndarray:
         """A tiny picture for cut detection (same colours as ``image``; not rotated)."""
-        return self._convert(self._probe_scaler, frame, *_PROBE_SIZE, "AREA")
+        return self._convert(self._probe_scaler, frame, *_PROBE_SIZE, "AREA", threads=1)
 
     @staticmethod
-    def _convert(scaler: Any, frame: VideoFrame, w: int, h: int, interpolation: str) -> np.ndarray:
+    def _convert(scaler: Any, frame: VideoFrame, w: int, h: int, interpolation: str, threads: int = 0) -> np.ndarray:
         transfer: Transfer | None = transfer_of(int(frame.color_trc or 0))
         fmt = "rgb48le" if transfer else "rgb24"
         src_range = int(frame.color_range or 0) or None  # 1: limited (TV), 2: full (JPEG, many phones)
-        out = scaler.reformat(frame, w, h, fmt, interpolation=interpolation, src_color_range=src_range)
+        out = scaler.reformat(frame, w, h, fmt, interpolation=interpolation, src_color_range=src_range, threads=threads)
         array = out.to_ndarray()
         return tone_map(array, transfer) if transfer else np.ascontiguousarray(array)
 
@@ -621,7 +621,7 @@ class _CutFinder:
             self.st.probes += 1
         found = None
         due = self.prev_sig is not None and t - self.last_cut_t >= _MIN_SHOT_S
-        if due and cut_score(self.prev_sig, sig) >= self.threshold:
+        if due and is_cut(self.prev_sig, sig, self.threshold):
             if t - self.prev_t > 1.5 * self.probe_dt:
                 found = self._locate(self.prev_sig, self.prev_t, t)
             if found is None:
@@ -662,7 +662,7 @@ class _CutFinder:
         if t is None or not t_a < t < t_b - 1e-6:
             return None
         self.st.probes += 1
-        if cut_score(sig_a, signature(self.picture.probe(frame))) < self.threshold:
+        if not is_cut(sig_a, signature(self.picture.probe(frame)), self.threshold):
             return None
         return t, self.picture.image(frame)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import math
+import os
 import shutil
 import subprocess
 import tempfile
@@ -214,7 +215,8 @@ def run_ffmpeg(args: list[str], frames: Iterable[np.ndarray] = (), path: Path | 
     cmd = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y", *args]
     # stderr goes to a file, not a pipe: a chatty ffmpeg must not block while we fill its stdin
     with tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err)
+        env = {**os.environ, "SVT_LOG": "1"}  # SVT-AV1 logs its settings to stderr whatever ffmpeg's log level
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err, env=env)
         assert proc.stdin is not None
         try:
             for frame in frames:

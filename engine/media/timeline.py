@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Literal
 
 import numpy as np
@@ -47,7 +48,7 @@ class Timeline:
     end_s: float  # end of the last frame: its time plus its duration
     stopped: str = ""  # why demuxing ended before the container's end ("" when it did not)
 
-    @property
+    @cached_property
     def timed(self) -> bool:
         return bool(len(self.times)) and not bool(np.isnan(self.times).any())
 

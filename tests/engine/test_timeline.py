@@ -91,3 +91,17 @@ def test_keyframes_sooner_than_the_usual_gop_are_decoded_as_cut_probes() -> None
     plan = plan_samples(tl, 1.0, cut_keys=True)
     assert 2.5 in plan.probe_keys and 7.0 not in plan.probe_keys and plan.send[75]
     assert not plan_samples(tl, 1.0).send[75]
+
+
+def test_the_quick_cut_test_agrees_with_the_full_score() -> None:
+    from engine.media.cuts import cut_score, is_cut, signature
+
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 256, (36, 64, 3), dtype=np.uint8)
+    for _ in range(200):
+        other = np.clip(
+            base.astype(int) + rng.integers(-80, 80) + rng.normal(0, rng.uniform(0, 60), base.shape), 0, 255
+        )
+        a, b = signature(base), signature(other.astype(np.uint8))
+        for threshold in (0.05, 0.3, 0.6):
+            assert is_cut(a, b, threshold) == (cut_score(a, b) >= threshold)
