@@ -41,7 +41,7 @@ from engine.media.media_types import (
     SampledFrame,
     VideoInfo,
 )
-from engine.media.timeline import KEYFRAME_TOLERANCE, DecodeMode, Timeline, plan_samples
+from engine.media.timeline import KEYFRAME_TOLERANCE, DecodeMode, SamplePlan, Timeline, plan_samples
 from engine.media.tonemap import Transfer, tone_map, transfer_of
 
 if TYPE_CHECKING:
@@ -334,6 +334,7 @@ class VideoFile:
         ctx = self.stream.codec_context
         if ctx.is_open:
             ctx.flush_buffers()
+        ctx.skip_frame = "DEFAULT"
 
     def sample(
         self,
@@ -376,7 +377,7 @@ class VideoFile:
         self._read_from_start = False
         decoder = self._decoder()
         try:
-            for frame in self._planned_frames(decoder, plan.send, plan.drain_before, finder, st, cancel):
+            for frame in self._planned_frames(decoder, plan, finder, st, cancel):
                 if self._rotation is None:
                     self._rotation, self._info = _rotation_of(frame), None
                 for out in run.take(frame, finder):
@@ -396,15 +397,21 @@ class VideoFile:
     def _planned_frames(
         self,
         decoder: VideoCodecContext,
-        send: np.ndarray,
-        drain_before: np.ndarray,
+        plan: SamplePlan,
         finder: _CutFinder | None,
         st: DecodeStats,
         cancel: CancelToken | None,
     ) -> Iterator[VideoFrame]:
-        """Read every packet once, give the planned ones to the decoder, yield the frames that come out."""
+        """Read every packet once, give the planned ones to the decoder, yield the frames that come out.
+
+        Unless the plan is sequential, a sent packet whose frame is not needed (not a sample, not a keyframe)
+        is decoded with ``skip_frame`` "NONREF": when no other frame references it, the decoder drops it
+        without decoding it (the B-frames of a long GOP are mostly such). Cut probes take what comes out."""
         import av
 
+        send, drain_before, needed = plan.send, plan.drain_before, plan.needed
+        may_skip = plan.strategy != "sequential" and len(needed) == len(send)
+        skipping = False
         packets = self._container.demux(self.stream)
         failing = 0  # consecutive packets the decoder rejected
         i = -1
@@ -431,6 +438,9 @@ class VideoFile:
                 decoder.flush_buffers()
                 st.drains += 1
             st.sent += 1
+            if may_skip and skipping == bool(needed[i]):
+                skipping = not skipping
+                decoder.skip_frame = "NONREF" if skipping else "DEFAULT"
             errors = st.decode_errors
             frames = list(_decode(decoder, packet, st))
             failing = failing + 1 if st.decode_errors > errors and not frames else 0

@@ -82,6 +82,9 @@ class SamplePlan:
     drain_before: np.ndarray  # bool per packet: drain and reset the decoder before sending it
     sample_times: np.ndarray  # sorted presentation times of the frames to yield as samples
     probe_keys: np.ndarray = field(default_factory=lambda: np.zeros(0))  # scene-cut keyframes decoded as probes
+    # bool per packet: its frame must come out (a sample or a keyframe); the decoder may drop the other sent
+    # packets' frames when nothing references them (skip_frame "NONREF": most B-frames of a long GOP)
+    needed: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
 
     @property
     def decoded_share(self) -> float:
@@ -166,7 +169,9 @@ def plan_samples(
                 drain[start] = True
     times = np.unique(timeline.times[targets])
     strategy = _strategy(timeline, send, targets)
-    return SamplePlan(strategy, send, drain, times, probes)
+    needed = timeline.keys.copy()
+    needed[targets] = True
+    return SamplePlan(strategy, send, drain, times, probes, needed)
 
 
 def _nearest(sorted_values: np.ndarray, at: np.ndarray) -> np.ndarray:
