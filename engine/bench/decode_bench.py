@@ -149,7 +149,8 @@ def ffmpeg_decode_s(path: Path, *, keyframes_only: bool) -> float:
     skip = ["-skip_frame", "nokey"] if keyframes_only else []
     cmd = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-noautorotate", *skip, "-i", str(path)]
     started = time.perf_counter()
-    subprocess.run([*cmd, "-map", "0:v:0", "-f", "null", "-"], check=True, stdin=subprocess.DEVNULL, timeout=3600)
+    out = ["-map", "0:v:0", "-fps_mode", "passthrough", "-f", "null", "-"]  # no frame duplicated for VFR
+    subprocess.run([*cmd, *out], check=True, stdin=subprocess.DEVNULL, timeout=3600)
     return time.perf_counter() - started
 
 
@@ -249,8 +250,10 @@ def _check(row: dict[str, Any], goal: str, value: float, target: float) -> dict[
 
 
 def peak_rss(path: Path) -> dict[str, float]:
-    """Peak resident memory (MB) of a child indexing ``path`` with fake:color, and of one only getting ready."""
-    code = """
+    """Peak resident memory (MB) of child processes: indexing ``path`` with fake:color against the same
+    process made ready to index (library open, encoder built, nothing indexed), and decoding ``path`` as
+    indexing does against a process that only imported the decoder."""
+    index_code = """
 import resource, sys, tempfile
 from pathlib import Path
 from engine.library.library import Library
@@ -262,17 +265,31 @@ with tempfile.TemporaryDirectory() as tmp:
     with Library(Path(tmp) / "home", settings=EngineSettings(model="fake:color")) as lib:
         lib.add_folder(folder)
         encoder = lib.encoder()
-        if sys.argv[2] == "index":
+        encoder.encode_images(__import__("numpy").zeros((1, encoder.image_size, encoder.image_size, 3), "uint8"))
+        if sys.argv[2] == "yes":
             assert lib.index(encoder).indexed == 1
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
-    out = {}
-    for what in ("ready", "index"):
-        proc = subprocess.run([sys.executable, "-c", code, str(path), what], capture_output=True, text=True,
-                              check=True, timeout=900)  # fmt: skip
-        out[what] = int(proc.stdout.strip().splitlines()[-1]) / 1024.0  # Linux reports KiB
-    return {"ready_mb": round(out["ready"], 1), "index_mb": round(out["index"], 1),
-            "indexing_adds_mb": round(out["index"] - out["ready"], 1)}  # fmt: skip
+    decode_code = """
+import resource, sys
+from engine.media.decode import load_decoder, sample_frames
+load_decoder()
+if sys.argv[2] == "yes":
+    sum(1 for _ in sample_frames(sys.argv[1], 1.0, cuts=True, short_side=224))
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+    mb = {}
+    for name, code in (("index", index_code), ("decode", decode_code)):
+        for run in ("no", "yes"):
+            proc = subprocess.run([sys.executable, "-c", code, str(path), run], capture_output=True, text=True,
+                                  check=True, timeout=900)  # fmt: skip
+            mb[name, run] = int(proc.stdout.strip().splitlines()[-1]) / 1024.0  # Linux reports KiB
+    return {
+        "index_mb": round(mb["index", "yes"], 1),
+        "ready_to_index_mb": round(mb["index", "no"], 1),
+        "decode_mb": round(mb["decode", "yes"], 1),
+        "decoder_imported_mb": round(mb["decode", "no"], 1),
+    }
 
 
 def run_decode_bench(
@@ -343,7 +360,8 @@ def format_table(figures: dict[str, Any]) -> str:
     if "peak_rss_4k_hevc10" in figures:
         m = figures["peak_rss_4k_hevc10"]
         lines.append(
-            f"peak RSS indexing the 4K 10-bit file: {m['index_mb']:.0f} MB (ready to index: {m['ready_mb']:.0f} MB;"
-            f" indexing adds {m['indexing_adds_mb']:.0f} MB)"
+            f"peak RSS, 4K 10-bit file: indexing {m['index_mb']:.0f} MB (the same process ready to index:"
+            f" {m['ready_to_index_mb']:.0f} MB); decoding alone {m['decode_mb']:.0f} MB (decoder imported:"
+            f" {m['decoder_imported_mb']:.0f} MB)"
         )
     return "\n".join(lines)
