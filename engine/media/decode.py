@@ -381,6 +381,7 @@ class VideoFile:
                 if self._rotation is None:
                     self._rotation, self._info = _rotation_of(frame), None
                 for out in run.take(frame, finder):
+                    check_cancel(cancel)
                     st.yielded += 1
                     st.cuts += out.is_cut
                     paused = time.perf_counter()
