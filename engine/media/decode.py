@@ -4,11 +4,13 @@ Decoding is the indexer's bottleneck, and most frames of a video are never looke
 file once, demuxes its video packets without decoding them (presentation times, keyframe flags: a few
 microseconds a packet), and ``engine.media.timeline`` decides from that what to decode: keyframes alone where
 they are dense enough for the sampling rate, a GOP from its keyframe up to the sampled frame where they are
-not, only the sampled frames of intra-only files. The decoder runs with its own threads, scales on the
-decoder side (FFmpeg's swscale, straight to the encoder's size, so a 4K frame is never converted to RGB at
-full size), and every time is a presentation time from the container, so a moment found at 0:42 plays at
-0:42 whatever the frame rate does. Pictures come out upright (rotation metadata applied) and, for HDR (PQ or
-HLG), tone-mapped to SDR (``engine.media.tonemap``).
+not, only the sampled frames of intra-only files. Inside a decoded GOP, frames nothing references and
+nothing samples are dropped by the decoder unseen (``skip_frame`` NONREF); keyframes decoded alone skip
+their loop filter. The decoder runs with one thread per core, scales on the decoder side (FFmpeg's swscale,
+straight to the encoder's size, so a 4K frame is never converted to RGB at full size), and every time is a
+presentation time from the container, so a moment found at 0:42 plays at 0:42 whatever the frame rate does.
+Pictures come out upright (rotation metadata applied) and, for HDR (PQ or HLG), tone-mapped to SDR
+(``engine.media.tonemap``).
 
 Cut detection compares the decoded frames' thumbnails (``engine.media.cuts``). Where every frame is decoded
 anyway it probes a few times a second; between two keyframe samples it compares the samples and, on a
@@ -30,7 +32,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from engine.jobs import CancelToken, check_cancel
-from engine.media.cuts import cut_score, is_cut, signature
+from engine.media.cut_finder import CutFinder
+from engine.media.cuts import cut_score
 from engine.media.media_types import (
     AUDIO_EXTENSIONS,
     NOT_VIDEO_EXTENSIONS,
@@ -74,8 +77,6 @@ log = logging.getLogger(__name__)
 _MAX_FPS = 1000.0  # high-speed phone footage tops out near 960 fps; more is a broken header
 _CANCEL_EVERY = 32  # packets between cancel checks
 _MAX_DECODE_ERRORS = 16  # consecutive packets the decoder rejects before we call the rest unreadable
-_MIN_SHOT_S = 1.0  # flashes and strobes would otherwise emit a "cut" at every probe
-_CUT_BUFFER_BYTES = 64 * 2**20  # packets kept to locate a cut between two keyframe samples
 _PROBE_SIZE = (64, 36)  # decoder-side size of a cut probe (then averaged to the 32x18 signature)
 
 
@@ -283,6 +284,13 @@ class VideoFile:
     def _time_of(self, frame: VideoFrame) -> float | None:
         return None if frame.pts is None else frame.pts * self._tb - self._origin
 
+    def _redecode(self, packets: list[Packet], st: DecodeStats) -> Iterator[VideoFrame]:
+        """Decode ``packets`` (from a keyframe on) again with a decoder of their own (to locate a cut)."""
+        decoder = self._decoder(fresh=True)
+        for packet in packets:
+            yield from _decode(decoder, packet, st)
+        yield from _drain(decoder)
+
     def frames_from(
         self, t: float, *, short_side: int | None = None, limit: int = 1, raw: bool = False
     ) -> Iterator[Any]:
@@ -356,7 +364,7 @@ class VideoFile:
         time is reported, so a moment still plays where it was found). "exact" never substitutes keyframes;
         "sequential" decodes every frame (the reference for tests). With ``cuts``, a frame whose thumbnail
         scores at least ``cut_threshold`` against the previous one (``cut_score``) is yielded with
-        ``is_cut=True`` (at most one per ``_MIN_SHOT_S``), located to the frame (``cut_probe_hz`` probes a
+        ``is_cut=True`` (at most one per ``cut_finder.MIN_SHOT_S``), located to the frame (``cut_probe_hz`` probes a
         second where every frame is decoded). ``short_side`` scales outputs on the decoder side so their
         short side equals it, aspect kept. A file that breaks part way yields what decoded and says where it
         stopped (``stats.stopped``, a warning); one that yields nothing raises ``MediaError``.
@@ -372,7 +380,9 @@ class VideoFile:
         st.strategy = plan.strategy
         st.keyframe_interval_s = tl.keyframe_interval_s() if tl.timed else 0.0
         run = _SamplingRun(self, plan.sample_times, every_s, short_side, st)
-        finder = _CutFinder(self, run.picture, cut_threshold, 1.0 / cut_probe_hz, st) if cuts else None
+        finder = None
+        if cuts:
+            finder = CutFinder(tl, run.picture, self._time_of, self._redecode, cut_threshold, 1.0 / cut_probe_hz, st)
         self._rewind()
         self._read_from_start = False
         decoder = self._decoder()
@@ -403,7 +413,7 @@ class VideoFile:
         self,
         decoder: VideoCodecContext,
         plan: SamplePlan,
-        finder: _CutFinder | None,
+        finder: CutFinder | None,
         st: DecodeStats,
         cancel: CancelToken | None,
     ) -> Iterator[VideoFrame]:
@@ -498,7 +508,12 @@ class _Picture:
 
     def image(self, frame: VideoFrame) -> np.ndarray:
         """Full output picture: scaled, tone-mapped when HDR, rotated upright."""
-        return _upright(self.unrotated(frame), _rotation_of(frame))
+        return self.upright(self.unrotated(frame), frame)
+
+    @staticmethod
+    def upright(array: np.ndarray, frame: VideoFrame) -> np.ndarray:
+        """``array`` (made from ``frame``) turned as the frame's display matrix says."""
+        return _upright(array, _rotation_of(frame))
 
     def unrotated(self, frame: VideoFrame) -> np.ndarray:
         w, h = self._output_size(frame)
@@ -542,7 +557,7 @@ class _SamplingRun:
             return self.count - 1
         return int(min(np.searchsorted(self.sorted_times, t - self.eps), len(self.sorted_times) - 1))
 
-    def take(self, frame: VideoFrame, finder: _CutFinder | None) -> Iterator[SampledFrame]:
+    def take(self, frame: VideoFrame, finder: CutFinder | None) -> Iterator[SampledFrame]:
         self.st.decoded += 1
         self.count += 1
         t = self.video._time_of(frame) if self.tl.timed else None
@@ -571,115 +586,6 @@ class _SamplingRun:
         self.st.converted += 1
         image = finder.image if finder is not None and finder.image is not None else self.picture.image(frame)
         yield SampledFrame(t, self._index(t), is_cut, image)
-
-
-class _CutFinder:
-    """Cut detection over the frames that come out of the decoder (see the module docstring)."""
-
-    def __init__(self, video: VideoFile, picture: _Picture, threshold: float, probe_dt: float, st: DecodeStats) -> None:
-        self.video = video
-        self.picture = picture
-        self.threshold = threshold
-        self.probe_dt = probe_dt
-        self.st = st
-        self.prev_sig: np.ndarray | None = None
-        self.prev_t = -math.inf
-        self.last_cut_t = -math.inf
-        self.next_probe_t = 0.0
-        self.cut_here = False
-        self.image: np.ndarray | None = None  # the output picture made while probing, reused for the sample
-        tl = video.timeline
-        self._timed = tl.timed
-        self._order = tl.presentation_order()  # decode indices by presentation time
-        self._sorted_times = tl.times[self._order] if self._timed else np.zeros(0)
-        self._keys = np.flatnonzero(tl.keys)
-        self._kept: dict[int, Packet] = {}
-        self._kept_bytes = 0
-
-    def keep(self, i: int, packet: Packet) -> None:
-        """Hold a packet (sent or skipped) while it may be needed to locate a cut since the last probe."""
-        if not self._timed:
-            return
-        self._kept[i] = packet
-        self._kept_bytes += int(packet.size)
-        while self._kept_bytes > _CUT_BUFFER_BYTES and self._kept:
-            oldest = min(self._kept)
-            self._kept_bytes -= int(self._kept.pop(oldest).size)
-
-    def _trim(self, t: float) -> None:
-        """Forget packets before the keyframe that starts the GOP holding the frame at ``t``."""
-        start = self._gop_start(t)
-        for i in [i for i in self._kept if i < start]:
-            self._kept_bytes -= int(self._kept.pop(i).size)
-
-    def _decode_index(self, t: float) -> int:
-        """Decode index of the frame shown at ``t`` (or the next one)."""
-        pos = int(np.searchsorted(self._sorted_times, t - 1e-6))
-        return int(self._order[min(pos, len(self._order) - 1)])
-
-    def _gop_start(self, t: float) -> int:
-        pos = int(np.searchsorted(self._keys, self._decode_index(t), side="right")) - 1
-        return int(self._keys[max(pos, 0)]) if len(self._keys) else 0
-
-    def look(self, frame: VideoFrame, t: float, *, force: bool) -> tuple[float, np.ndarray] | None:
-        """Probe ``frame`` if due (or ``force``d: a sample); returns a cut located before it, if any."""
-        self.cut_here, self.image = False, None
-        if not force and t < self.next_probe_t - 1e-6:
-            return None
-        self.next_probe_t = (math.floor(t / self.probe_dt + 1e-6) + 1) * self.probe_dt
-        if force:
-            self.image = self.picture.unrotated(frame)
-            sig = signature(self.image)
-            self.image = _upright(self.image, _rotation_of(frame))
-        else:
-            sig = signature(self.picture.probe(frame))
-            self.st.probes += 1
-        found = None
-        due = self.prev_sig is not None and t - self.last_cut_t >= _MIN_SHOT_S
-        if due and is_cut(self.prev_sig, sig, self.threshold):
-            if t - self.prev_t > 1.5 * self.probe_dt:
-                found = self._locate(self.prev_sig, self.prev_t, t)
-            if found is None:
-                self.cut_here, self.last_cut_t = True, t
-            else:
-                self.last_cut_t = found[0]
-                self.st.located_cuts += 1
-        if self.cut_here and self.image is None:
-            self.image = self.picture.image(frame)
-        self.prev_sig, self.prev_t = sig, t
-        if self._timed:
-            self._trim(t)
-        return found
-
-    def _locate(self, sig_a: np.ndarray, t_a: float, t_b: float) -> tuple[float, np.ndarray] | None:
-        """Decode the stretch between two probes again and return the first frame unlike the first probe."""
-        if not self._timed:
-            return None
-        start = self._gop_start(t_a)
-        end = self._decode_index(t_b)
-        if end <= start or any(i not in self._kept for i in range(start, end)):
-            return None  # the packets are gone (a stretch longer than the buffer): mark the cut where seen
-        decoder = self.video._decoder(fresh=True)
-        for i in range(start, end):
-            for frame in _decode(decoder, self._kept[i], self.st):
-                hit = self._unlike(frame, sig_a, t_a, t_b)
-                if hit is not None:
-                    return hit
-        for frame in _drain(decoder):
-            hit = self._unlike(frame, sig_a, t_a, t_b)
-            if hit is not None:
-                return hit
-        return None
-
-    def _unlike(self, frame: VideoFrame, sig_a: np.ndarray, t_a: float, t_b: float) -> tuple[float, np.ndarray] | None:
-        self.st.decoded += 1
-        t = self.video._time_of(frame)
-        if t is None or not t_a < t < t_b - 1e-6:
-            return None
-        self.st.probes += 1
-        if not is_cut(sig_a, signature(self.picture.probe(frame)), self.threshold):
-            return None
-        return t, self.picture.image(frame)
 
 
 # -- helpers --------------------------------------------------------------------------------------------
