@@ -273,7 +273,7 @@ def peak_rss(path: Path) -> dict[str, float]:
     process made ready to index (library open, encoder built, nothing indexed), and decoding ``path`` as
     indexing does against a process that only imported the decoder."""
     index_code = """
-import resource, sys, tempfile
+import sys, tempfile
 from pathlib import Path
 from engine.library.library import Library
 from engine.settings import EngineSettings
@@ -287,22 +287,27 @@ with tempfile.TemporaryDirectory() as tmp:
         encoder.encode_images(__import__("numpy").zeros((1, encoder.image_size, encoder.image_size, 3), "uint8"))
         if sys.argv[2] == "yes":
             assert lib.index(encoder).indexed == 1
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+print(_peak_kib())
 """
     decode_code = """
-import resource, sys
+import sys
 from engine.media.decode import load_decoder, sample_frames
 load_decoder()
 if sys.argv[2] == "yes":
     sum(1 for _ in sample_frames(sys.argv[1], 1.0, cuts=True, short_side=224))
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+print(_peak_kib())
 """
+    # VmHWM, not ru_maxrss: a forked child inherits the parent's high-water mark (this process holds ViT-B-32)
+    peak = (
+        "def _peak_kib():\n"
+        "    return next(int(x.split()[1]) for x in open('/proc/self/status') if x.startswith('VmHWM'))\n"
+    )
     mb = {}
-    for name, code in (("index", index_code), ("decode", decode_code)):
+    for name, code in (("index", peak + index_code), ("decode", peak + decode_code)):
         for run in ("no", "yes"):
             proc = subprocess.run([sys.executable, "-c", code, str(path), run], capture_output=True, text=True,
                                   check=True, timeout=900)  # fmt: skip
-            mb[name, run] = int(proc.stdout.strip().splitlines()[-1]) / 1024.0  # Linux reports KiB
+            mb[name, run] = int(proc.stdout.strip().splitlines()[-1]) / 1024.0
     return {
         "index_mb": round(mb["index", "yes"], 1),
         "ready_to_index_mb": round(mb["index", "no"], 1),
