@@ -40,10 +40,11 @@ def test_sound_files_are_counted_apart_from_the_videos(qtbot, fake_engine, tmp_p
     fake_engine.indexed, fake_engine.no_video = True, 2
     view = _view(qtbot, fake_engine)
     row = view.table.topLevelItem(0)
-    assert [row.text(c) for c in (1, 2, 4, 6)] == ["3", "3", "0", "Indexed · 2 sound files"]
-    assert "no video stream" in row.toolTip(6)
-    assert view.summary.text() == "1 folder · 3 of 3 videos indexed · 2 sound files without a video stream"
-    assert not view.failed_box.isVisible()  # not failures
+    assert [row.text(c) for c in (1, 2, 4, 6)] == ["3", "3", "0", "Indexed · 2 sound files (no video)"]
+    assert view.summary.text().endswith(
+        " · 3 of 3 videos indexed with fake:hash-8 · 2 sound files without a video stream"
+    )
+    assert not view.retry_button.isVisible()  # not failures
 
 
 def test_progress_eta_cancel_and_resume(qtbot, fake_engine, tmp_path: Path) -> None:
