@@ -40,6 +40,7 @@ class FolderStatus:
     pending: int
     failed: int
     seconds: float
+    no_video: int = 0  # sound files (no video stream): listed apart, not among the videos
 
 
 @dataclass(frozen=True)
@@ -245,6 +246,7 @@ class RealEngine:
                 int(row["pending"]),  # type: ignore[call-overload]
                 int(row["failed"]),  # type: ignore[call-overload]
                 float(row["seconds"]),  # type: ignore[arg-type]
+                int(row.get("no_video") or 0),  # type: ignore[call-overload]
             )
             for row in self.library.catalog.folder_counts()
         ]
@@ -540,9 +542,12 @@ class RealEngine:
 
 
 def warm_up() -> None:
-    """Import the heavy engine modules (OpenCV, torch, open_clip) once, on a worker thread right after the
-    window opens: an import holds the GIL for a few hundred ms, which would otherwise freeze the window
+    """Import the heavy engine modules (PyAV, OpenCV, torch, open_clip) once, on a worker thread right after
+    the window opens: an import holds the GIL for a few hundred ms, which would otherwise freeze the window
     when the first indexing or search job starts."""
     import engine.library.library
     import engine.models.registry
     import engine.search.searcher  # noqa: F401
+    from engine.media.decode import load_decoder
+
+    load_decoder()

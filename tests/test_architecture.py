@@ -42,11 +42,12 @@ def test_import_linter_contracts_hold() -> None:
     [
         "from engine import cli",  # `scenefind status` and `--help` must be instant
         "from engine.train.config import TrainConfig; TrainConfig().objective_settings()",  # the Training form
+        "import engine.library.scanner, engine.indexing.pipeline, engine.media.decode",  # a scan decodes nothing
     ],
 )
 def test_light_entry_points_do_not_load_torch(code: str) -> None:
     """Heavy libraries load only when a model is needed, not to parse flags or show training defaults."""
-    code += "\nimport sys; print(','.join(m for m in ('torch', 'open_clip', 'cv2') if m in sys.modules))"
+    code += "\nimport sys; print(','.join(m for m in ('torch', 'open_clip', 'cv2', 'av') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
 

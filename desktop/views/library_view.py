@@ -175,6 +175,9 @@ class LibraryView(QWidget):
         text = f"{len(folders)} folder{'s' * (len(folders) != 1)} · {indexed} of {videos} videos indexed with {model}"
         if failed:
             text += f" · {len(failed)} could not be read"
+        sounds = sum(f.no_video for f in folders)
+        if sounds:
+            text += f" · {sounds} sound file{'s' * (sounds != 1)} without a video stream"
         if self._model_problem is not None and any(f.pending or not f.videos for f in folders):
             text += " · indexing waits for the search model (see above)"
         self.summary.setText(text if folders else "No folders yet")
@@ -183,7 +186,15 @@ class LibraryView(QWidget):
         self._update_buttons()
 
     def _status(self, f: FolderStatus) -> tuple[str, str]:
-        """A folder's state in words, and its kind (``ok``, ``busy``, ``waiting``, ``failed``, ``none``)."""
+        """A folder's state in words, and its kind (``ok``, ``busy``, ``waiting``, ``failed``, ``none``); sound
+        files (no video stream: not failures, kept for speech indexing) are said after it."""
+        text, kind = self._video_status(f)
+        if f.no_video:
+            sounds = f"{f.no_video} sound file{'s' * (f.no_video != 1)} (no video)"
+            text = f"{text} · {sounds}" if f.videos or kind == "busy" else sounds
+        return text, kind
+
+    def _video_status(self, f: FolderStatus) -> tuple[str, str]:
         if self.runner.running and (f.pending or not f.videos):
             return "Indexing…", "busy"
         if (f.pending or not f.videos) and self._model_problem is not None:  # (not scanned yet: that waits too)

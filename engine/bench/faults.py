@@ -335,7 +335,7 @@ def run_faults_bench(
         say(
             f"hostile files: {hostile['handled']} of {hostile['cases']} handled, {hostile['crashed_runs']} crashed "
             f"runs ({hostile['indexed']} indexed, {hostile['failed']} failed with a reason, "
-            f"{hostile['skipped']} skipped)"
+            f"{hostile['no_video']} sound files without a video stream, {hostile['skipped']} skipped)"
         )
         for case in hostile["details"]:
             say(f"  {case['kind']:32s} {case['outcome']:9s} {case['reason'][:70]}")

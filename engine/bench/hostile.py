@@ -5,7 +5,8 @@ write one of each kind the reliability issue lists (empty, truncated, random byt
 one frame, 8K, variable frame rate, audio only, unicode/emoji/very long names, quotes, symlink loops, no read
 permission) into a folder, so the tests and ``scenefind bench faults`` index the very same set. Each case says
 what the run must record: ``indexed`` (a real video, however odd), ``failed`` (a catalog row with a reason),
-or ``skipped`` (not a video at all: nothing to record). Three more files are deleted or replaced by a hook while
+``no_video`` (a sound file: a catalog row saying so, not a failure) or ``skipped`` (not a video at all:
+nothing to record). Three more files are deleted or replaced by a hook while
 the indexer decodes (``run_hostile``), and a list of bad queries (``QUERIES``) is tried on the result.
 """
 
@@ -26,7 +27,7 @@ import numpy as np
 from engine.bench.harness import MODEL, prepare_library, run_child, silence_output
 from engine.media.synthetic import write_color_video
 
-Expect = Literal["indexed", "failed", "skipped", "gone"]
+Expect = Literal["indexed", "failed", "no_video", "skipped", "gone"]
 _LONG_COMPONENT = 200  # bytes per folder name in the very long path (file systems allow 255)
 _LONG_PATH = 1500  # total length of the very long path (Linux allows 4096)
 
@@ -114,12 +115,23 @@ def _vfr(folder: Path) -> HostileCase:
 
 
 def _audio_only(folder: Path) -> HostileCase:
+    """An .mp4 holding only sound: a sound file in a video's name, recorded as "no video stream"."""
     path = folder / "audio only.mp4"
-    if shutil.which("ffmpeg") is None:  # an mp4 header with no streams at all still has no video
+    if shutil.which("ffmpeg") is None:  # an mp4 header with no streams at all is a broken file instead
         path.write_bytes(b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + bytes(4096))
         return HostileCase("audio-only mp4", path, "failed", needs="ffmpeg")
     _ffmpeg("-f", "lavfi", "-i", "sine=frequency=440:duration=2", "-c:a", "aac", str(path))
-    return HostileCase("audio-only mp4", path, "failed")
+    return HostileCase("audio-only mp4", path, "no_video")
+
+
+def _audio_m4a(folder: Path) -> HostileCase:
+    """The same sound as .m4a: listed and recorded as "no video stream" too, never left out without a word."""
+    path = folder / "voice memo.m4a"
+    if shutil.which("ffmpeg") is None:
+        path.write_bytes(b"\x00\x00\x00\x18ftypM4A \x00\x00\x00\x00M4A isom" + bytes(4096))
+        return HostileCase("audio-only m4a", path, "failed", needs="ffmpeg")
+    _ffmpeg("-f", "lavfi", "-i", "sine=frequency=330:duration=2", "-c:a", "aac", str(path))
+    return HostileCase("audio-only m4a", path, "no_video")
 
 
 def _unicode(folder: Path) -> HostileCase:
@@ -190,6 +202,7 @@ GENERATORS: tuple[Callable[[Path], HostileCase], ...] = (
     _eight_k,
     _vfr,
     _audio_only,
+    _audio_m4a,
     _unicode,
     _emoji,
     _long_path,
@@ -274,23 +287,22 @@ def _mid_index_plan(folder: Path) -> dict[str, list[tuple[str, str]]]:
 
 
 def _install_hooks(folder: Path, plan: dict[str, list[tuple[str, str]]]) -> None:
-    """Wrap the producer's ``sample_frames`` so that the first frame of a trigger file applies its changes."""
+    """Wrap the producer's ``VideoFile.sample`` so that the first frame of a trigger file applies its changes."""
     import engine.indexing.producer as producer
 
-    original = producer.sample_frames
+    class HookedVideoFile(producer.VideoFile):
+        def sample(self, *args: Any, **kwargs: Any) -> Iterator[Any]:
+            actions = plan.get(self.path.name, [])
+            for n, frame in enumerate(super().sample(*args, **kwargs)):
+                yield frame
+                for action, name in actions if n == 0 else ():
+                    target = folder / _MID / name
+                    if action == "delete":
+                        target.unlink(missing_ok=True)
+                    else:
+                        os.replace(folder / _MID / ".replacement.mp4", target)
 
-    def hooked(path: Path | str, *args: Any, **kwargs: Any) -> Iterator[Any]:
-        actions = plan.get(Path(path).name, [])
-        for n, frame in enumerate(original(path, *args, **kwargs)):
-            yield frame
-            for action, name in actions if n == 0 else ():
-                target = folder / _MID / name
-                if action == "delete":
-                    target.unlink(missing_ok=True)
-                else:
-                    os.replace(folder / _MID / ".replacement.mp4", target)
-
-    producer.sample_frames = hooked  # type: ignore[assignment]
+    producer.VideoFile = HookedVideoFile  # type: ignore[misc]
 
 
 def hostile_child(home: str, folder: str, log_path: str, plan: str, status_path: str) -> None:
@@ -372,6 +384,7 @@ def run_hostile(work: Path) -> dict[str, Any]:
         "handled": sum(d["handled"] for d in details),
         "indexed": sum(d["outcome"] == "indexed" for d in details),
         "failed": sum(d["outcome"] == "failed" for d in details),
+        "no_video": sum(d["outcome"] == "no_video" for d in details),
         "skipped": sum(d["outcome"] in ("skipped", "gone") for d in details),
         "crashed_runs": sum(code not in (0, 1) for code in codes),
         "exit_codes": codes,

@@ -1,4 +1,4 @@
-"""``scenefind bench index|search|faults|train``: every benchmark's arguments and handler.
+"""``scenefind bench index|search|faults|train|decode``: every benchmark's arguments and handler.
 
 Speed and reliability targets live in these benchmarks, not in timed unit tests. ``register`` adds ``bench``
 and its sub-commands to the ``scenefind`` parser; nothing heavy is imported until a benchmark runs, so
@@ -28,7 +28,7 @@ def register(sub: Any) -> dict[str, Handler]:
     b = sub.add_parser("bench", help="measure speed")
     bsub = b.add_subparsers(dest="bench", required=True, metavar="WHAT")
     benches: dict[str, Handler] = {}
-    for add in (register_index, register_search, register_faults, register_train):
+    for add in (register_index, register_search, register_faults, register_train, register_decode):
         benches.update(add(bsub))
     return {"bench": lambda args: benches[args.bench](args)}
 
@@ -275,4 +275,47 @@ def cmd_bench_train(args: argparse.Namespace) -> int:
     figures["wall_s"] = time.perf_counter() - started
     if args.json:
         print(json.dumps({k: v for k, v in figures.items() if k != "table"}, indent=2, default=str))
+    return EXIT_OK
+
+
+# -- bench decode -----------------------------------------------------------------------------------------
+
+
+def register_decode(bench_subparsers: Any) -> dict[str, Handler]:
+    """Add ``decode`` to the ``bench`` sub-parsers; return ``{"decode": handler}``."""
+    from engine.bench.decode_bench import CORPUS
+
+    p = bench_subparsers.add_parser(
+        "decode",
+        help="indexing speed on phone/camera-like files against ffmpeg's every-frame and keyframe-only limits",
+        description="Generates (once, cached) a corpus with ffmpeg: "
+        + "; ".join(c.label for c in CORPUS)
+        + ". For each file, in one run: ffmpeg decoding every frame and keyframes only (-skip_frame nokey), "
+        "Scenefind indexing it with fake:color and with random:ViT-B-32, as x real time, and the index's bytes per "
+        "hour of video; then the issue's goals, and the peak memory of indexing the 4K 10-bit file.",
+    )
+    p.add_argument("--seconds", type=float, default=8.0, help="length of each generated file (default 8)")
+    p.add_argument("--long-minutes", type=float, default=2.0, help="length of the long 720p file (default 2)")
+    p.add_argument("--only", help="comma-separated corpus keys: " + ", ".join(c.key for c in CORPUS))
+    p.add_argument("--repeat", type=count, default=2, help="runs of the fast measurements, best kept (default 2)")
+    p.add_argument("--no-vit", action="store_true", help="skip the random:ViT-B-32 runs")
+    p.add_argument("--no-rss", action="store_true", help="skip the peak-memory measurement")
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    return {"decode": cmd_bench_decode}
+
+
+def cmd_bench_decode(args: argparse.Namespace) -> int:
+    from engine.bench.decode_bench import run_decode_bench
+
+    figures = run_decode_bench(
+        seconds=args.seconds,
+        long_minutes=args.long_minutes,
+        only=[k.strip() for k in args.only.split(",")] if args.only else None,
+        vit=not args.no_vit,
+        repeat=args.repeat,
+        rss=not args.no_rss,
+        log=None if args.json else _log(False),
+    )
+    if args.json:
+        print(json.dumps(figures, indent=2))
     return EXIT_OK

@@ -102,6 +102,10 @@ def _index_once(lib: Any, args: argparse.Namespace) -> int:
         f"{result.moved} moved, {result.removed} removed, {len(result.failed)} failed."
     )
     sys.stdout.flush()  # keep the summary above the per-file lines when both streams share a terminal
+    for path in result.no_video:
+        print(f"  no video stream (audio only, kept for speech indexing): {safe(path)}")
+    for path, why in result.partial:
+        print(f"  partly indexed: {safe(path)}: {safe(why)}", file=sys.stderr)
     for path, why in result.unreadable:
         print(f"  unreadable: {safe(path)}: {safe(why)}", file=sys.stderr)
     failed = lib.catalog.videos(status="failed")

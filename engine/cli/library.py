@@ -50,6 +50,7 @@ def _status(lib: Any) -> dict[str, Any]:
         "model": lib.settings.model,
         "folders": lib.catalog.folder_counts(),
         "failed": [{"video": v["path"], "error": v["error"]} for v in lib.catalog.videos(status="failed")],
+        "no_video": [v["path"] for v in lib.catalog.videos(status="no_video")],
         "models": lib.catalog.models(),
         "last_jobs": [dict(j) for j in lib.catalog.jobs(limit=3)],
     }
@@ -74,11 +75,14 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(
             f"  {safe(f['path'])}: {f['videos']} videos, {f['indexed']} indexed, {f['pending']} pending, "
             f"{f['failed']} failed, {_duration(f['seconds'])} of video"
+            + (f"; {f['no_video']} sound files without a video stream" if f["no_video"] else "")
         )
     for m in info["models"]:
         print(f"  index {m['model_id']}: {m['videos']} videos")
     for f in info["failed"]:
         print(f"  failed: {safe(f['video'])}: {safe(f['error'])}")
+    for path in info["no_video"]:
+        print(f"  no video stream (audio only): {safe(path)}")
     for j in info["last_jobs"][:1]:
         print(f"  last run: {j['status']} ({j['done']}/{j['total']}) {j['message'] or ''}")
     return EXIT_OK

@@ -9,8 +9,9 @@ Incremental: the scan decides unchanged files by size and mtime, and only videos
 this model, fingerprint and sampling settings are decoded. Resumable: each video is committed on its own
 (vectors flushed, then one catalog transaction), so a crash or a cancel loses at most the videos in flight;
 the next run finds them still pending. A file that cannot be decoded is recorded as failed with the reason
-and the run goes on. The committing half (``VideoWriter``) is shared with runs whose decoding and embedding
-happen on Ray workers (``engine.indexing.ray_indexer``), so both leave the library in the same state.
+and the run goes on; a sound file (no video stream) is recorded as such, for the speech stage, not as
+failed. The committing half (``VideoWriter``) is shared with runs whose decoding and embedding happen on Ray
+workers (``engine.indexing.ray_indexer``), so both leave the library in the same state.
 """
 
 from __future__ import annotations
@@ -55,6 +56,8 @@ class IndexReport:
     seconds_of_video: float = 0.0
     failed: list[tuple[str, str]] = field(default_factory=list)
     unreadable: list[tuple[str, str]] = field(default_factory=list)
+    no_video: list[str] = field(default_factory=list)  # sound files found in this run (no video stream)
+    partial: list[tuple[str, str]] = field(default_factory=list)  # indexed up to where the file broke, and why
     elapsed_s: float = 0.0
 
 
@@ -72,6 +75,7 @@ class EmbeddedVideo:
     cuts: list[bool]
     vectors: np.ndarray  # (len(times), dim) float32
     features: np.ndarray | None = None  # raw tower features (len(times), dim) for a model with a temporal head
+    note: str = ""  # where a damaged or truncated file stopped being readable ("" when read to its end)
 
 
 @dataclass
@@ -86,6 +90,7 @@ class _Work:
     vectors: dict[int, np.ndarray] = field(default_factory=dict)  # position -> vector
     features: dict[int, np.ndarray] = field(default_factory=dict)  # position -> raw features (head models)
     ended: bool = False
+    note: str = ""
 
     @property
     def complete(self) -> bool:
@@ -99,7 +104,7 @@ class _Work:
 
         features = stacked(self.features) if self.features else None
         return EmbeddedVideo(
-            self.video, self.info, self.times, self.indices, self.cuts, stacked(self.vectors), features
+            self.video, self.info, self.times, self.indices, self.cuts, stacked(self.vectors), features, self.note
         )
 
 
@@ -110,7 +115,7 @@ class EmbedSink(Protocol):
 
     def commit(self, embedded: EmbeddedVideo) -> bool: ...
 
-    def fail(self, video: VideoRow, error: str) -> bool: ...
+    def fail(self, video: VideoRow, error: str, *, no_video: bool = False) -> bool: ...
 
 
 def embed_videos(
@@ -153,11 +158,12 @@ def embed_videos(
                     work.cuts.append(frame.is_cut)
             elif isinstance(item, Ended):
                 works[item.video_id].ended = True
+                works[item.video_id].note = item.note
             elif isinstance(item, Failed):
                 work = works.pop(item.video_id, None)
                 buffer = [b for b in buffer if b[0] != item.video_id]
                 row = work.video if work else next(v for v in todo if v["id"] == item.video_id)
-                sink.fail(row, item.error)
+                sink.fail(row, item.error, no_video=item.no_video)
             if len(buffer) >= s.batch_size or (not producing and buffer):
                 _encode(encoder, buffer[: s.batch_size], works)
                 buffer = buffer[s.batch_size :]
@@ -294,13 +300,21 @@ class VideoWriter:
         self.result.indexed += 1
         self.result.frames += len(embedded.times)
         self.result.seconds_of_video += embedded.info.duration_s
+        if embedded.note:
+            self.result.partial.append((embedded.video["path"], embedded.note))
         self._done(embedded.video, "Indexed")
         return True
 
-    def fail(self, video: VideoRow, error: str) -> bool:
-        """Record a video that could not be indexed, with the reason; False when already finished."""
+    def fail(self, video: VideoRow, error: str, *, no_video: bool = False) -> bool:
+        """Record a video that could not be indexed, with the reason (or, with ``no_video``, a sound file,
+        which is not a failure); False when already finished."""
         if video["id"] in self.finished:
             return False
+        if no_video:
+            self.catalog.mark_no_video(video["id"], error)
+            self.result.no_video.append(video["path"])
+            self._done(video, "No video stream in")
+            return True
         log.info("%s failed: %s", video["path"], error)  # reported in the run's result and the catalog
         self.catalog.mark_failed(video["id"], error)
         self.result.failed.append((video["path"], error))

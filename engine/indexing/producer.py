@@ -1,8 +1,9 @@
 """Decode videos on a background thread while the encoder works on the caller's thread.
 
-OpenCV and torch both release the GIL in their heavy calls, so a thread is enough for decoding to overlap
-embedding; a bounded queue keeps memory flat (a few batches of small frames) however long the video.
-Frames leave here centre-cropped to the encoder's square input so batches from different videos stack.
+PyAV (FFmpeg) and torch both release the GIL in their heavy calls, so a thread is enough for decoding to
+overlap embedding; a bounded queue keeps memory flat (a few batches of small frames) however long the video.
+Each file is opened once: its description goes out with its first frames (the rotation is only known once a
+frame is decoded). Frames leave here centre-cropped to the encoder's square input so batches stack.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 
 from engine.jobs import CancelToken, JobCancelled
 from engine.library.catalog import VideoRow
-from engine.media.decode import MediaError, SampledFrame, VideoInfo, probe, sample_frames
+from engine.media.decode import DecodeStats, MediaError, NoVideoStream, SampledFrame, VideoFile, VideoInfo
 from engine.media.images import centre_crop
 
 
@@ -34,12 +35,14 @@ class Frames:
 @dataclass(frozen=True)
 class Ended:
     video_id: int
+    note: str = ""  # where a damaged or truncated file stopped ("" when it was read to its end)
 
 
 @dataclass(frozen=True)
 class Failed:
     video_id: int
     error: str
+    no_video: bool = False  # a sound file: recorded as "no video stream", not as a failure
 
 
 Item = Started | Frames | Ended | Failed | None  # None: every video has been produced
@@ -101,20 +104,28 @@ class FrameProducer:
 
         path = Path(video["path"])
         try:
-            info = probe(path)
-            self._put(Started(video, info))
-            batch: list[SampledFrame] = []
-            for frame in sample_frames(path, self._every_s, cuts=self._cuts, short_side=self._side, cancel=self._stop):
-                cropped = centre_crop(frame.image, self._side)
-                batch.append(SampledFrame(t=frame.t, index=frame.index, is_cut=frame.is_cut, image=cropped))
-                if len(batch) >= self._chunk:
+            with VideoFile(path) as source:
+                stats = DecodeStats()
+                frames = source.sample(self._every_s, cuts=self._cuts, short_side=self._side, stats=stats,
+                                       cancel=self._stop)  # fmt: skip
+                batch: list[SampledFrame] = []
+                started = False
+                for frame in frames:
+                    if not started:
+                        self._put(Started(video, source.info))
+                        started = True
+                    cropped = centre_crop(frame.image, self._side)
+                    batch.append(SampledFrame(t=frame.t, index=frame.index, is_cut=frame.is_cut, image=cropped))
+                    if len(batch) >= self._chunk:
+                        self._put(Frames(video["id"], batch))
+                        batch = []
+                if batch:
                     self._put(Frames(video["id"], batch))
-                    batch = []
-            if batch:
-                self._put(Frames(video["id"], batch))
-            self._put(Ended(video["id"]))
+                self._put(Ended(video["id"], stats.stopped))
         except JobCancelled:
             raise
+        except NoVideoStream as exc:
+            self._put(Failed(video["id"], exc.reason, no_video=True))
         except MediaError as exc:
             self._put(Failed(video["id"], exc.reason))
         except Exception as exc:  # a decoder bug must fail one file, not the whole run

@@ -242,7 +242,7 @@ class RayIndexer(Indexer):
         if answer.embedded is not None:
             writer.commit(answer.embedded)
         else:
-            writer.fail(video, answer.error)
+            writer.fail(video, answer.error, no_video=answer.no_video)
 
     def _lost(
         self,

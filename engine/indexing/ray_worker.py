@@ -42,6 +42,7 @@ class EmbedResult:
     embedded: EmbeddedVideo | None = None
     error: str = ""
     info: VideoInfo | None = None
+    no_video: bool = False  # the error is "no video stream": a sound file, not a failure
 
 
 class VideoEmbedder:
@@ -70,7 +71,9 @@ class VideoEmbedder:
         embed_videos([video], self.encoder, self.settings, kept)
         if kept.embedded is None and not kept.error:  # the loop always ends a video one way or the other
             raise RuntimeError(f"{video['path']}: the decoder ended without describing the video")
-        return EmbedResult(video["id"], os.getpid(), embedded=kept.embedded, error=kept.error, info=kept.info)
+        return EmbedResult(
+            video["id"], os.getpid(), embedded=kept.embedded, error=kept.error, info=kept.info, no_video=kept.no_video
+        )
 
 
 class _Kept:
@@ -80,6 +83,7 @@ class _Kept:
         self.info: VideoInfo | None = None
         self.embedded: EmbeddedVideo | None = None
         self.error = ""
+        self.no_video = False
 
     def record_info(self, video: VideoRow, info: VideoInfo) -> None:
         self.info = info
@@ -88,6 +92,6 @@ class _Kept:
         self.embedded = embedded
         return True
 
-    def fail(self, video: VideoRow, error: str) -> bool:
-        self.error = error
+    def fail(self, video: VideoRow, error: str, *, no_video: bool = False) -> bool:
+        self.error, self.no_video = error, no_video
         return True

@@ -172,6 +172,14 @@ class Catalog(EmbeddingTables, JobHistory):
                 (error, time.time(), video_id),
             )
 
+    def mark_no_video(self, video_id: int, why: str) -> None:
+        """A sound file: nothing to index in pictures, not a failure (the speech stage will want it)."""
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE videos SET status='no_video', error=?, updated_at=? WHERE id=?",
+                (why, time.time(), video_id),
+            )
+
     def remove_videos(self, video_ids: Sequence[int]) -> RemovedKeys:
         """Delete videos (files gone) and their vectors' rows; returns the keys to mark deleted."""
         if not video_ids:
@@ -186,11 +194,13 @@ class Catalog(EmbeddingTables, JobHistory):
     # -- summaries --------------------------------------------------------------------------------------
 
     def folder_counts(self) -> list[dict[str, object]]:
-        """Per folder: videos by status, for ``scenefind status`` and the library view."""
+        """Per folder: videos by status, for ``scenefind status`` and the library view. Sound files (status
+        'no_video') are counted apart, as ``no_video``, not among the videos."""
         sql = (
-            "SELECT f.path, COUNT(v.id) AS videos, SUM(v.status='indexed') AS indexed,"
-            " SUM(v.status='failed') AS failed,"
-            " SUM(v.status='pending') AS pending, COALESCE(SUM(v.duration), 0) AS seconds FROM folders f"
+            "SELECT f.path, COUNT(v.id) - COALESCE(SUM(v.status='no_video'), 0) AS videos,"
+            " SUM(v.status='indexed') AS indexed, SUM(v.status='failed') AS failed,"
+            " SUM(v.status='pending') AS pending, SUM(v.status='no_video') AS no_video,"
+            " COALESCE(SUM(v.duration), 0) AS seconds FROM folders f"
             " LEFT JOIN videos v ON v.folder_id = f.id GROUP BY f.id ORDER BY f.path"
         )
         rows = [dict(r) for r in self._query(sql)]

@@ -106,12 +106,18 @@ class CatalogConnection:
             return
         if self.readonly:
             raise CatalogError(f"{self.path}: catalog schema {version} needs an upgrade; open it for writing once")
-        while version < SCHEMA_VERSION:
-            with self.transaction() as db:
-                for statement in filter(str.strip, MIGRATIONS[version].split(";")):
-                    db.execute(statement)
-                version += 1
-                db.execute(f"PRAGMA user_version = {version}")
+        self._db.execute("PRAGMA foreign_keys = OFF")  # a table rebuild must not cascade (no-op in a transaction)
+        try:
+            while version < SCHEMA_VERSION:
+                with self.transaction() as db:
+                    for statement in filter(str.strip, MIGRATIONS[version].split(";")):
+                        db.execute(statement)
+                    if db.execute("PRAGMA foreign_key_check").fetchone() is not None:
+                        raise CatalogError(f"{self.path}: upgrading the catalog to schema {version + 1} broke it")
+                    version += 1
+                    db.execute(f"PRAGMA user_version = {version}")
+        finally:
+            self._db.execute("PRAGMA foreign_keys = ON")
 
     def integrity_check(self) -> list[str]:
         """SQLite's own check; ``["ok"]`` when healthy."""

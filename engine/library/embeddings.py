@@ -68,9 +68,9 @@ class EmbeddingTables(CatalogConnection):
     def pending_videos(self, model_id: str, sample_every_s: float, window_s: float, stride_s: float) -> list[VideoRow]:
         """Videos that need (re-)embedding with this model and these sampling settings.
 
-        Failed videos are skipped until their file changes (which resets them to pending)."""
+        Failed videos and sound files are skipped until their file changes (which resets them to pending)."""
         sql = (
-            "SELECT v.* FROM videos v WHERE v.status != 'failed' AND NOT EXISTS ("
+            "SELECT v.* FROM videos v WHERE v.status NOT IN ('failed', 'no_video') AND NOT EXISTS ("
             " SELECT 1 FROM embeddings e JOIN models m ON m.id = e.model WHERE e.video_id = v.id"
             " AND m.model_id = ? AND e.fingerprint = v.fingerprint AND abs(e.sample_every_s - ?) < 1e-9"
             " AND abs(e.segment_window_s - ?) < 1e-9 AND abs(e.segment_stride_s - ?) < 1e-9) ORDER BY v.path"

@@ -6,7 +6,9 @@ moved or renamed video is recognised and keeps its vectors.
 
 Symlinks are followed, but each real directory is visited once (by device and inode), so a link loop ends.
 Hidden files and folders and well-known system folders are skipped. A file is a video when its extension
-says so, or, for unknown extensions, when its first bytes carry a video container's signature.
+says so, or, for unknown extensions, when its first bytes carry a video container's signature. Sound files
+(``AUDIO_EXTENSIONS``) are listed too: indexing records them as "no video stream", for the speech stage,
+rather than leaving them out without a word.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pathlib import Path
 
 from engine.jobs import CancelToken, check_cancel
 from engine.library.catalog import Catalog, VideoRow
-from engine.media.decode import VIDEO_EXTENSIONS
+from engine.media.media_types import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS
 
 log = logging.getLogger(__name__)
 
@@ -62,12 +64,6 @@ NOT_VIDEO_EXTENSIONS = frozenset(
         ".ass",
         ".sub",
         ".nfo",
-        ".mp3",
-        ".wav",
-        ".flac",
-        ".aac",
-        ".ogg",
-        ".m4a",
         ".zip",
         ".gz",
         ".tar",
@@ -130,7 +126,7 @@ def _sniff_video(path: Path) -> bool:
 
 def is_video_path(path: Path, size: int) -> bool:
     suffix = path.suffix.lower()
-    if suffix in VIDEO_EXTENSIONS:
+    if suffix in VIDEO_EXTENSIONS or suffix in AUDIO_EXTENSIONS:
         return True
     if suffix in NOT_VIDEO_EXTENSIONS or size < _MIN_SNIFF_SIZE:
         return False

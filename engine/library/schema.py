@@ -11,7 +11,7 @@ in the float16 vector file, so catalog rows and vectors cannot drift apart silen
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _V1 = """
 CREATE TABLE folders (
@@ -95,5 +95,35 @@ ALTER TABLE embeddings ADD COLUMN segment_stride_s REAL NOT NULL DEFAULT 2.0;
 CREATE INDEX embeddings_model ON embeddings(model);
 """
 
+# v3: a video's status may be 'no_video': a sound file (or a container holding only audio), recorded so the
+# catalog, `scenefind status` and the app can say so and the speech stage can find it, never failed. SQLite
+# cannot change a CHECK constraint in place, so the table is rebuilt (the runner turns foreign keys off for
+# the rebuild, as SQLite's ALTER TABLE documentation prescribes, then checks them before committing).
+_V2_TO_V3 = """
+CREATE TABLE videos_v3 (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    folder_id INTEGER NOT NULL REFERENCES folders(id) ON DELETE CASCADE,
+    path TEXT NOT NULL UNIQUE,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    fingerprint TEXT NOT NULL,
+    duration REAL,
+    fps REAL,
+    width INTEGER,
+    height INTEGER,
+    codec TEXT,
+    status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'indexed', 'failed', 'no_video')),
+    error TEXT,
+    added_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+INSERT INTO videos_v3 SELECT id, folder_id, path, size, mtime_ns, fingerprint, duration, fps, width, height, codec,
+    status, error, added_at, updated_at FROM videos;
+DROP TABLE videos;
+ALTER TABLE videos_v3 RENAME TO videos;
+CREATE INDEX videos_fingerprint ON videos(fingerprint);
+CREATE INDEX videos_folder ON videos(folder_id);
+"""
+
 # MIGRATIONS[n]: the script that takes a version-n catalog to version n+1 (0 = empty file).
-MIGRATIONS: dict[int, str] = {0: _V1, 1: _V1_TO_V2}
+MIGRATIONS: dict[int, str] = {0: _V1, 1: _V1_TO_V2, 2: _V2_TO_V3}

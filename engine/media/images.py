@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from engine.media.decode import MediaError
@@ -16,6 +15,8 @@ IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", 
 
 def read_image(path: Path | str, short_side: int | None = None) -> np.ndarray:
     """(H, W, 3) uint8 RGB with the short side resized to ``short_side``; MediaError names the file."""
+    import cv2  # here, not at the top: indexing imports this module for centre_crop and decodes no stills
+
     p = Path(path)
     if not p.is_file():
         raise MediaError(p, "no such file")

@@ -11,10 +11,11 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import math
+import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from fractions import Fraction
 from pathlib import Path
 
@@ -195,15 +196,27 @@ def _write_ffmpeg(
     preset: str,
 ) -> None:
     width, height = size
-    args = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y"]
-    args += ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", f"{fps:g}", "-i", "-"]
+    args = ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", f"{fps:g}", "-i", "-"]
     args += ["-an", "-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", "yuv420p"]
     if gop is not None:
         args += ["-g", str(gop), "-keyint_min", str(gop), "-sc_threshold", "0"]
     args += ["-movflags", "+faststart", str(path)]
+    try:
+        run_ffmpeg(args, frames, path)
+    except MediaError:
+        with contextlib.suppress(OSError):
+            path.unlink()
+        raise
+
+
+def run_ffmpeg(args: list[str], frames: Iterable[np.ndarray] = (), path: Path | None = None) -> None:
+    """Run the ffmpeg program on an argument list (never a shell), feeding ``frames`` as raw video on its
+    stdin; raises ``MediaError`` (naming ``path``, else the last argument) with ffmpeg's own message."""
+    cmd = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y", *args]
     # stderr goes to a file, not a pipe: a chatty ffmpeg must not block while we fill its stdin
     with tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err)
+        env = {**os.environ, "SVT_LOG": "1"}  # SVT-AV1 logs its settings to stderr whatever ffmpeg's log level
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err, env=env)
         assert proc.stdin is not None
         try:
             for frame in frames:
@@ -217,9 +230,7 @@ def _write_ffmpeg(
         err.seek(0)
         stderr = err.read().decode("utf-8", "replace").strip()
     if proc.returncode != 0:
-        with contextlib.suppress(OSError):
-            path.unlink()
-        raise MediaError(path, f"ffmpeg failed ({proc.returncode}): {stderr[-500:]}")
+        raise MediaError(path or Path(args[-1]), f"ffmpeg failed ({proc.returncode}): {stderr[-500:]}")
 
 
 def _write_pyav(

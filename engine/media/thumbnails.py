@@ -16,11 +16,12 @@ import cv2
 import numpy as np
 
 from engine.atomic import atomic_path
-from engine.media.decode import MediaError
+from engine.media.decode import MediaError, frame_at
 from engine.paths import cache_home
 
 DEFAULT_SIZE = (320, 180)  # (w, h): 16:9 cells in the grid
 _TIME_GRAIN_S = 0.1  # thumbnails closer in time than this share a file
+_THUMB_DECODE_SIDE = 360  # the decoder scales to this short side (a 4K frame never converts at full size)
 
 
 def thumbnail_dir() -> Path:
@@ -78,24 +79,11 @@ def clear_cache(cache_dir: Path | None = None) -> int:
 
 
 def _frame_at(path: Path, t: float) -> np.ndarray:
+    """The BGR picture shown at ``t`` (upright, tone-mapped when HDR), decoded by ``engine.media.decode``."""
     if not path.is_file():
         raise MediaError(path, "file not found")
-    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
-    try:
-        if not cap.isOpened():
-            raise MediaError(path, "cannot open as a video")
-        cap.set(cv2.CAP_PROP_POS_MSEC, max(0.0, t) * 1000.0)
-        ok, frame = cap.read()
-        if not ok or frame is None:  # past the end (rounded durations): fall back to the first frame
-            cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
-            ok, frame = cap.read()
-        if not ok or frame is None:
-            raise MediaError(path, f"no frame to show at {t:.1f} s")
-        return frame
-    except cv2.error as exc:
-        raise MediaError(path, f"decoder error at {t:.1f} s: {exc}") from exc
-    finally:
-        cap.release()
+    rgb = frame_at(path, max(0.0, t), short_side=_THUMB_DECODE_SIDE)
+    return np.ascontiguousarray(rgb[..., ::-1])
 
 
 def _letterbox(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -317,7 +317,7 @@ def _decode(item: TrainItem, n_frames: int, size: int) -> np.ndarray:
     step = length / n_frames / 2
     kept: list[tuple[float, np.ndarray]] = []
     last_t = -math.inf  # time of the last frame decoded before the window
-    frames = sample_frames(item.video, every_s=step, cuts=False, short_side=size, seek_min_gap_s=max(step, 1.0))
+    frames = sample_frames(item.video, every_s=step, cuts=False, short_side=size)
     try:
         for frame in frames:
             if frame.t > end + step:

@@ -29,6 +29,7 @@ class FakeEngine:
         self.folder_paths: list[str] = []
         self.indexed = False
         self.failed: list[tuple[str, str]] = []
+        self.no_video = 0  # sound files the folder holds (no video stream)
         self.queries: list[Query] = []
         self.index_calls: list[str | None] = []
         self.index_steps = 10
@@ -66,6 +67,7 @@ class FakeEngine:
                 0 if self.indexed else n,
                 len(self.failed),
                 21.0 if self.indexed else 0.0,
+                self.no_video,
             )
             for p in self.folder_paths
         ]

@@ -35,6 +35,18 @@ def test_empty_state_then_add_a_folder_indexes_it(qtbot, fake_engine, tmp_path: 
     assert not view.progress_box.isVisible()
 
 
+def test_sound_files_are_counted_apart_from_the_videos(qtbot, fake_engine, tmp_path: Path) -> None:
+    fake_engine.folder_paths.append(str(tmp_path / "videos"))
+    fake_engine.indexed, fake_engine.no_video = True, 2
+    view = _view(qtbot, fake_engine)
+    row = view.table.topLevelItem(0)
+    assert [row.text(c) for c in (1, 2, 4, 6)] == ["3", "3", "0", "Indexed · 2 sound files (no video)"]
+    assert view.summary.text().endswith(
+        " · 3 of 3 videos indexed with fake:hash-8 · 2 sound files without a video stream"
+    )
+    assert not view.retry_button.isVisible()  # not failures
+
+
 def test_progress_eta_cancel_and_resume(qtbot, fake_engine, tmp_path: Path) -> None:
     fake_engine.folder_paths.append(str(tmp_path / "videos"))
     fake_engine.index_steps, fake_engine.step_s = 200, 0.02

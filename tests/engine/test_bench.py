@@ -20,3 +20,28 @@ def test_index_bench_reports_every_figure() -> None:
         assert f[key] > 0
     assert f["embed_s"] >= 0  # a weightless encoder can embed six frames in under a millisecond
     assert any("x real time" in line for line in lines)
+
+
+def test_decode_bench_measures_a_file_against_ffmpeg_and_checks_the_goals(tmp_path) -> None:
+    import shutil
+
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("bench decode needs the ffmpeg program (Debian package ffmpeg)")
+    from engine.bench.decode_bench import CORPUS, FAKE, format_table, goals, measure_file
+    from engine.media.clock_video import write_clock_video
+    from engine.models.registry import create_encoder
+
+    spec = next(c for c in CORPUS if c.key == "h264-1080p30-gop1")
+    path = write_clock_video(tmp_path / "small.mp4", 3.0, size=(320, 180))
+    row = measure_file(spec, path, {FAKE: create_encoder(FAKE)}, repeat=1)
+    assert (
+        row["strategy"] == "keyframes"
+        and row["frames"] == 3
+        and row["decoded_share"] == pytest.approx(3 / 90, abs=1e-3)
+    )
+    for key in ("ffmpeg_every_frame_x", "ffmpeg_keyframes_x", "decode_only_x", "fake_color_x"):
+        assert row[key] > 0, key
+    checks = goals([row], {spec.label: spec})
+    assert [c["goal"] for c in checks] == ["fake:color >= 0.7 x keyframe limit", "fake:color >= every-frame limit"]
+    table = format_table({"files": [row], "goals": checks})
+    assert spec.label in table and "keyframes (3%)" in table

@@ -165,3 +165,55 @@ def test_failed_video_is_not_pending_until_it_changes(tmp_path: Path) -> None:
         assert cat.video(a)["error"] == "cannot decode"
         cat.update_video_file(a, folder / "a.mp4", 5, 5, "fa2")
         assert [v["id"] for v in cat.pending_videos("m", 1.0, 4.0, 2.0)] == [a]
+
+
+def test_v3_migration_rebuilds_videos_keeping_rows_and_their_vectors(tmp_path: Path) -> None:
+    """The v2 -> v3 step rebuilds ``videos`` (to allow 'no_video'). With foreign keys on, dropping the old
+    table would cascade into embeddings, segments and frames: nothing may be lost, and keys still cascade."""
+    path = tmp_path / "v2.sqlite"
+    db = sqlite3.connect(path)
+    db.executescript(MIGRATIONS[0] + ";" + MIGRATIONS[1])
+    db.execute("PRAGMA user_version = 2")
+    db.execute("INSERT INTO folders (path, added_at) VALUES ('/videos', 1.0)")
+    db.execute("INSERT INTO models (model_id, dim, created_at) VALUES ('m', 8, 1.0)")
+    for name, status in (("a", "indexed"), ("b", "failed")):
+        db.execute(
+            "INSERT INTO videos (folder_id, path, size, mtime_ns, fingerprint, status, error, added_at, updated_at)"
+            f" VALUES (1, '/videos/{name}.mp4', 10, 5, 'fp{name}', '{status}', NULL, 1.0, 1.0)"
+        )
+    db.execute(
+        "INSERT INTO embeddings (video_id, model, fingerprint, sample_every_s, n_frames, n_segments, created_at)"
+        " VALUES (1, 1, 'fpa', 1.0, 2, 1, 1.0)"
+    )
+    db.execute("INSERT INTO segments (embedding_id, idx, start, end) VALUES (1, 0, 0.0, 2.0)")
+    db.executemany("INSERT INTO frames (embedding_id, t, frame_index, is_cut) VALUES (1, ?, ?, 0)", [(0, 0), (1, 30)])
+    db.commit()
+    db.close()
+    with Catalog(path) as cat:
+        assert cat.schema_version == SCHEMA_VERSION >= 3
+        assert [(v["path"], v["status"]) for v in cat.videos()] == [
+            ("/videos/a.mp4", "indexed"),
+            ("/videos/b.mp4", "failed"),
+        ]
+        assert cat.embedding_for(1, "m") == 1 and len(cat.frames_of(1)) == 2 and len(cat.segments_of(1)) == 1
+        assert cat.integrity_check() == ["ok"]
+        assert cat._query("PRAGMA foreign_keys")[0][0] == 1
+        removed = cat.remove_videos([1])  # the rebuilt table still cascades to its embeddings
+        assert removed.count() == 4 and cat._query("SELECT COUNT(*) FROM frames")[0][0] == 0
+
+
+def test_a_sound_file_is_recorded_as_no_video_not_failed_and_not_pending(tmp_path: Path) -> None:
+    folder = tmp_path / "v"
+    folder.mkdir()
+    with Catalog(tmp_path / "c.sqlite") as cat:
+        f, _ = cat.add_folder(folder)
+        a = cat.add_video(f["id"], folder / "memo.m4a", 1, 1, "fa")
+        b = cat.add_video(f["id"], folder / "clip.mp4", 1, 1, "fb")
+        cat.mark_no_video(a, "no video stream (audio only)")
+        assert [v["id"] for v in cat.pending_videos("m", 1.0, 4.0, 2.0)] == [b]
+        assert [v["path"] for v in cat.videos(status="no_video")] == [str(folder / "memo.m4a")]
+        assert cat.videos(status="failed") == []
+        (counts,) = cat.folder_counts()
+        assert (counts["videos"], counts["pending"], counts["failed"], counts["no_video"]) == (1, 1, 0, 1)
+        cat.update_video_file(a, folder / "memo.m4a", 5, 5, "fa2")  # changed: looked at again
+        assert {v["id"] for v in cat.pending_videos("m", 1.0, 4.0, 2.0)} == {a, b}
