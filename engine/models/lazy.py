@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.models.base import Encoder, EncoderIdentity
+from engine.models.base import Encoder, EncoderIdentity, ModelUnavailable
 
 
 class LazyEncoder(EncoderIdentity):
@@ -41,10 +41,10 @@ class LazyEncoder(EncoderIdentity):
         with self._lock:
             if self._encoder is None:
                 encoder = self._build()
-                if encoder.model_id != self._model_id or encoder.dim != self._dim:
-                    raise RuntimeError(
-                        f"the model was expected to be {self._model_id} ({self._dim}-d) but is "
-                        f"{encoder.model_id} ({encoder.dim}-d)"
+                if encoder.model_id != self._model_id or encoder.dim != self._dim:  # e.g. a checkpoint rewritten
+                    raise ModelUnavailable(  # since its id was read: never mix two models' vectors
+                        f"the model changed while in use: it was {self._model_id} ({self._dim}-d) and is now "
+                        f"{encoder.model_id} ({encoder.dim}-d); run the command again"
                     )
                 self._encoder = encoder
             return self._encoder

@@ -163,3 +163,22 @@ def test_cache_keeps_at_most_max_rows(tmp_path: Path) -> None:
     for i in range(25):
         cache.put("m", [str(i)], np.ones((1, 4), np.float32))
     assert len(cache.get("m", 4, [str(i) for i in range(25)])) == 10
+
+
+def test_lazy_encoder_builds_once_on_first_encode_and_refuses_another_model() -> None:
+    from engine.models.base import ModelUnavailable
+    from engine.models.lazy import LazyEncoder
+
+    built: list[str] = []
+
+    def build() -> object:
+        built.append("x")
+        return create_encoder("fake:hash-8")
+
+    lazy = LazyEncoder("fake:hash-8", 8, build)  # type: ignore[arg-type]
+    assert (lazy.model_id, lazy.dim, lazy.concepts, lazy.temporal, lazy.built) == ("fake:hash-8", 8, None, None, False)
+    assert lazy.encode_texts(["a", "b"]).shape == (2, 8) and lazy.encode_texts(["c"]).shape == (1, 8)
+    assert built == ["x"] and lazy.built
+    wrong = LazyEncoder("fake:hash-16", 16, lambda: create_encoder("fake:hash-8"))
+    with pytest.raises(ModelUnavailable, match="changed while in use"):
+        wrong.encode_texts(["a"])
