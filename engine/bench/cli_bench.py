@@ -39,14 +39,15 @@ HEAVY = ("torch", "open_clip", "transformers", "torchvision")
 def _child_env(cache: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "SCENEFIND_HOME")}
     env["SCENEFIND_CACHE"] = str(cache)
+    cache.mkdir(parents=True, exist_ok=True)
     repo = str(Path(__file__).resolve().parents[2])  # a source checkout runs as installed
     env["PYTHONPATH"] = os.pathsep.join(p for p in (repo, env.get("PYTHONPATH", "")) if p)
     return env
 
 
 def _timed(argv: Sequence[str], env: dict[str, str]) -> tuple[float, subprocess.CompletedProcess[str]]:
-    start = time.perf_counter()
-    done = subprocess.run(list(argv), env=env, capture_output=True, text=True, check=False)
+    start = time.perf_counter()  # cwd: a folder without an ``engine`` package that ``python -m`` could pick up
+    done = subprocess.run(list(argv), env=env, capture_output=True, text=True, check=False, cwd=env["SCENEFIND_CACHE"])
     elapsed = time.perf_counter() - start
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(argv[2:])} exited {done.returncode}: {done.stderr.strip()[-500:]}")
@@ -74,16 +75,16 @@ def _write_library_videos(folder: Path, count: int) -> None:
             write_color_video(path, [(1.0, colour)], fps=4, size=(32, 24), seed=i)
 
 
-def search_checkpoint() -> Path:
-    """A ViT-B-32 checkpoint folder with random (seeded) weights, written once into the bench cache: the
+def search_checkpoint(arch: str = SEARCH_ARCH) -> Path:
+    """A checkpoint folder of ``arch`` with random (seeded) weights, written once into the bench cache: the
     architecture users search with, loaded from a file the way pretrained weights are."""
     from engine.models.checkpoint import save_checkpoint
     from engine.models.registry import create_random_openclip_encoder
 
-    folder = cache_home() / "bench" / f"{SEARCH_ARCH}-random-checkpoint"
+    folder = cache_home() / "bench" / f"{arch}-random-checkpoint"
     if not (folder / "config.json").is_file():
-        encoder = create_random_openclip_encoder(SEARCH_ARCH, device="cpu")
-        save_checkpoint(folder, encoder.torch_model(), SEARCH_ARCH, {"model_id": f"{SEARCH_ARCH}-random"})  # type: ignore[attr-defined]
+        encoder = create_random_openclip_encoder(arch, device="cpu")
+        save_checkpoint(folder, encoder.torch_model(), arch, {"model_id": f"{arch}-random"})  # type: ignore[attr-defined]
     return folder
 
 
@@ -107,6 +108,7 @@ def run_cli_bench(
     *,
     videos: int = 1000,
     runs: int = 5,
+    arch: str = SEARCH_ARCH,
     work: Path | None = None,
     log: Callable[[str], None] | None = print,
     progress: ProgressCallback | None = None,
@@ -130,7 +132,7 @@ def run_cli_bench(
         check_cancel(cancel)
         report(progress, 0.4, "Timing status and index")
         big_cmd = [*cli, "--home", str(big), "--model", "test-tiny"]
-        figures: dict[str, Any] = {"videos": videos, "runs": runs}
+        figures: dict[str, Any] = {"videos": videos, "runs": runs, "arch": arch}
         figures["python_start_s"] = _median([[sys.executable, "-c", "pass"]] * runs, env)
         figures["status_s"] = _median([[*big_cmd, "status"]] * runs, env)
         figures["noop_index_s"] = _median([[*big_cmd, "index"]] * runs, env)
@@ -144,8 +146,8 @@ def run_cli_bench(
         figures["scan_in_process_s"] = statistics.median(scans)
         check_cancel(cancel)
 
-        report(progress, 0.55, f"Writing a {SEARCH_ARCH} checkpoint and indexing with it")
-        checkpoint = search_checkpoint()
+        report(progress, 0.55, f"Writing a {arch} checkpoint and indexing with it")
+        checkpoint = search_checkpoint(arch)
         _write_library_videos(root / "small-videos", 3)
         small_cmd = [*cli, "--home", str(small), "--model", str(checkpoint)]
         for args in (["add", str(root / "small-videos")], ["index"]):
@@ -178,11 +180,11 @@ def table(f: dict[str, Any]) -> list[str]:
         f"  status, {f['videos']} videos                {f['status_s']:6.2f} s",
         f"  index with nothing to do           {f['noop_index_s']:6.2f} s  ({imports(f['noop_index_imports'])}; "
         f"the scan alone: {f['scan_in_process_s']:.2f} s in-process)",
-        f"  search with {SEARCH_ARCH}, first ever     {f['search_first_s']:6.2f} s  (encodes the background captions)",
+        f"  search with {f['arch']}, first ever     {f['search_first_s']:6.2f} s  (encodes the background captions)",
         f"  search, a new text (cold)          {f['search_cold_s']:6.2f} s",
         f"  search, the same text (repeated)   {f['search_repeated_s']:6.2f} s  "
         f"({imports(f['search_repeated_imports'])}; cold / repeated = "
         f"{f['search_cold_s'] / f['search_repeated_s']:.1f})",
-        f"In this process, build + load + encode one text with {SEARCH_ARCH}: full model {f['full_model_s']:.2f} s, "
+        f"In this process, build + load + encode one text with {f['arch']}: full model {f['full_model_s']:.2f} s, "
         f"text tower alone {f['text_tower_s']:.2f} s ({f['full_model_s'] / f['text_tower_s']:.1f}x)",
     ]

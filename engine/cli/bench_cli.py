@@ -25,6 +25,7 @@ def register_cli(bench_subparsers: Any) -> dict[str, Handler]:
     )
     p.add_argument("--videos", type=count, default=1000, help="videos in the library for status/index (default 1000)")
     p.add_argument("--runs", type=count, default=5, help="runs per command; the median is reported (default 5)")
+    p.add_argument("--arch", default="ViT-B-32", help="open_clip architecture searched with (default ViT-B-32)")
     p.add_argument("--keep", type=Path, metavar="DIR", help="work in DIR and keep it (default: a temp folder)")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     return {"cli": cmd_bench_cli}
@@ -40,6 +41,7 @@ def cmd_bench_cli(args: argparse.Namespace) -> int:
             figures = run_cli_bench(
                 videos=args.videos,
                 runs=args.runs,
+                arch=args.arch,
                 work=args.keep,
                 log=None,
                 progress=bar,

@@ -182,3 +182,19 @@ def test_lazy_encoder_builds_once_on_first_encode_and_refuses_another_model() ->
     wrong = LazyEncoder("fake:hash-16", 16, lambda: create_encoder("fake:hash-8"))
     with pytest.raises(ModelUnavailable, match="changed while in use"):
         wrong.encode_texts(["a"])
+
+
+@pytest.mark.slow
+def test_cli_bench_reports_every_figure(tmp_path: Path) -> None:
+    """``scenefind bench cli`` on a tiny architecture: every figure is there, and the commands it times as fast
+    are the ones that imported no torch (its default, ViT-B-32, is for the figures in a report)."""
+    from engine.bench.cli_bench import run_cli_bench, table
+
+    figures = run_cli_bench(videos=6, runs=1, arch=TEST_ARCH, work=tmp_path / "work", log=None)
+    for key in ("python_start_s", "status_s", "noop_index_s", "scan_in_process_s", "search_first_s"):
+        assert figures[key] > 0, key
+    for key in ("search_cold_s", "search_repeated_s", "full_model_s", "text_tower_s"):
+        assert figures[key] > 0, key
+    assert figures["noop_index_imports"] == [] and figures["search_repeated_imports"] == []
+    lines = table(figures)
+    assert any("index with nothing to do" in line and "no torch or open_clip" in line for line in lines)
