@@ -7,8 +7,9 @@ cached needs the model's index, not the model. The id formulas of the open_clip 
 ``engine.models.registry`` builds its encoders' ids with these same functions, so the two cannot drift.
 
 ``model_identity`` answers for the schemes whose id is a pure function of the name (and, for checkpoints, of
-the weights file's fingerprint); for anything else (fake encoders, models with heads, names that are not
-valid) it returns None and the caller builds the encoder, which also validates the name. An id told here is
+the weights file's fingerprint); for anything else (fake encoders, models with heads: ``scratch:`` and trained
+runs, names that are not valid) it returns None and the caller builds the encoder, which also validates the
+name. An id told here is
 not a promise that the model can be built: callers trust it only where the catalog already knows it.
 """
 
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from engine.models.base import ModelUnavailable
 from engine.models.checkpoint_files import checkpoint_fingerprint, find_weights, read_config
+from engine.models.run_files import run_folder_of
 
 MODEL_CONFIG_DIR = Path(__file__).resolve().parents[2] / "resources" / "models"
 OPEN_CLIP_PREFIX = "open_clip:"
@@ -96,7 +98,7 @@ def model_identity(name: str) -> str | None:
         if "@" in name and not Path(name).exists():
             return _file(name)
         if looks_like_path(name):
-            return _folder(name)
+            return None if run_folder_of(name) is not None else _folder(name)  # a trained run: it has heads
         if "/" in name:
             return _pretrained(name)
         return _arch_only(name)

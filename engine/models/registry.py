@@ -46,6 +46,7 @@ from engine.models.identity import (
     tiny_model_id,
 )
 from engine.models.openclip_encoder import OpenClipEncoder, cached_pretrained, fetch_pretrained, require_network
+from engine.models.run_files import run_folder_of
 from engine.paths import weights_dir
 from engine.settings import DEFAULT_MODEL, HEAD_WINDOWS, POOLINGS
 
@@ -242,8 +243,6 @@ def _create_run(name: str, opts: EncoderOptions) -> Encoder:
 
 
 def _is_run(name: str) -> bool:
-    from engine.models.run_checkpoint import run_folder_of
-
     return looks_like_path(name) and run_folder_of(name) is not None
 
 

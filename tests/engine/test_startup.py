@@ -66,6 +66,18 @@ def test_model_ids_are_told_without_building(checkpoint: Path) -> None:
         assert model_identity(name) is None, name
 
 
+def test_trained_runs_are_never_told_by_name(tmp_path: Path, checkpoint: Path) -> None:
+    """A trained run has heads, which a stand-in cannot answer for: its id comes from building it."""
+    import shutil
+
+    trained = tmp_path / "run" / "best"
+    shutil.copytree(checkpoint, trained)
+    (trained / "heads.safetensors").write_bytes(b"")
+    (tmp_path / "run" / "checkpoints").mkdir()
+    assert model_identity(str(trained)) is None and model_identity(str(tmp_path / "run")) is None
+    assert model_identity(str(checkpoint)) is not None
+
+
 def test_noop_index_and_repeated_search_import_no_torch(tmp_path: Path) -> None:
     videos = color_library(tmp_path / "videos")
     home, cache = tmp_path / "lib", tmp_path / "cache"
