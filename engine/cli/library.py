@@ -109,7 +109,14 @@ def models_text(models: list[Any], width: int = 100) -> list[str]:
         f"Ready to use, nothing to download ({len(ready)}):",
     ]
     column = max((len(m.name) for m in ready), default=0) + 2
-    lines += [f"  {m.name:{column}}{m.description}" for m in ready]
+    for m in ready:  # long descriptions wrap under themselves, so the names stay a column
+        lines += textwrap.wrap(
+            m.description,
+            max(40, width),
+            initial_indent=f"  {m.name:{column}}",
+            subsequent_indent=" " * (column + 2),
+            break_on_hyphens=False,
+        )
     by_arch: dict[str, list[str]] = {}
     for m in later:
         arch, _, tag = m.name.partition("/")
