@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from engine.jobs import CancelToken, ProgressCallback
+from engine.library.rows import FolderCounts
 from engine.search.query import Query
 from engine.search.results import SearchResults
 from engine.settings import EngineSettings
@@ -30,17 +31,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class FolderStatus:
-    """One library folder as the library view shows it."""
-
-    path: str
-    videos: int
-    indexed: int
-    pending: int
-    failed: int
-    seconds: float
-    no_video: int = 0  # sound files (no video stream): listed apart, not among the videos
+FolderStatus = FolderCounts  # one library folder as the library view shows it; the counts are for the current model
 
 
 @dataclass(frozen=True)
@@ -238,18 +229,15 @@ class RealEngine:
             self._reset_searcher()
 
     def folders(self) -> list[FolderStatus]:
-        return [
-            FolderStatus(
-                str(row["path"]),
-                int(row["videos"]),  # type: ignore[call-overload]
-                int(row["indexed"]),  # type: ignore[call-overload]
-                int(row["pending"]),  # type: ignore[call-overload]
-                int(row["failed"]),  # type: ignore[call-overload]
-                float(row["seconds"]),  # type: ignore[arg-type]
-                int(row.get("no_video") or 0),  # type: ignore[call-overload]
-            )
-            for row in self.library.catalog.folder_counts()
-        ]
+        """Each folder's videos counted for the current model: indexed with it, pending, failed (a model name
+        that is not valid has nothing indexed; indexing says what is wrong with it)."""
+        from engine.models.base import ModelUnavailable
+
+        try:
+            rows = self.library.folder_counts()
+        except ModelUnavailable:
+            rows = self.library.catalog.folder_counts("", 0.0, 0.0, 0.0)
+        return rows
 
     def failed_files(self) -> list[tuple[str, str]]:
         return [(v["path"], v["error"] or "unknown error") for v in self.library.catalog.videos(status="failed")]

@@ -52,6 +52,11 @@ def weights_dir() -> Path:
     return cache_home() / "weights"
 
 
+def text_vectors_file() -> Path:
+    """The disk cache of encoded query texts (``engine.search.text_cache``), shared by the user's libraries."""
+    return cache_home() / "text-vectors.sqlite"
+
+
 def model_slug(model_id: str) -> str:
     """A file-system safe, stable folder name for a model id (readable prefix plus a short hash)."""
     import hashlib

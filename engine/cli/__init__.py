@@ -5,13 +5,16 @@ Each command group lives in its own module (``library``, ``index``, ``search``, 
 returns their handlers by name. This module only parses and dispatches. A group imports torch, open_clip and
 the like inside its handlers, when a command needs them, so ``scenefind status`` and ``--help`` stay instant.
 
-Exit codes: 0 success; 1 some files failed (the rest were indexed), or a benchmark found losses; 2 usage or
-fatal error; 130 cancelled with Ctrl-C (what was done is kept; run the same command again to resume).
+Exit codes: 0 success; 1 some files failed in this run (the rest were indexed), or a benchmark found losses;
+2 usage or fatal error; 130 cancelled with Ctrl-C (what was done is kept; run the same command again to
+resume); 141 the output was cut off by its reader (``scenefind models | head -3``), quietly, as other
+command-line tools do.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
 import os
@@ -23,6 +26,8 @@ from pathlib import Path
 from engine.settings import HEAD_WINDOWS, POOLINGS
 
 EXIT_OK, EXIT_FAILED, EXIT_ERROR, EXIT_CANCELLED = 0, 1, 2, 130
+EXIT_PIPE_CLOSED = 141  # 128 + SIGPIPE: what a shell reports for a tool whose reader went away
+MODELS_HINT = "`scenefind models` lists the models you can use"
 GROUPS = ("library", "index", "search", "bench", "gui", "eval", "export", "train")  # in `--help` order
 
 Handler = Callable[[argparse.Namespace], int]
@@ -77,8 +82,29 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     )
 
 
+def _quiet_closed_pipe() -> int:
+    """The reader of stdout went away (``| head``): stop writing, without the traceback Python prints at exit
+    when it flushes into the closed pipe."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    return EXIT_PIPE_CLOSED
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one ``scenefind`` command; returns its exit code."""
+    try:
+        code = _dispatch(argv)
+        sys.stdout.flush()  # here, not at exit, so a closed pipe is noticed while it can still be handled
+    except BrokenPipeError:
+        return _quiet_closed_pipe()
+    return code
+
+
+def _dispatch(argv: Sequence[str] | None) -> int:
     from engine.cli.support import safe
+    from engine.models.base import UnknownModel
 
     parser, commands = build_parser()
     args, extra = parser.parse_known_args(argv)
@@ -97,8 +123,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     try:
         return commands[args.command](args)
+    except BrokenPipeError:  # an OSError, but not the command's: its reader went away (``main`` handles it)
+        raise
     except _known_errors() as exc:
-        print(f"scenefind: error: {safe(exc)}", file=sys.stderr)
+        hint = f"\n{MODELS_HINT}" if isinstance(exc, UnknownModel) else ""
+        print(f"scenefind: error: {safe(exc)}{hint}", file=sys.stderr)
         return EXIT_ERROR
     finally:
         logging.getLogger(__name__).info("%s took %.2f s", args.command, time.perf_counter() - started)

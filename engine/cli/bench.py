@@ -1,4 +1,5 @@
-"""``scenefind bench index|search|faults|train|decode``: every benchmark's arguments and handler.
+"""``scenefind bench index|search|faults|train|decode|cli``: every benchmark's arguments and handler (``cli`` in
+``engine.cli.bench_cli``).
 
 Speed and reliability targets live in these benchmarks, not in timed unit tests. ``register`` adds ``bench``
 and its sub-commands to the ``scenefind`` parser; nothing heavy is imported until a benchmark runs, so
@@ -28,7 +29,9 @@ def register(sub: Any) -> dict[str, Handler]:
     b = sub.add_parser("bench", help="measure speed")
     bsub = b.add_subparsers(dest="bench", required=True, metavar="WHAT")
     benches: dict[str, Handler] = {}
-    for add in (register_index, register_search, register_faults, register_train, register_decode):
+    from engine.cli.bench_cli import register_cli
+
+    for add in (register_index, register_search, register_faults, register_train, register_decode, register_cli):
         benches.update(add(bsub))
     return {"bench": lambda args: benches[args.bench](args)}
 
@@ -100,9 +103,10 @@ def parse_sizes(text: str) -> tuple[int, ...]:
 
 
 def register_search(bench_subparsers: Any) -> dict[str, Handler]:
-    """Add ``search`` to the ``bench`` sub-parsers (an ``add_subparsers`` result); return ``{"search": handler}``."""
-    from engine.bench.search_bench import CANDIDATES, KINDS
+    """Add ``search`` to the ``bench`` sub-parsers (an ``add_subparsers`` result); return ``{"search": handler}``.
 
+    Its defaults come from ``engine.bench.search_bench`` when it runs: importing it here would cost every
+    ``scenefind`` command a fifth of a second."""
     p = bench_subparsers.add_parser(
         "search",
         help="text-query latency and ANN recall at 10k, 100k and 1M frame vectors",
@@ -116,11 +120,10 @@ def register_search(bench_subparsers: Any) -> dict[str, Handler]:
     p.add_argument(
         "--kinds",
         type=lambda text: tuple(part.strip() for part in text.split(",")),
-        default=KINDS,
-        help=f"synthetic vector kinds (default {','.join(KINDS)})",
+        help="synthetic vector kinds, comma-separated (default: all of them)",
     )
     p.add_argument(
-        "--candidates", type=int, default=CANDIDATES, help=f"ANN candidates re-scored (default {CANDIDATES})"
+        "--candidates", type=int, help="ANN candidates re-scored (default: as many as the searcher asks for at k=20)"
     )
     p.add_argument("--text-queries", type=int, default=50, help="text queries encoded one at a time (0 skips)")
     p.add_argument("--seed", type=int, default=0)
@@ -130,7 +133,7 @@ def register_search(bench_subparsers: Any) -> dict[str, Handler]:
 
 def cmd_bench_search(args: argparse.Namespace) -> int:
     """Run the search benchmark with a progress bar (unless ``--no-progress``); print a table or JSON."""
-    from engine.bench.search_bench import run_search_bench
+    from engine.bench.search_bench import CANDIDATES, KINDS, run_search_bench
     from engine.jobs import JobCancelled
 
     show_bar = not getattr(args, "no_progress", False)
@@ -143,8 +146,8 @@ def cmd_bench_search(args: argparse.Namespace) -> int:
                 sizes=args.sizes,
                 dim=args.dim,
                 queries=args.queries,
-                kinds=args.kinds,
-                candidates=args.candidates,
+                kinds=args.kinds or KINDS,
+                candidates=args.candidates or CANDIDATES,
                 text_queries=args.text_queries,
                 seed=args.seed,
                 log=None if args.json else log,

@@ -1,8 +1,9 @@
 """``scenefind index``: index new and changed videos, once or watching the folders, here or on a Ray cluster.
 
 The run resumes whatever an earlier one left; Ctrl-C stops after the current video and keeps what was done
-(exit 130). Files that failed are listed with their reason (exit 1) and stay skipped until they change or
-``--retry-failed`` asks for them again.
+(exit 130, also when it stops ``--watch``). Files that failed in this run are listed with their reason (exit
+1); they, and those that failed in earlier runs (counted, exit 0), stay skipped until they change or
+``--retry-failed`` asks for them again. Nothing imports torch or builds the model unless a video needs it.
 """
 
 from __future__ import annotations
@@ -85,10 +86,31 @@ def _ray_options(lib: Any, args: argparse.Namespace) -> Any:
     )
 
 
-def _index_once(lib: Any, args: argparse.Namespace) -> int:
+def summary(result: Any, model: str) -> list[str]:
+    """The run's summary: what the scan found on disk, then what happened to the library's videos with this
+    model. Each count means one thing, and the second line's add up to the videos in the library."""
+    scan = (
+        f"Files: {result.new} new, {result.changed} changed, {result.moved} moved, {result.unchanged} unchanged, "
+        f"{result.removed} removed."
+    )
+    total = result.indexed + result.already_indexed + len(result.failed) + result.failed_before
+    if result.indexed or result.failed:
+        done = (
+            f"{result.indexed} indexed in this run ({result.frames} frames, {result.seconds_of_video:.0f} s of "
+            f"video, {result.elapsed_s:.1f} s), {result.already_indexed} already indexed, "
+            f"{len(result.failed)} failed"
+        )
+    else:
+        done = f"nothing new to index; {result.already_indexed} already indexed"
+    earlier = f", {result.failed_before} failed in earlier runs" if result.failed_before else ""
+    return [scan, f"Videos with {model}: {done}{earlier} (of {total})."]
+
+
+def _index_once(lib: Any, encoder: Any, args: argparse.Namespace) -> int:
+    """One run: its summary on stdout, this run's failures (and a word on older ones) on stderr. Exit 1 only
+    when a file failed in this run, so ``add && index && search`` goes on past a file that failed long ago."""
     from engine.jobs import JobCancelled
 
-    encoder = lib.encoder()
     ray = _ray_options(lib, args)
     with cancel_on_sigint() as token, progress_bar(not args.no_progress) as bar:
         try:
@@ -96,11 +118,7 @@ def _index_once(lib: Any, args: argparse.Namespace) -> int:
         except JobCancelled:
             print("Cancelled. What was indexed is kept; run `scenefind index` again to resume.", file=sys.stderr)
             return EXIT_CANCELLED
-    print(
-        f"{result.indexed} indexed ({result.frames} frames, {result.seconds_of_video:.0f} s of video) in "
-        f"{result.elapsed_s:.1f} s; {result.unchanged} unchanged, {result.new} new, {result.changed} changed, "
-        f"{result.moved} moved, {result.removed} removed, {len(result.failed)} failed."
-    )
+    print("\n".join(summary(result, safe(lib.settings.model))))
     sys.stdout.flush()  # keep the summary above the per-file lines when both streams share a terminal
     for path in result.no_video:
         print(f"  no video stream (audio only, kept for speech indexing): {safe(path)}")
@@ -108,31 +126,46 @@ def _index_once(lib: Any, args: argparse.Namespace) -> int:
         print(f"  partly indexed: {safe(path)}: {safe(why)}", file=sys.stderr)
     for path, why in result.unreadable:
         print(f"  unreadable: {safe(path)}: {safe(why)}", file=sys.stderr)
-    failed = lib.catalog.videos(status="failed")
-    for video in failed:
-        print(f"  failed: {safe(video['path'])}: {safe(video['error'])}", file=sys.stderr)
-    if failed and not result.failed:
-        print("  (failed before; fix them and run `scenefind index --retry-failed`)", file=sys.stderr)
-    return EXIT_FAILED if failed else EXIT_OK
+    for path, why in result.failed:
+        print(f"  failed: {safe(path)}: {safe(why)}", file=sys.stderr)
+    if result.failed_before:
+        n = result.failed_before
+        print(
+            f"  {n} file{'s' * (n != 1)} failed in earlier runs and {'are' if n != 1 else 'is'} skipped until "
+            "changed (`scenefind status` lists them; fix them and run `scenefind index --retry-failed`)",
+            file=sys.stderr,
+        )
+    return EXIT_FAILED if result.failed else EXIT_OK
 
 
 def cmd_index(args: argparse.Namespace) -> int:
     with open_library(args) as lib:
         if args.retry_failed:
             lib.retry_failed()
-        code = _index_once(lib, args)
+        encoder = lib.encoder(lazy=True)  # built only if a video needs embedding; kept for --watch's runs
+        code = _index_once(lib, encoder, args)
         if not args.watch or code == EXIT_CANCELLED:
             return code
         from engine.indexing.watch import watch_folders
 
         print("Watching for changes (Ctrl-C to stop)…", file=sys.stderr)
         stop = threading.Event()
+        stopped_by: list[int] = []
+        outcome: list[int] = []
+
+        def on_signal(signum: int, frame: object) -> None:
+            stopped_by.append(signum)
+            stop.set()
+
+        def on_change() -> None:
+            if _index_once(lib, encoder, args) == EXIT_CANCELLED:  # Ctrl-C during a run stops watching too
+                outcome.append(EXIT_CANCELLED)
+                stop.set()
+
         for sig in (signal.SIGINT, signal.SIGTERM):  # explicit, so it works even where SIGINT was ignored
-            signal.signal(sig, lambda signum, frame: stop.set())
-        watch_folders(
-            [Path(f["path"]) for f in lib.catalog.folders()],
-            args.debounce,
-            lambda: _index_once(lib, args),
-            stop=stop,
-        )
+            signal.signal(sig, on_signal)
+        watch_folders([Path(f["path"]) for f in lib.catalog.folders()], args.debounce, on_change, stop=stop)
+        if outcome or stopped_by:  # stopped by a signal: 130 for Ctrl-C (as the README says), 143 for SIGTERM
+            print("Stopped watching.", file=sys.stderr)
+            return 128 + stopped_by[0] if stopped_by else EXIT_CANCELLED
         return EXIT_OK

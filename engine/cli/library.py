@@ -7,6 +7,7 @@ and nothing more: no encoder is built and torch is never imported.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -45,10 +46,15 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 
 def _status(lib: Any) -> dict[str, Any]:
+    """What ``status`` shows; every count is for the current model (``model_id``) and adds up per folder."""
+    folders = [dataclasses.asdict(f) for f in lib.folder_counts()]
+    totals = {key: sum(f[key] for f in folders) for key in ("videos", "indexed", "pending", "failed", "no_video")}
     return {
         "home": str(lib.paths.root),
         "model": lib.settings.model,
-        "folders": lib.catalog.folder_counts(),
+        "model_id": lib.model_id(),
+        "totals": totals,
+        "folders": folders,
         "failed": [{"video": v["path"], "error": v["error"]} for v in lib.catalog.videos(status="failed")],
         "no_video": [v["path"] for v in lib.catalog.videos(status="no_video")],
         "models": lib.catalog.models(),
@@ -62,40 +68,82 @@ def _duration(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
+def _counts(c: dict[str, Any]) -> str:
+    return f"{c['indexed']} of {c['videos']} videos indexed, {c['pending']} pending, {c['failed']} failed"
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     with open_library(args) as lib:
         info = _status(lib)
     if args.json:
         print(json.dumps(info, indent=2))
         return EXIT_OK
-    print(f"Library: {info['home']}\nModel:   {info['model']}")
+    print(f"Library: {safe(info['home'])}\nModel:   {safe(info['model'])}")
     if not info["folders"]:
         print("No folders yet. Add one with `scenefind add FOLDER`.")
+    else:
+        print(f"With this model: {_counts(info['totals'])}")
     for f in info["folders"]:
         print(
-            f"  {safe(f['path'])}: {f['videos']} videos, {f['indexed']} indexed, {f['pending']} pending, "
-            f"{f['failed']} failed, {_duration(f['seconds'])} of video"
+            f"  {safe(f['path'])}: {_counts(f)}; {_duration(f['seconds'])} of video"
             + (f"; {f['no_video']} sound files without a video stream" if f["no_video"] else "")
         )
-    for m in info["models"]:
-        print(f"  index {m['model_id']}: {m['videos']} videos")
+    others = [m for m in info["models"] if m["model_id"] != info["model_id"] and m["videos"]]
+    for m in others:
+        print(f"  also indexed with {safe(m['model_id'])}: {m['videos']} videos (`--model` picks a model)")
     for f in info["failed"]:
         print(f"  failed: {safe(f['video'])}: {safe(f['error'])}")
     for path in info["no_video"]:
         print(f"  no video stream (audio only): {safe(path)}")
     for j in info["last_jobs"][:1]:
-        print(f"  last run: {j['status']} ({j['done']}/{j['total']}) {j['message'] or ''}")
+        model = f" with {safe(j['model_id'])}" if j.get("model_id") else ""
+        print(f"  last run{model}: {j['status']} ({j['done']}/{j['total']}) {safe(j['message'] or '')}")
     return EXIT_OK
 
 
+def models_text(models: list[Any], width: int = 100) -> list[str]:
+    """``scenefind models`` for people: a count line, what is ready to use (on this computer, nothing to
+    download), then what downloads on first use, one line per architecture with its weights tags."""
+    import textwrap
+
+    from engine.settings import DEFAULT_MODEL
+
+    ready = [m for m in models if m.cached]
+    later = [m for m in models if not m.cached]
+    lines = [
+        f"{len(models)} models: {len(ready)} ready to use, {len(later)} to download.",
+        f"Ready to use, nothing to download ({len(ready)}):",
+    ]
+    column = max((len(m.name) for m in ready), default=0) + 2
+    for m in ready:  # long descriptions wrap under themselves, so the names stay a column
+        lines += textwrap.wrap(
+            m.description,
+            max(40, width),
+            initial_indent=f"  {m.name:{column}}",
+            subsequent_indent=" " * (column + 2),
+            break_on_hyphens=False,
+        )
+    by_arch: dict[str, list[str]] = {}
+    for m in later:
+        arch, _, tag = m.name.partition("/")
+        by_arch.setdefault(arch, []).append(f"{tag} (default)" if m.name == DEFAULT_MODEL else tag)
+    lines.append(f"Downloaded on first use ({len(later)}), as ARCH/TAG, e.g. {DEFAULT_MODEL}:")
+    for arch, tags in by_arch.items():
+        lines += textwrap.wrap(
+            ", ".join(tags), width, initial_indent=f"  {arch}: ", subsequent_indent=" " * 6, break_on_hyphens=False
+        )
+    lines.append("A local checkpoint works too: --model /path/to/folder (config.json + model.safetensors).")
+    return lines
+
+
 def cmd_models(args: argparse.Namespace) -> int:
+    import shutil
+
     from engine.models.registry import list_models
 
     models = list_models()
     if args.json:
         print(json.dumps([m.__dict__ for m in models], indent=2, default=str))
         return EXIT_OK
-    for m in models:
-        cached = {True: " (downloaded)", False: "", None: ""}[m.cached]
-        print(f"{m.name:48s} {m.description}{cached}")
+    print("\n".join(models_text(models, max(60, shutil.get_terminal_size((100, 24)).columns - 1))))
     return EXIT_OK

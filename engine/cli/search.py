@@ -61,9 +61,15 @@ def register(sub: Any) -> dict[str, Handler]:
 
 
 def build_query(args: argparse.Namespace, library: Any) -> Query:
-    given = [n for n in ("text", "image", "clip", "like") if getattr(args, n)]
+    """The ``Query`` the arguments describe; ``ValueError`` saying what to change. An empty or blank TEXT is
+    refused here, with the same words whatever the blanks, before any model is loaded."""
+    given = [n for n in ("text", "image", "clip", "like") if getattr(args, n) is not None]
     if len(given) != 1:
         raise ValueError("give exactly one of TEXT, --image, --clip or --like")
+    if args.text is not None:
+        from engine.search.query_vectors import clean_text
+
+        clean_text(args.text)
     moment = None
     if args.like:
         row = library.catalog.video_by_path(args.like.expanduser().resolve())
@@ -100,18 +106,23 @@ def _clock(seconds: float) -> str:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
+    """One search. Start-up is most of a CLI search's time, so the model is built only if a text is not in the
+    query vector cache (``engine.search.text_cache``), and then only its text tower for a text query."""
     from engine.search.searcher import Searcher, SearchError
+    from engine.search.text_cache import CachedTexts, TextVectorCache
 
     with open_library(args) as lib:
         try:
             query = build_query(args, lib)
         except ValueError as exc:
             raise SearchError(str(exc)) from exc
-        searcher = Searcher(lib, lib.encoder())
+        cache = TextVectorCache()
+        searcher = Searcher(lib, CachedTexts(lib.encoder(lazy=True), cache))  # type: ignore[arg-type]
         try:
             results = searcher.search(query)
         finally:
             searcher.close()
+            cache.close()
     hits: list[Any] = results.moments if query.mode == "moments" else results.videos
     if args.json:
         print(json.dumps([h.to_json() for h in hits], indent=2))

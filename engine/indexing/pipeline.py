@@ -44,7 +44,13 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class IndexReport:
-    """What one run did; ``failed`` lists (path, reason) for files that failed in this run."""
+    """What one run did. Each count means one thing.
+
+    The scan's counts are about files on disk: ``new``, ``changed``, ``moved`` and ``unchanged`` files, and
+    ``removed`` (gone from disk, so dropped). The rest are about the library's videos and this run's model, and
+    add up to the videos in the library: ``indexed`` (embedded by this run), ``already_indexed`` (indexed with
+    this model before, left alone), ``failed`` (failed in this run, with the reason) and ``failed_before``
+    (failed in an earlier run and skipped until the file changes or ``--retry-failed``)."""
 
     new: int = 0
     changed: int = 0
@@ -52,6 +58,8 @@ class IndexReport:
     removed: int = 0
     unchanged: int = 0
     indexed: int = 0
+    already_indexed: int = 0
+    failed_before: int = 0
     frames: int = 0
     seconds_of_video: float = 0.0
     failed: list[tuple[str, str]] = field(default_factory=list)
@@ -59,6 +67,7 @@ class IndexReport:
     no_video: list[str] = field(default_factory=list)  # sound files found in this run (no video stream)
     partial: list[tuple[str, str]] = field(default_factory=list)  # indexed up to where the file broke, and why
     elapsed_s: float = 0.0
+    model_id: str = ""
 
 
 @dataclass
@@ -215,21 +224,18 @@ def apply_scan(catalog: Catalog, *, cancel: CancelToken | None = None) -> tuple[
             if row["fingerprint"]:
                 result.unreadable.append((str(stat.path), why))
             else:  # still unreadable: keep it failed, with today's reason
-                catalog.mark_failed(row["id"], f"cannot read it: {why}")
-                result.failed.append((str(stat.path), f"cannot read it: {why}"))
+                _fail(catalog, result, row, str(stat.path), f"cannot read it: {why}")
             continue
         removed.merge(catalog.update_video_file(row["id"], stat.path, stat.size, stat.mtime_ns, fp))
     for item in scan.new:
         catalog.add_video(item.folder_id, item.stat.path, item.stat.size, item.stat.mtime_ns, item.fingerprint)
     for item, why in scan.rejected:  # a failed row with the reason; the next scan looks at it again
         known = catalog.video_by_path(item.stat.path)
-        video_id = (
-            known["id"]
-            if known
-            else catalog.add_video(item.folder_id, item.stat.path, item.stat.size, item.stat.mtime_ns, "")
-        )
-        catalog.mark_failed(video_id, why)
-        result.failed.append((str(item.stat.path), why))
+        if known is None:
+            video_id = catalog.add_video(item.folder_id, item.stat.path, item.stat.size, item.stat.mtime_ns, "")
+            known = catalog.video(video_id)
+        assert known is not None
+        _fail(catalog, result, known, str(item.stat.path), why)
     removed.merge(catalog.remove_videos([row["id"] for row in scan.removed]))
     result.new, result.changed, result.moved, result.removed = (
         len(scan.new),
@@ -238,6 +244,15 @@ def apply_scan(catalog: Catalog, *, cancel: CancelToken | None = None) -> tuple[
         len(scan.removed),
     )
     return result, removed
+
+
+def _fail(catalog: Catalog, result: IndexReport, row: VideoRow, path: str, why: str) -> None:
+    """Record that the scan found a file unusable. It is a failure of this run unless it had already failed for
+    the same reason (then it is one of the failures from before, and changes nothing)."""
+    if row["status"] == "failed" and row["error"] == why:
+        return
+    catalog.mark_failed(row["id"], why)
+    result.failed.append((path, why))
 
 
 class VideoWriter:
@@ -412,9 +427,15 @@ class Indexer:
         started = time.perf_counter()
         report(progress, 0.0, "Scanning folders")
         result, removed = apply_scan(self.catalog, cancel=cancel)
-        model_id = self.encoder.model_id
+        model_id = result.model_id = self.encoder.model_id
         s = self.settings
         todo = self.catalog.pending_videos(model_id, s.sample_every_s, s.segment_window_s, s.segment_stride_s)
+        if not todo and not removed.count_for(model_id):
+            # Nothing to embed and nothing of this model's to drop: the stores stay closed and the model is
+            # never built (a ``LazyEncoder`` stays unbuilt), so an unchanged library costs what its scan costs.
+            job = self.catalog.start_job("index", model_id, 0)
+            self.catalog.finish_job(job, "done", "nothing to index")
+            return self._finish(result, started, progress)
         layout = layout_for(self.encoder) if todo else None  # loads a head model: a bad one fails before any write
         self.catalog.ensure_model(model_id, self.encoder.dim)
         folder = self.paths.index_dir(model_id)
@@ -451,6 +472,15 @@ class Indexer:
             stores.close()
             self.catalog.finish_job(job, status, message)
             result.elapsed_s = time.perf_counter() - started
+        return self._finish(result, started, progress)
+
+    def _finish(self, result: IndexReport, started: float, progress: ProgressCallback | None) -> IndexReport:
+        """Count the videos this run did not touch (indexed or failed before) and report the end."""
+        s = self.settings
+        counts = self.catalog.folder_counts(result.model_id, s.sample_every_s, s.segment_window_s, s.segment_stride_s)
+        result.already_indexed = max(0, sum(c.indexed for c in counts) - result.indexed)
+        result.failed_before = max(0, sum(c.failed for c in counts) - len(result.failed))
+        result.elapsed_s = time.perf_counter() - started
         report(progress, 1.0, f"Indexed {result.indexed} videos ({len(result.failed)} failed)")
         return result
 

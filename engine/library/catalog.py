@@ -13,12 +13,13 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from engine.library.embeddings import EmbeddingTables
+from engine.library.embeddings import UP_TO_DATE, EmbeddingTables
 from engine.library.job_history import JobHistory
 from engine.library.rows import (
     GRAINS,
     CatalogError,
     EmbeddingKeys,
+    FolderCounts,
     FolderRow,
     Grain,
     JobRow,
@@ -34,6 +35,7 @@ __all__ = [
     "Catalog",
     "CatalogError",
     "EmbeddingKeys",
+    "FolderCounts",
     "FolderRow",
     "Grain",
     "JobRow",
@@ -193,15 +195,32 @@ class Catalog(EmbeddingTables, JobHistory):
 
     # -- summaries --------------------------------------------------------------------------------------
 
-    def folder_counts(self) -> list[dict[str, object]]:
-        """Per folder: videos by status, for ``scenefind status`` and the library view. Sound files (status
-        'no_video') are counted apart, as ``no_video``, not among the videos."""
+    def folder_counts(
+        self, model_id: str, sample_every_s: float, window_s: float, stride_s: float
+    ) -> list[FolderCounts]:
+        """Per folder, its videos counted for one model and its sampling settings: ``indexed`` (searchable with
+        it, up to date), ``pending`` (what the next ``index`` run embeds), ``failed`` (skipped until the file
+        changes or is retried); the three add up to ``videos``; sound files (status 'no_video') are counted
+        apart, as ``no_video``. For ``scenefind status``, the library view and the status bar, so a library
+        indexed with another model shows as not indexed with this one."""
         sql = (
-            "SELECT f.path, COUNT(v.id) - COALESCE(SUM(v.status='no_video'), 0) AS videos,"
-            " SUM(v.status='indexed') AS indexed, SUM(v.status='failed') AS failed,"
-            " SUM(v.status='pending') AS pending, SUM(v.status='no_video') AS no_video,"
-            " COALESCE(SUM(v.duration), 0) AS seconds FROM folders f"
-            " LEFT JOIN videos v ON v.folder_id = f.id GROUP BY f.id ORDER BY f.path"
+            "SELECT f.path, COUNT(v.id) - COALESCE(SUM(v.status = 'no_video'), 0) AS videos,"
+            " SUM(v.current) AS indexed, SUM(v.status = 'no_video') AS no_video,"
+            " SUM(v.status = 'failed' AND NOT v.current) AS failed,"
+            " SUM(v.status NOT IN ('failed', 'no_video') AND NOT v.current) AS pending,"
+            " COALESCE(SUM(v.duration), 0) AS seconds"
+            f" FROM folders f LEFT JOIN (SELECT v.*, {UP_TO_DATE} AS current FROM videos v) v"
+            " ON v.folder_id = f.id GROUP BY f.id ORDER BY f.path"
         )
-        rows = [dict(r) for r in self._query(sql)]
-        return [{k: v if k == "path" else (v or 0) for k, v in row.items()} for row in rows]
+        rows = self._query(sql, (model_id, sample_every_s, window_s, stride_s))
+        return [
+            FolderCounts(
+                path=str(r["path"]),
+                videos=int(r["videos"] or 0),
+                indexed=int(r["indexed"] or 0),
+                pending=int(r["pending"] or 0),
+                failed=int(r["failed"] or 0),
+                seconds=float(r["seconds"] or 0.0),
+            )
+            for r in rows
+        ]

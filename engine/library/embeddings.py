@@ -26,6 +26,15 @@ from engine.library.rows import (
     video_row,
 )
 
+# Whether video ``v`` has an embedding for a model (id, sample_every_s, window, stride: four parameters) that is
+# current: made from the file as it is now, with these sampling settings. What "indexed with this model" means
+# everywhere: the pending list, the counts of ``scenefind status``, the library view and the status bar.
+UP_TO_DATE = (
+    "EXISTS (SELECT 1 FROM embeddings e JOIN models m ON m.id = e.model WHERE e.video_id = v.id"
+    " AND m.model_id = ? AND e.fingerprint = v.fingerprint AND abs(e.sample_every_s - ?) < 1e-9"
+    " AND abs(e.segment_window_s - ?) < 1e-9 AND abs(e.segment_stride_s - ?) < 1e-9)"
+)
+
 _GRAIN_SQL: dict[Grain, str] = {
     "video": "SELECT e.id FROM embeddings e WHERE e.model = ?",
     "segment": "SELECT s.id FROM segments s JOIN embeddings e ON e.id = s.embedding_id WHERE e.model = ?",
@@ -70,10 +79,8 @@ class EmbeddingTables(CatalogConnection):
 
         Failed videos and sound files are skipped until their file changes (which resets them to pending)."""
         sql = (
-            "SELECT v.* FROM videos v WHERE v.status NOT IN ('failed', 'no_video') AND NOT EXISTS ("
-            " SELECT 1 FROM embeddings e JOIN models m ON m.id = e.model WHERE e.video_id = v.id"
-            " AND m.model_id = ? AND e.fingerprint = v.fingerprint AND abs(e.sample_every_s - ?) < 1e-9"
-            " AND abs(e.segment_window_s - ?) < 1e-9 AND abs(e.segment_stride_s - ?) < 1e-9) ORDER BY v.path"
+            f"SELECT v.* FROM videos v WHERE v.status NOT IN ('failed', 'no_video') AND NOT {UP_TO_DATE}"
+            " ORDER BY v.path"
         )
         return [video_row(r) for r in self._query(sql, (model_id, sample_every_s, window_s, stride_s))]
 

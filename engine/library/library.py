@@ -18,8 +18,9 @@ from engine.index.stores import ModelStores
 from engine.indexing.pipeline import Indexer, IndexReport
 from engine.indexing.ray_options import RayOptions
 from engine.jobs import CancelToken, ProgressCallback
-from engine.library.catalog import Catalog, FolderRow
+from engine.library.catalog import Catalog, FolderCounts, FolderRow
 from engine.models.base import Encoder
+from engine.models.identity import model_identity
 from engine.paths import LibraryPaths
 from engine.settings import EngineSettings
 from engine.settings import load as load_settings
@@ -62,18 +63,43 @@ class Library:
         finally:
             lock.release()
 
-    def encoder(self, model: str | None = None) -> Encoder:
+    def encoder(self, model: str | None = None, *, lazy: bool = False) -> Encoder:
         """The encoder named by ``model`` or the settings (weights load lazily, on first use), pooling as the
-        settings say (``pooling``, ``head_windows``: they only matter to models with a temporal head)."""
+        settings say (``pooling``, ``head_windows``: they only matter to models with a temporal head).
+
+        ``lazy``: where the model's id can be told from its name and this library was indexed with it before,
+        a ``LazyEncoder`` that imports and builds the model only when something must be encoded (a no-op
+        ``index``, a search with a cached query vector); otherwise the encoder itself, which also checks the
+        name."""
+        from engine.models.lazy import LazyEncoder
+
+        name = model or self.settings.model
+        known = model_identity(name) if lazy else None
+        dim = self.catalog.model_dim(known) if known else None
+        if known and dim:
+            return LazyEncoder(known, dim, lambda: self.encoder(name))
         from engine.models.registry import create_encoder
 
         s = self.settings
         return create_encoder(
-            model or s.model,
+            name,
             device=s.device,
             batch_size=s.batch_size,
             pooling=s.pooling,
             head_windows=s.head_windows,
+        )
+
+    def model_id(self, model: str | None = None) -> str:
+        """The id of the model named by ``model`` or the settings, without importing torch where the name says
+        it (see ``engine.models.identity``); otherwise from the encoder, which checks the name."""
+        name = model or self.settings.model
+        return model_identity(name) or self.encoder(name).model_id
+
+    def folder_counts(self, model: str | None = None) -> list[FolderCounts]:
+        """Per folder: its videos indexed with this model (and these sampling settings), pending, failed."""
+        s = self.settings
+        return self.catalog.folder_counts(
+            self.model_id(model), s.sample_every_s, s.segment_window_s, s.segment_stride_s
         )
 
     def add_folder(self, path: Path) -> FolderRow:

@@ -25,6 +25,20 @@ class FolderRow(TypedDict):
     added_at: float
 
 
+@dataclass(frozen=True)
+class FolderCounts:
+    """One folder's videos for one model: ``indexed + pending + failed == videos``; ``seconds`` of
+    video; ``no_video`` sound files, apart."""
+
+    path: str
+    videos: int
+    indexed: int
+    pending: int
+    failed: int
+    seconds: float
+    no_video: int = 0  # sound files (no video stream): counted apart, not among the videos
+
+
 class VideoRow(TypedDict):
     id: int
     folder_id: int
@@ -71,6 +85,10 @@ class RemovedKeys:
 
     def count(self) -> int:
         return sum(len(k) for grains in self.by_model.values() for k in grains.values())
+
+    def count_for(self, model_id: str) -> int:
+        """Keys of one model's vectors."""
+        return sum(len(keys) for keys in self.by_model.get(model_id, {}).values())
 
 
 @dataclass(frozen=True)

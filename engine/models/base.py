@@ -30,6 +30,11 @@ class WeightsUnavailable(ModelUnavailable):
         self.reason = reason
 
 
+class UnknownModel(ModelUnavailable):
+    """No model has this name (a typo, an unknown architecture or weights tag); the message suggests close ones,
+    and the CLI adds where the whole list is (``scenefind models``)."""
+
+
 @runtime_checkable
 class Encoder(Protocol):
     """A text/image embedding model."""

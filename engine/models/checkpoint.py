@@ -7,12 +7,12 @@ through ``torch.load(weights_only=True)``, which refuses pickles that would cons
 The file's kind is sniffed from its first bytes, not trusted from its extension.
 
 ``checkpoint_fingerprint`` gives a short content hash that goes into the model id, so an index built with
-one version of a fine-tuned checkpoint is never mixed with vectors from the next.
+one version of a fine-tuned checkpoint is never mixed with vectors from the next; it and the folder layout live
+in ``engine.models.checkpoint_files``, which needs no torch.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import pickle
 import struct
@@ -25,18 +25,25 @@ import torch
 
 from engine.atomic import atomic_path, atomic_write_bytes
 from engine.models.base import ModelUnavailable
-
-CONFIG_NAME = "config.json"
-WEIGHTS_NAMES = (
-    "model.safetensors",
-    "open_clip_model.safetensors",
-    "open_clip_pytorch_model.safetensors",
-    "open_clip_pytorch_model.bin",
-    "pytorch_model.bin",
-    "model.pt",
-    "model.pth",
+from engine.models.checkpoint_files import (
+    CONFIG_NAME,
+    WEIGHTS_NAMES,
+    checkpoint_fingerprint,
+    find_weights,
+    read_config,
 )
-_FINGERPRINT_CHUNK = 1 << 20
+
+__all__ = [
+    "CONFIG_NAME",
+    "WEIGHTS_NAMES",
+    "check_weights_file",
+    "checkpoint_fingerprint",
+    "find_weights",
+    "load_state_dict",
+    "read_config",
+    "save_checkpoint",
+]
+
 _MAX_HEADER = 100_000_000  # safetensors' own limit on the JSON header
 
 
@@ -138,45 +145,6 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     if check_weights_file(path) == "safetensors":
         return _as_state_dict(_load_safetensors(path), path)
     return _as_state_dict(_load_torch(path), path)
-
-
-def checkpoint_fingerprint(path: str | Path) -> str:
-    """Short hash of a weights file's size, first MiB and last MiB: cheap on a GB file, changes with it."""
-    path = Path(path)
-    size = path.stat().st_size
-    digest = hashlib.sha256(str(size).encode("ascii"))
-    with open(path, "rb") as fh:
-        digest.update(fh.read(_FINGERPRINT_CHUNK))
-        if size > _FINGERPRINT_CHUNK:
-            fh.seek(max(_FINGERPRINT_CHUNK, size - _FINGERPRINT_CHUNK))
-            digest.update(fh.read(_FINGERPRINT_CHUNK))
-    return digest.hexdigest()[:12]
-
-
-def find_weights(folder: Path) -> Path:
-    """The weights file of a checkpoint folder, by open_clip's and our own names, in preference order."""
-    for name in WEIGHTS_NAMES:
-        candidate = folder / name
-        if candidate.is_file():
-            return candidate
-    raise ModelUnavailable(f"{folder}: checkpoint folder has no weights file (looked for {', '.join(WEIGHTS_NAMES)})")
-
-
-def read_config(folder: Path) -> dict[str, Any]:
-    """``config.json`` of a checkpoint folder; must name the open_clip architecture as ``arch``."""
-    config_path = folder / CONFIG_NAME
-    if not config_path.is_file():
-        raise ModelUnavailable(
-            f"{folder}: not a checkpoint folder: {CONFIG_NAME} is missing (it must hold "
-            '{"arch": "<open_clip architecture, e.g. ViT-B-32>"})'
-        )
-    try:
-        config = json.loads(config_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelUnavailable(f"{config_path}: not valid JSON ({exc})") from exc
-    if not isinstance(config, dict) or not isinstance(config.get("arch"), str) or not config["arch"]:
-        raise ModelUnavailable(f'{config_path}: must be an object with "arch" naming an open_clip architecture')
-    return config
 
 
 def _inferred_config(model: torch.nn.Module) -> dict[str, Any]:

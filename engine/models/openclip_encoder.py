@@ -249,6 +249,7 @@ class OpenClipEncoder(EncoderIdentity):
         self._mean = tuple(mean or open_clip.OPENAI_DATASET_MEAN)
         self._std = tuple(std or open_clip.OPENAI_DATASET_STD)
         self._model: torch.nn.Module | None = None
+        self._text: torch.nn.Module | None = None  # the text tower alone, while the full model is not needed
         self._tokenizer: Callable[..., torch.Tensor] | None = None
         self._norm: tuple[torch.Tensor, torch.Tensor] | None = None
         self._lock = threading.Lock()
@@ -285,15 +286,37 @@ class OpenClipEncoder(EncoderIdentity):
                     _fit_state_dict(model, state, self._source, self._arch)
                 preprocess = {**open_clip.get_model_preprocess_cfg(model), "mean": self._mean, "std": self._std}
                 open_clip.set_model_preprocess_cfg(model, preprocess)  # so save_checkpoint records the truth
-                try:
-                    self._tokenizer = open_clip.get_tokenizer(self._arch)
-                except Exception as exc:  # Hugging Face tokenizers are downloaded too
-                    raise ModelUnavailable(f"{self._source}: could not load the tokenizer ({exc})") from exc
+                self._load_tokenizer()
                 mean = torch.tensor(self._mean, device=self._device).view(1, 3, 1, 1)
                 std = torch.tensor(self._std, device=self._device).view(1, 3, 1, 1)
                 self._norm = (mean, std)
                 self._model = model.eval().to(self._device)
+                self._text = None
             return self._model
+
+    def _load_tokenizer(self) -> None:
+        if self._tokenizer is None:
+            try:
+                self._tokenizer = open_clip.get_tokenizer(self._arch)
+            except Exception as exc:  # Hugging Face tokenizers are downloaded too
+                raise ModelUnavailable(f"{self._source}: could not load the tokenizer ({exc})") from exc
+
+    def _text_forward(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        """What turns tokens into text features: the full model's ``encode_text`` once it is loaded; before that,
+        for weights read from a file, the text tower alone (``engine.models.text_tower``), so a search builds
+        and loads no image tower. Random-weight models build whole: their seeded weights are the full model's."""
+        with self._lock:
+            if self._model is None and self._text is None and self._weights is not None:
+                from engine.models.text_tower import build_text_tower
+
+                state = self._weights(None)
+                self._text = build_text_tower(self._arch, state, quick_gelu=self._quick_gelu)
+                if self._text is not None:
+                    self._text = self._text.to(self._device)
+                    self._load_tokenizer()
+            if self._model is None and self._text is not None:
+                return self._text
+        return self._get_or_load_model().encode_text
 
     def _preprocess(self, frames: np.ndarray) -> torch.Tensor:
         """uint8 (N, H, W, 3) -> normalised float (N, 3, S, S) on the device: resize if needed, centre-crop."""
@@ -326,7 +349,7 @@ class OpenClipEncoder(EncoderIdentity):
 
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
         texts = list(texts)
-        model = self._get_or_load_model()
+        encode = self._text_forward()
         assert self._tokenizer is not None
         tokenizer = self._tokenizer
-        return self._batched(len(texts), lambda part: model.encode_text(tokenizer(texts[part]).to(self._device)))
+        return self._batched(len(texts), lambda part: encode(tokenizer(texts[part]).to(self._device)))

@@ -30,11 +30,23 @@ from typing import Any
 import open_clip
 
 from engine.jobs import ProgressCallback
-from engine.models.base import Encoder, ModelUnavailable
-from engine.models.checkpoint import check_weights_file, checkpoint_fingerprint, find_weights, load_state_dict
+from engine.models.base import Encoder, ModelUnavailable, UnknownModel
+from engine.models.checkpoint import check_weights_file, find_weights, load_state_dict
 from engine.models.checkpoint import read_config as read_checkpoint_config
 from engine.models.fake import ColorEncoder, HashEncoder
+from engine.models.identity import (
+    MODEL_CONFIG_DIR,
+    OPEN_CLIP_PREFIX,
+    TEST_ARCH,
+    TEST_MODELS,
+    checkpoint_model_id,
+    looks_like_path,
+    pretrained_model_id,
+    random_model_id,
+    tiny_model_id,
+)
 from engine.models.openclip_encoder import OpenClipEncoder, cached_pretrained, fetch_pretrained, require_network
+from engine.models.run_files import run_folder_of
 from engine.paths import weights_dir
 from engine.settings import DEFAULT_MODEL, HEAD_WINDOWS, POOLINGS
 
@@ -42,6 +54,8 @@ SCRATCH_PREFIX = "scratch:"  # = engine.models.video_model.SCRATCH_PREFIX (that 
 
 __all__ = [
     "DEFAULT_MODEL",
+    "TEST_ARCH",
+    "TEST_MODELS",
     "ModelInfo",
     "create_encoder",
     "create_random_openclip_encoder",
@@ -52,11 +66,7 @@ __all__ = [
     "probe_download",
 ]
 
-MODEL_CONFIG_DIR = Path(__file__).resolve().parents[2] / "resources" / "models"
-TEST_ARCH = "scenefind-test-tiny"
-TEST_MODELS = {"test-tiny": TEST_ARCH}  # name -> registered architecture, random weights, fixed seed
 TEST_SEED = 1234
-OPEN_CLIP_PREFIX = "open_clip:"
 _registered: list[str] = []
 
 
@@ -109,7 +119,7 @@ def _known_names() -> list[str]:
 
 def _check_arch(arch: str, name: str) -> None:
     if arch not in list_architectures():
-        raise ModelUnavailable(f"{name}: unknown open_clip architecture {arch!r}{_suggest(arch, list_architectures())}")
+        raise UnknownModel(f"{name}: unknown open_clip architecture {arch!r}{_suggest(arch, list_architectures())}")
 
 
 def _norm_for(arch: str) -> dict[str, Any]:
@@ -129,14 +139,13 @@ def _create_fake(name: str, opts: EncoderOptions) -> Encoder:
         "hash": lambda p: HashEncoder(int(p)),
     }
     if kind not in makers or (kind == "hash") != param.isdigit() or (kind == "color" and param):
-        raise ModelUnavailable(f"unknown fake model {name!r}; use fake:color or fake:hash-N (N = dimension)")
+        raise UnknownModel(f"unknown fake model {name!r}; use fake:color or fake:hash-N (N = dimension)")
     return makers[kind](param)
 
 
 def _create_test(name: str, opts: EncoderOptions) -> Encoder:
     arch = TEST_MODELS.get(name, name)
-    model_id = next((k for k, v in TEST_MODELS.items() if v == arch), arch)
-    return OpenClipEncoder(arch, model_id, device=opts.device, batch_size=opts.batch_size, seed=TEST_SEED)
+    return OpenClipEncoder(arch, tiny_model_id(arch), device=opts.device, batch_size=opts.batch_size, seed=TEST_SEED)
 
 
 def _create_pretrained(name: str, opts: EncoderOptions) -> Encoder:
@@ -148,7 +157,7 @@ def _create_pretrained(name: str, opts: EncoderOptions) -> Encoder:
         hint = _suggest(f"{arch}/{tag}", [f"{arch}/{t}" for t in tags]) or (
             f"; {arch} has {', '.join(tags[:8])}{' ...' if len(tags) > 8 else ''}" if tags else ""
         )
-        raise ModelUnavailable(f"unknown pretrained weights {name!r}{hint or _suggest(name, _known_names())}")
+        raise UnknownModel(f"unknown pretrained weights {name!r}{hint or _suggest(name, _known_names())}")
     cfg = open_clip.get_pretrained_cfg(arch, tag)
 
     def weights(progress: ProgressCallback | None) -> Any:
@@ -156,7 +165,7 @@ def _create_pretrained(name: str, opts: EncoderOptions) -> Encoder:
 
     return OpenClipEncoder(
         arch,
-        f"{OPEN_CLIP_PREFIX}{arch}/{tag}",
+        pretrained_model_id(arch, tag),
         weights=weights,
         source=f"{arch}/{tag}",
         device=opts.device,
@@ -172,7 +181,7 @@ def _checkpoint_encoder(arch: str, weights_file: Path, config: dict[str, Any], d
     label = str(config.get("model_id") or arch)
     return OpenClipEncoder(
         arch,
-        f"checkpoint:{label}:{checkpoint_fingerprint(weights_file)}",
+        checkpoint_model_id(label, weights_file),
         weights=lambda progress: load_state_dict(weights_file),
         source=str(weights_file),
         device=device,
@@ -209,23 +218,15 @@ def _create_arch_only(name: str, opts: EncoderOptions) -> Encoder:
     tags = open_clip.list_pretrained_tags_by_model(name)
     if tags:
         examples = ", ".join(f"{name}/{tag}" for tag in tags[:4])
-        raise ModelUnavailable(f"{name!r} needs its pretrained weights named too, e.g. {examples}")
-    raise ModelUnavailable(f"unknown model {name!r}{_suggest(name, _known_names() + list_architectures())}")
-
-
-def _looks_like_path(name: str) -> bool:
-    return (
-        name.startswith(("/", "~", ".", "\\"))
-        or (len(name) > 2 and name[1] == ":" and name[2] in "/\\")  # a Windows drive
-        or Path(name).expanduser().exists()
-    )
+        raise UnknownModel(f"{name!r} needs its pretrained weights named too, e.g. {examples}")
+    raise UnknownModel(f"unknown model {name!r}{_suggest(name, _known_names() + list_architectures())}")
 
 
 def _create_random(name: str, opts: EncoderOptions) -> Encoder:
     """``random:ARCH`` or ``random:ARCH:seedN``: real compute, meaningless vectors (benchmarks only)."""
     arch, _, seed = name.removeprefix("random:").partition(":seed")
     if seed and not seed.isdigit():
-        raise ModelUnavailable(f"{name!r}: write random:ARCH or random:ARCH:seedN")
+        raise UnknownModel(f"{name!r}: write random:ARCH or random:ARCH:seedN")
     return create_random_openclip_encoder(arch, device=opts.device, batch_size=opts.batch_size, seed=int(seed or 0))
 
 
@@ -242,9 +243,7 @@ def _create_run(name: str, opts: EncoderOptions) -> Encoder:
 
 
 def _is_run(name: str) -> bool:
-    from engine.models.run_checkpoint import run_folder_of
-
-    return _looks_like_path(name) and run_folder_of(name) is not None
+    return looks_like_path(name) and run_folder_of(name) is not None
 
 
 _SCHEMES: tuple[tuple[str, Callable[[str], bool]], ...] = (
@@ -254,7 +253,7 @@ _SCHEMES: tuple[tuple[str, Callable[[str], bool]], ...] = (
     ("test", lambda n: n in TEST_MODELS),
     ("file", lambda n: "@" in n and not Path(n).exists()),
     ("run", _is_run),
-    ("folder", _looks_like_path),
+    ("folder", looks_like_path),
     ("open_clip", lambda n: "/" in n),
     ("arch", lambda n: True),
 )
@@ -288,7 +287,7 @@ def create_encoder(
     """
     name = name.strip()
     if not name:
-        raise ModelUnavailable("no model name given; try " + DEFAULT_MODEL)
+        raise UnknownModel("no model name given; try " + DEFAULT_MODEL)
     if pooling not in POOLINGS or head_windows not in HEAD_WINDOWS:
         raise ModelUnavailable(
             f"pooling {pooling!r} / head windows {head_windows!r}: choose pooling from {', '.join(POOLINGS)} "
@@ -303,7 +302,7 @@ def create_random_openclip_encoder(arch: str, *, device: str = "auto", batch_siz
     """Any open_clip architecture with random (seeded) weights: for benchmarks, never for indexing."""
     _check_arch(arch, arch)
     return OpenClipEncoder(
-        arch, f"random:{arch}:seed{seed}", device=device, batch_size=batch_size, seed=seed, **_norm_for(arch)
+        arch, random_model_id(arch, seed), device=device, batch_size=batch_size, seed=seed, **_norm_for(arch)
     )
 
 

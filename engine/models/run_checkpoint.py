@@ -32,12 +32,9 @@ from torch import nn
 from engine.models.base import ModelUnavailable
 from engine.models.checkpoint import CONFIG_NAME, check_weights_file, checkpoint_fingerprint, load_state_dict
 from engine.models.heads import ConceptHead, TemporalHead
+from engine.models.run_files import HEADS_NAME, RUN_PREFIX, SPEC_KEY, WEIGHTS_NAME, run_folder_of
 from engine.models.video_net import VideoModel
 
-HEADS_NAME = "heads.safetensors"
-WEIGHTS_NAME = "model.safetensors"
-SPEC_KEY = "scenefind_model"
-RUN_PREFIX = "run:"
 _SEARCH_PREFIXES = ("head.", "concepts.", "logit_scale")  # what search needs from heads.safetensors
 
 
@@ -79,32 +76,6 @@ class RunCheckpoint:
         digest.update(hashlib.sha256(self.heads.read_bytes()).digest())
         digest.update(checkpoint_fingerprint(self.weights).encode("ascii"))
         return f"{RUN_PREFIX}{self.arch}:{digest.hexdigest()[:12]}"
-
-
-def run_folder_of(path: str | Path) -> Path | None:
-    """The checkpoint folder ``path`` names, when it names a trained model: itself (``RUN/best``,
-    ``RUN/checkpoints/epoch-3``) or, for a run folder ``RUN``, its ``best``. None for anything else (a plain
-    open_clip checkpoint folder, a file, a missing path)."""
-    folder = Path(path).expanduser()
-    if not folder.is_dir():
-        return None
-    if _is_model_folder(folder):
-        return folder
-    best = folder / "best"
-    if (folder / "checkpoints").is_dir() or (best.is_dir() and _is_model_folder(best)):
-        return best  # a run folder (read_run_checkpoint says so when it has no best checkpoint yet)
-    return None
-
-
-def _is_model_folder(folder: Path) -> bool:
-    """Written by training: a heads file, or a config that describes one (then the heads file is missing)."""
-    if (folder / HEADS_NAME).exists():
-        return True
-    try:
-        config = json.loads((folder / CONFIG_NAME).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return isinstance(config, dict) and SPEC_KEY in config
 
 
 def read_run_checkpoint(folder: str | Path) -> RunCheckpoint:

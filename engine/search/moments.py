@@ -4,7 +4,8 @@ The curve is judged against the video's own score distribution, not a global thr
 proposal when the curve stays above one of several levels between the video's median and its peak. Spans
 are snapped to shot cuts where a cut bounds them (a cut frame marks where the new shot starts), merged when
 separated by a short gap, scored by how well and how distinctively they match (mean inside, plus the
-contrast with the rest of the video), and de-duplicated by temporal non-maximum suppression. All of it is
+contrast with the rest of the video), and de-duplicated: a proposal that overlaps a better one by more than
+half of the shorter (a span nested in another included) is the same moment (``engine.search.ranking``). All of it is
 vectorised or linear in the number of frames, so hour-long videos are fine.
 """
 
@@ -13,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from engine.search.ranking import same_find
 
 LEVELS = (0.35, 0.5, 0.65, 0.8)  # fractions of the way from the median to the peak
 
@@ -66,7 +69,6 @@ def propose(
     *,
     max_proposals: int = 5,
     merge_gap_s: float = 1.0,
-    nms_iou: float = 0.5,
     min_length_s: float = 0.5,
 ) -> list[Proposal]:
     """Ranked, non-overlapping moment proposals for one video."""
@@ -101,7 +103,7 @@ def propose(
     candidates.sort(key=lambda p: -p.score)
     kept: list[Proposal] = []
     for p in candidates:
-        if all(temporal_iou((p.start, p.end), (k.start, k.end)) < nms_iou for k in kept):
+        if not any(same_find((p.start, p.end), (k.start, k.end)) for k in kept):
             kept.append(p)
         if len(kept) >= max_proposals:
             break

@@ -31,6 +31,7 @@ from engine.search.filters import allowed_videos
 from engine.search.moments import propose
 from engine.search.query import Query
 from engine.search.query_vectors import QueryError, exclude_vectors, query_vector
+from engine.search.ranking import distinct_moments, ranked
 from engine.search.results import Curve, MomentHit, SearchResults, VideoHit, Why
 from engine.search.scoring import (
     FusionWeights,
@@ -158,6 +159,7 @@ class Searcher:
         self.weights = weights or FusionWeights()
         self._stores: ModelStores | None = None
         self._curves: dict[int, Curve] = {}
+        self._nulls: dict[int, np.ndarray] = {}  # video id -> the scores its relevance was judged against
         self.background = calibration.Background(encoder, library.paths.index_dir(encoder.model_id))
 
     def stores(self) -> ModelStores:
@@ -203,10 +205,10 @@ class Searcher:
             calibration.default_cutoff(self.encoder.model_id) if query.min_relevance is None else query.min_relevance
         )
         scored = self._score(q, excluded, videos, text=kind == "text", moments=query.mode == "moments")
-        if self.library.settings.emcl_rerank and query.mode == "videos":
+        if self.library.settings.emcl_rerank and query.mode == "videos" and kind == "text":
             scored = self._emcl_rerank(q, videos, scored)
-        video_hits = sorted((h for h in scored if isinstance(h, VideoHit)), key=lambda h: (-h.score, h.video))
-        moment_hits = sorted((h for h in scored if isinstance(h, MomentHit)), key=lambda h: (-h.score, h.video))
+        video_hits = ranked(h for h in scored if isinstance(h, VideoHit))  # the order of the relevance shown
+        moment_hits = distinct_moments(ranked(h for h in scored if isinstance(h, MomentHit)))
         shown_videos = [h for h in video_hits if h.relevance >= cutoff]
         shown_moments = [h for h in moment_hits if h.relevance >= cutoff]
         if query.moment is not None and query.mode == "moments":
@@ -291,7 +293,7 @@ class Searcher:
     ) -> list[VideoHit | MomentHit]:
         """Hits for every candidate; fills ``self._curves``. Text queries (and excluded terms, always text)
         are judged against the background captions; visual queries against a sample of the library."""
-        self._curves = {}
+        self._curves, self._nulls = {}, {}
         n_ex = len(excluded)
         bg = self.background.vectors() if text or n_ex else np.zeros((0, self.encoder.dim), np.float32)
         null_fused, null_frames = (None, None) if text else self._visual_null(q)
@@ -303,7 +305,8 @@ class Searcher:
             fused, frame_sims = _fused(queries, v, self.weights, bank)
             curves = smooth_curve(v.times, frame_sims, CURVE_SIGMA_S)  # (1 + n_ex + B, F)
             bg_fused, bg_curves = fused[1 + n_ex :], curves[1 + n_ex :]
-            z_q = calibration.standardise(fused[0], bg_fused if text else np.asarray(null_fused))
+            self._nulls[vid] = bg_fused if text else np.asarray(null_fused)
+            z_q = calibration.standardise(fused[0], self._nulls[vid])
             rel_ex = calibration.relevance(calibration.standardise(fused[1 : 1 + n_ex], bg_fused)) if n_ex else []
             if text:
                 curve_z = calibration.standardise(curves[0], bg_curves.T)
@@ -352,24 +355,41 @@ class Searcher:
         self, q: np.ndarray, videos: list[_Video], hits: list[VideoHit | MomentHit]
     ) -> list[VideoHit | MomentHit]:
         """Replace each candidate's coarse term by its EMCL-refined similarity (plug-in defaults K=7, T=10,
-        σ=0.1, β=4), computed over the query and the whole candidate set; relevance is left as calibrated."""
+        σ=0.1, β=4), computed over the query and the whole candidate set. The background captions are refined
+        the same way (each in its own EM call with the same candidates), so the relevance is judged again like
+        for like and the list still follows the number it shows. Text queries only: the plug-in refines text
+        against videos, and a visual query's background is other videos, not captions."""
         import dataclasses
-
-        import torch
-
-        from engine.models.emcl import emcl_rerank_scores
 
         if len(videos) < 2:
             return hits
         by_id = {int(v.row["id"]): i for i, v in enumerate(videos)}  # type: ignore[call-overload]
-        matrix = torch.from_numpy(np.stack([v.vector for v in videos]).astype(np.float32))
-        refined = emcl_rerank_scores(torch.from_numpy(q.astype(np.float32)), matrix)[0].double().numpy()
-        coarse = matrix.double().numpy() @ q.astype(np.float64)
+        matrix = np.stack([v.vector for v in videos]).astype(np.float32)
+        shift_q = _emcl_shift(q[None], matrix)[0]
+        shift_bg = _emcl_shift(self.background.vectors(), matrix)  # (B, N)
         weight = self.weights.normalised()[0]
         out: list[VideoHit | MomentHit] = []
         for hit in hits:
             i = by_id.get(hit.video_id)
             if isinstance(hit, VideoHit) and i is not None:
-                hit = dataclasses.replace(hit, score=hit.score + weight * float(refined[i] - coarse[i]))
+                score = hit.score + weight * float(shift_q[i])
+                null = self._nulls[hit.video_id] + weight * shift_bg[:, i]
+                rel = float(calibration.relevance(calibration.standardise(score, null)))
+                hit = dataclasses.replace(hit, score=score, relevance=rel)
             out.append(hit)
         return out
+
+
+def _emcl_shift(texts: np.ndarray, videos: np.ndarray) -> np.ndarray:
+    """(Q, N): how much EMCL refinement moves each text's coarse similarity to each video, every text in its
+    own EM call with the same videos (the result of a call depends on what shares it)."""
+    import torch
+
+    from engine.models.emcl import emcl_rerank_scores
+
+    v = torch.from_numpy(videos)
+    coarse = texts.astype(np.float64) @ videos.astype(np.float64).T
+    refined = np.stack(
+        [emcl_rerank_scores(torch.from_numpy(t.astype(np.float32)), v)[0].double().numpy() for t in texts]
+    )
+    return refined - coarse

@@ -213,7 +213,7 @@ def test_a_sound_file_is_recorded_as_no_video_not_failed_and_not_pending(tmp_pat
         assert [v["id"] for v in cat.pending_videos("m", 1.0, 4.0, 2.0)] == [b]
         assert [v["path"] for v in cat.videos(status="no_video")] == [str(folder / "memo.m4a")]
         assert cat.videos(status="failed") == []
-        (counts,) = cat.folder_counts()
-        assert (counts["videos"], counts["pending"], counts["failed"], counts["no_video"]) == (1, 1, 0, 1)
+        (counts,) = cat.folder_counts("m", 1.0, 4.0, 2.0)
+        assert (counts.videos, counts.pending, counts.failed, counts.no_video) == (1, 1, 0, 1)
         cat.update_video_file(a, folder / "memo.m4a", 5, 5, "fa2")  # changed: looked at again
         assert {v["id"] for v in cat.pending_videos("m", 1.0, 4.0, 2.0)} == {a, b}

@@ -123,8 +123,10 @@ def test_construction_is_lazy(monkeypatch: pytest.MonkeyPatch, tiny_checkpoint: 
     )
     local = create_encoder(str(tiny_checkpoint))
     assert isinstance(local, OpenClipEncoder) and not local.loaded and loads == []
-    local.encode_texts(["x"])
-    assert local.loaded and loads == [tiny_checkpoint / "model.safetensors"]
+    local.encode_texts(["x"])  # a text needs the text tower alone (engine.models.text_tower): the weights are
+    assert not local.loaded and loads == [tiny_checkpoint / "model.safetensors"]  # read, no image tower is built
+    local.encode_images(np.zeros((1, 32, 32, 3), np.uint8))
+    assert local.loaded
 
 
 def test_out_of_memory_halves_the_batch(

@@ -204,6 +204,7 @@ def test_emcl_rerank_setting_rescores_candidates(library: tuple[Library, dict[st
     assert {h.video for h in reranked} == {h.video for h in plain}
     assert [h.score for h in reranked] != [h.score for h in plain]  # EMCL refined the coarse term
     assert reranked[0].video in (str(files["event"]), str(files["blue_hd"]))
-    assert [h.relevance for h in sorted(reranked, key=lambda h: h.video)] == pytest.approx(
-        [h.relevance for h in sorted(plain, key=lambda h: h.video)]
-    )
+    # The background was refined like the query, so relevance stays a calibrated figure the list follows
+    # (re-judging the refined score against the unrefined background put every video near 100).
+    relevance = [h.relevance for h in reranked]
+    assert relevance == sorted(relevance, reverse=True) and relevance[0] > relevance[1] + 20
