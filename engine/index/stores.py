@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 
 ANN_GRAINS: tuple[Grain, ...] = ("video", "segment")  # the grains with a graph; frames are reached through them
 LEGACY_SUFFIXES = (".hnsw", ".meta.json")  # hnswlib graphs of earlier releases, one per grain
+_REBUILD_ROWS = 65536  # vectors read and added per step when a graph is filled from its vector file
 
 
 @dataclass
@@ -184,7 +185,9 @@ class ModelStores:
                 changed += g.index.mark_deleted(extra.tolist())
             if len(missing):
                 g.vectors.refresh()
-                g.index.add(g.vectors.read(missing), missing)
+                for start in range(0, len(missing), _REBUILD_ROWS):  # bounded memory for a whole rebuild
+                    part = missing[start : start + _REBUILD_ROWS]
+                    g.index.add(g.vectors.read(part), part)
                 changed += len(missing)
             g.index.extra["generation"] = generation
             if len(missing) or len(extra):
