@@ -12,7 +12,6 @@ all three drive their child processes through ``engine.bench.harness``, so tests
 
 from __future__ import annotations
 
-import logging
 import os
 import random
 import signal
@@ -43,7 +42,7 @@ class KillReport:
     videos: int = 0
     integrity_failures: list[str] = field(default_factory=list)
     index_load_failures: list[str] = field(default_factory=list)
-    stale_metas_seen: int = 0  # meta.json files one save behind their index (a kill between two renames)
+    stale_metas_seen: int = 0  # graph headers one save behind their graph: 0, as they share one file
     leftover_temp_files: int = 0  # temp files of interrupted atomic saves, counted after each kill
     temp_files_after_resume: int = 0  # what the resumed writer did not clean up (must be 0)
     resume_exit_code: int | None = None
@@ -153,7 +152,7 @@ def stored_vectors(home: Path, model: str = MODEL) -> tuple[dict[tuple[Any, ...]
             for grain, key, ident in rows:
                 g = stores.grains[grain]  # type: ignore[index]
                 vec = g.vectors.read([key])[0]
-                if not g.index.contains(key):
+                if g.index is not None and not g.index.contains(key):
                     problems.append(f"{grain} key {key} {ident}: not in the index")
                 if not np.any(vec):
                     problems.append(f"{grain} key {key} {ident}: vector is all zeros")
@@ -178,9 +177,10 @@ def search_results(home: Path, queries: tuple[str, ...] = QUERIES, model: str = 
 
 def check_after_kill(home: Path, model: str = MODEL) -> tuple[list[str], list[str], int]:
     """``(integrity problems, index load problems, metas lagging their index)`` of a library whose writer
-    was just killed. A lagging meta.json (a kill between the index's rename and its meta's) is legal: the
-    index loads and is reconciled with the catalog."""
-    from engine.index.hnsw_store import HnswStore
+    was just killed. A graph is one file with its header (``engine.index.ann_store``), so no meta can lag it
+    any more; the count stays for the report's sake and must read 0."""
+    from engine.index.ann_store import AnnStore
+    from engine.index.stores import ANN_GRAINS
     from engine.index.vectors import VectorStore
     from engine.library.catalog import GRAINS
     from engine.paths import LibraryPaths
@@ -197,20 +197,14 @@ def check_after_kill(home: Path, model: str = MODEL) -> tuple[list[str], list[st
     bad_index: list[str] = []
     stale = 0
     folder = paths.index_dir(model)
-    logger = logging.getLogger("engine.index.hnsw_store")
-    level = logger.level
-    logger.setLevel(logging.ERROR)  # "meta.json lags" is counted here, not printed
-    try:
-        for grain in GRAINS if dim_row else ():
-            try:
-                if any(p.exists() for p in HnswStore.files(folder, grain)):
-                    stale += HnswStore.load(folder, grain, model_id=model, dim=dim_row[0]).meta_stale
-                if (folder / f"{grain}.f16.json").exists():
-                    VectorStore.open(folder, grain, dim=dim_row[0], model_id=model, readonly=True).close()
-            except Exception as exc:  # any failure to load is what this check counts
-                bad_index.append(f"{grain}: {type(exc).__name__}: {exc}")
-    finally:
-        logger.setLevel(level)
+    for grain in GRAINS if dim_row else ():
+        try:
+            if grain in ANN_GRAINS and AnnStore.file(folder, grain).exists():
+                stale += AnnStore.load(folder, grain, model_id=model, dim=dim_row[0]).meta_stale
+            if (folder / f"{grain}.f16.json").exists():
+                VectorStore.open(folder, grain, dim=dim_row[0], model_id=model, readonly=True).close()
+        except Exception as exc:  # any failure to load is what this check counts
+            bad_index.append(f"{grain}: {type(exc).__name__}: {exc}")
     return bad_db, bad_index, stale
 
 

@@ -1,4 +1,4 @@
-"""The machine a benchmark runs on: its CPU and this process's resident memory.
+"""The machine a benchmark runs on: its CPU, this process's resident memory, and what files take on its disk.
 
 Figures are only comparable with the machine and its load beside them, and a memory figure only means
 something when freed memory was handed back before measuring, so these live apart from any one benchmark.
@@ -10,6 +10,7 @@ import contextlib
 import ctypes
 import gc
 import platform
+from pathlib import Path
 from typing import Any
 
 
@@ -59,3 +60,11 @@ def cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def disk_bytes(path: Path) -> int:
+    """Bytes a file takes on disk: its allocated blocks, where the filesystem says (a vector file grown by
+    doubling is sparse past its last row), never more than its length."""
+    st = path.stat()
+    blocks = getattr(st, "st_blocks", None)
+    return min(st.st_size, blocks * 512) if blocks is not None else st.st_size

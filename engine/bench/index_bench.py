@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.bench.host import disk_bytes
 from engine.library.library import Library
 from engine.media.decode import VIDEO_EXTENSIONS, probe, sample_frames
 from engine.media.images import centre_crop
@@ -75,7 +76,18 @@ def _fresh_library(paths: list[Path], settings: EngineSettings, prefix: str) -> 
             yield lib
 
 
-def _end_to_end(paths: list[Path], encoder: Encoder, settings: EngineSettings) -> tuple[float, int, float]:
+def index_file_bytes(lib: Library, model_id: str) -> dict[str, int]:
+    """Bytes on disk of each file of ``model_id``'s index folder (allocated blocks: vector files grow sparse),
+    and of the catalog, which is not part of the index but grows with it."""
+    folder = lib.paths.index_dir(model_id)
+    files = sorted(p for p in folder.iterdir() if p.is_file()) if folder.exists() else []
+    sizes = {p.name: disk_bytes(p) for p in files}
+    return sizes | {"catalog.sqlite (not the index)": disk_bytes(lib.paths.catalog)}
+
+
+def _end_to_end(
+    paths: list[Path], encoder: Encoder, settings: EngineSettings
+) -> tuple[float, int, float, dict[str, int]]:
     """Index ``paths`` into a fresh library; then index again, which must skip every unchanged file."""
     with _fresh_library(paths, settings, "scenefind-bench-") as lib:
         start = time.perf_counter()
@@ -84,9 +96,10 @@ def _end_to_end(paths: list[Path], encoder: Encoder, settings: EngineSettings) -
         start = time.perf_counter()
         again = lib.index(encoder)
         rescan = time.perf_counter() - start
+        sizes = index_file_bytes(lib, encoder.model_id)
     if again.indexed or again.unchanged != len(paths):
         raise RuntimeError(f"re-index touched unchanged files: {again}")
-    return elapsed, result.frames, rescan
+    return elapsed, result.frames, rescan, sizes
 
 
 def _ray_run(
@@ -155,7 +168,8 @@ def measure(paths: list[Path], encoder: Encoder, settings: EngineSettings) -> di
     encoder.encode_images(np.zeros((2, encoder.image_size, encoder.image_size, 3), np.uint8))  # load + warm up
     frames, t_decode = _decode(paths, settings, encoder.image_size)
     t_embed = _embed(encoder, frames, settings.batch_size)
-    t_e2e, e2e_frames, t_rescan = _end_to_end(paths, encoder, settings)
+    t_e2e, e2e_frames, t_rescan, sizes = _end_to_end(paths, encoder, settings)
+    hours = video_s / 3600
     return {
         "videos": len(paths),
         "video_seconds": round(video_s, 2),
@@ -171,6 +185,8 @@ def measure(paths: list[Path], encoder: Encoder, settings: EngineSettings) -> di
         "e2e_over_sum_of_stages": round(t_e2e / (t_decode + t_embed), 3),
         "slower_stage_over_e2e": round(max(t_decode, t_embed) / t_e2e, 3),
         "rescan_unchanged_ms": round(t_rescan * 1000, 1),
+        "mb_per_hour": {name: round(size / 1e6 / hours, 2) for name, size in sizes.items()},
+        "index_mb_per_hour": round(sum(v for k, v in sizes.items() if "catalog" not in k) / 1e6 / hours, 2),
     }
 
 
@@ -223,7 +239,10 @@ def run_index_bench(
                 f"  = {f['x_real_time']:.1f}x real time\n"
                 f"  end-to-end / (decode + embed) = {f['e2e_over_sum_of_stages']:.3f}   "
                 f"slower stage / end-to-end = {f['slower_stage_over_e2e']:.3f}\n"
-                f"  re-index with nothing changed: {f['rescan_unchanged_ms']:.1f} ms for {f['videos']} videos"
+                f"  re-index with nothing changed: {f['rescan_unchanged_ms']:.1f} ms for {f['videos']} videos\n"
+                f"  index: {f['index_mb_per_hour']:.2f} MB per hour of video ("
+                + ", ".join(f"{name} {mb:.2f}" for name, mb in f["mb_per_hour"].items())
+                + ")"
             )
     if "ray" in figures:
         r = figures["ray"]

@@ -114,7 +114,19 @@ def register_search(bench_subparsers: Any) -> dict[str, Handler]:
         "ANN + float16 re-scoring latency and recall@10 against exact search, on synthetic vectors. Built "
         "indexes are cached in the user cache (bench/search), so a second run is quick.",
     )
-    p.add_argument("--sizes", type=parse_sizes, default=(10_000, 100_000, 1_000_000), help="default 10k,100k,1M")
+    p.add_argument(
+        "--sizes", type=parse_sizes, default=None, help="default 10k,100k,1M (frame vectors) or 100k (--library)"
+    )
+    p.add_argument(
+        "--library",
+        action="store_true",
+        help="measure whole index layouts on a synthetic library instead: MB per hour of video by file, video "
+        "and frame recall@10 and latency of the layout before (hnswlib graphs, frames too) and now (usearch int8 "
+        "video and segment graphs, frames re-scored through them)",
+    )
+    p.add_argument(
+        "--ef", type=parse_sizes, default=(128, 512), help="--library: ef values measured beside the default"
+    )
     p.add_argument("--dim", type=int, default=512, help="vector width (default 512)")
     p.add_argument("--queries", type=int, default=200, help="ANN queries per index (default 200)")
     p.add_argument(
@@ -132,28 +144,41 @@ def register_search(bench_subparsers: Any) -> dict[str, Handler]:
 
 
 def cmd_bench_search(args: argparse.Namespace) -> int:
-    """Run the search benchmark with a progress bar (unless ``--no-progress``); print a table or JSON."""
-    from engine.bench.search_bench import CANDIDATES, KINDS, run_search_bench
-    from engine.jobs import JobCancelled
-
+    """Run the search benchmark (frame vectors, or whole layouts with ``--library``) with a progress bar (unless
+    ``--no-progress``); print a table or JSON. Built indexes stay cached, so a cancelled run goes on next time."""
     show_bar = not getattr(args, "no_progress", False)
     log = _log(show_bar)
-    stopping = "Stopping after the current step… (built indexes stay cached; Ctrl-C again to abort)"
-    with cancel_on_sigint(message=stopping) as token, progress_bar(show_bar) as bar:
-        try:
-            figures = run_search_bench(
+    common = {"dim": args.dim, "queries": args.queries, "seed": args.seed, "log": None if args.json else log}
+    if args.library:
+        from engine.bench.library_bench import run_library_bench
+
+        def run(bar: Any, token: Any) -> Any:
+            rows = run_library_bench(
+                sizes=args.sizes or (100_000,), ef_sweep=args.ef, progress=bar, cancel=token, **common
+            )
+            return {"library": rows}
+
+    else:
+        from engine.bench.search_bench import CANDIDATES, KINDS, run_search_bench
+
+        def run(bar: Any, token: Any) -> Any:
+            return run_search_bench(
                 getattr(args, "model", None),
-                sizes=args.sizes,
-                dim=args.dim,
-                queries=args.queries,
+                sizes=args.sizes or (10_000, 100_000, 1_000_000),
                 kinds=args.kinds or KINDS,
                 candidates=args.candidates or CANDIDATES,
                 text_queries=args.text_queries,
-                seed=args.seed,
-                log=None if args.json else log,
                 progress=bar,
                 cancel=token,
+                **common,
             )
+
+    from engine.jobs import JobCancelled
+
+    stopping = "Stopping after the current step… (built indexes stay cached; Ctrl-C again to abort)"
+    with cancel_on_sigint(message=stopping) as token, progress_bar(show_bar) as bar:
+        try:
+            figures = run(bar, token)
         except JobCancelled:
             print("Cancelled. Indexes built so far are cached; run the same command to go on.", file=sys.stderr)
             return EXIT_CANCELLED

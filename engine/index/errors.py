@@ -6,6 +6,8 @@ Neither is retried automatically; the remedy is a re-index, which the messages s
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 class IndexStoreError(ValueError):
     """Base of the index-layer errors; the message names the file."""
@@ -17,3 +19,18 @@ class IndexModelMismatch(IndexStoreError):
 
 class IndexCorrupt(IndexStoreError):
     """The files are missing, unreadable or inconsistent with each other."""
+
+
+def refuse_foreign_index(path: Path, built_by: str, built_dim: int, model_id: str, dim: int | None) -> None:
+    """``IndexModelMismatch`` unless the index at ``path`` (built by ``built_by`` at ``built_dim``) is the caller's
+    model's, at its width when ``dim`` is given: mixing embedding spaces silently ruins every search."""
+    if built_by != model_id:
+        raise IndexModelMismatch(
+            f"index {path} was built with model {built_by!r}, not {model_id!r}; "
+            "its embeddings must be recomputed (re-index)"
+        )
+    if dim is not None and built_dim != dim:
+        raise IndexModelMismatch(
+            f"index {path} holds {built_dim}-d vectors but model {model_id!r} makes {dim}-d ones; "
+            "its embeddings must be recomputed (re-index)"
+        )

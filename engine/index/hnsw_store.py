@@ -1,5 +1,10 @@
 """One hnswlib index plus its ``meta.json`` (after hnswlib's ``examples/python/pyw_hnswlib.py``).
 
+The graphs of index folders written before ``engine.index.ann_store`` (usearch, int8) replaced it: libraries
+now keep no frame graph, and video and segment graphs are ``AnnStore`` files (an old folder is rebuilt from its
+float16 files, ``engine.index.stores``). It stays because ``scenefind bench search`` measures that earlier
+layout beside the current one in the same run, so the size and recall figures compare like with like.
+
 Keys are the catalog's positive int64 row ids, used directly as hnswlib labels, so no key↔label map has to be
 persisted or kept in step with the catalog. The meta file records which model built the vectors: loading under
 another model raises ``IndexModelMismatch`` (rclip refuses likewise), because mixing embedding spaces silently
@@ -22,7 +27,7 @@ import hnswlib
 import numpy as np
 
 from engine.atomic import atomic_write_bytes, atomic_write_with
-from engine.index.errors import IndexCorrupt, IndexModelMismatch
+from engine.index.errors import IndexCorrupt, refuse_foreign_index
 from engine.index.vectors import Keys, as_keys, check_row_keys, check_vectors
 
 log = logging.getLogger(__name__)
@@ -212,16 +217,7 @@ class HnswStore:
             meta = _meta_before_first_save(index_path, model_id=model_id, dim=dim)
         else:
             meta = _read_meta(meta_path)
-        if meta["model_id"] != model_id:
-            raise IndexModelMismatch(
-                f"index {index_path} was built with model {meta['model_id']!r}, not {model_id!r}; "
-                "its embeddings must be recomputed (re-index)"
-            )
-        if dim is not None and meta["dim"] != dim:
-            raise IndexModelMismatch(
-                f"index {index_path} holds {meta['dim']}-d vectors but model {model_id!r} makes {dim}-d ones; "
-                "its embeddings must be recomputed (re-index)"
-            )
+        refuse_foreign_index(index_path, meta["model_id"], meta["dim"], model_id, dim)
         if meta["schema_version"] > SCHEMA_VERSION:
             raise IndexCorrupt(
                 f"{meta_path}: written by a newer Scenefind (schema {meta['schema_version']}, this release "

@@ -1,17 +1,25 @@
 """The three grains' vector stores of one model, kept in step with the catalog.
 
-Each grain (video, segment, frame) has an HNSW index for candidates and a float16 vector file for exact
-re-scoring. Beside them, as the index's ``layout.json`` records (``engine.index.layout``): a head model's
-per-frame context vectors (``context.f16``, keyed by frame keys, no HNSW index) and a concept head's sparse
-codes (``<grain>.codes.u16``, and ``context.codes.u16``). Side rows are written and flushed with the vectors,
-before the catalog transaction that names them, so they are exactly as crash-safe; they need no reconciling,
-since only keys the catalog names are ever read.
+Each grain (video, segment, frame) has a float16 vector file for exact re-scoring; the video and segment grains
+also have an HNSW graph for candidates (``engine.index.ann_store``: usearch, int8). Frames have no graph of
+their own: search reaches them through their segments and videos and re-scores every frame of a candidate
+video from the float16 file, which finds the same moments at less than half the bytes (``scenefind bench
+search --library`` measures both layouts). Beside them, as the index's ``layout.json`` records
+(``engine.index.layout``): a head model's per-frame context vectors (``context.f16``, keyed by frame keys, no
+graph) and a concept head's sparse codes (``<grain>.codes.u16``, and ``context.codes.u16``). Side rows are
+written and flushed with the vectors, before the catalog transaction that names them, so they are exactly as
+crash-safe; they need no reconciling, since only keys the catalog names are ever read.
 
 The catalog is the source of truth: every vector change bumps the model's generation in the
 same transaction that commits the rows. Indexes are saved now and then with the generation they reflect;
 when one is opened at another generation (a crash or kill since the last save, or a removal while another
 model was active) it is reconciled: keys the catalog has but the index lacks are added back from the
 vector file (which is flushed before each commit), and keys the catalog no longer has are marked deleted.
+
+Index folders written before the graphs moved to usearch hold hnswlib files (``<grain>.hnsw`` and
+``<grain>.meta.json``, a frame graph among them). They are derived data, so opening such a folder builds the new
+graphs from the float16 files (a reconcile from nothing); a writer then saves them and deletes the old files
+(``LEGACY_FILES``), a reader keeps its graphs in memory until a writer has done so.
 """
 
 from __future__ import annotations
@@ -22,9 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.index.ann_store import AnnStore
 from engine.index.codes import CodeStore
 from engine.index.errors import IndexCorrupt
-from engine.index.hnsw_store import HnswStore
 from engine.index.layout import IndexLayout, read_layout, settle_layout, write_layout
 from engine.index.vectors import SUFFIXES, VectorStore
 from engine.library.catalog import GRAINS, Catalog, Grain, RemovedKeys
@@ -33,12 +41,22 @@ from engine.settings import EngineSettings
 log = logging.getLogger(__name__)
 
 
+ANN_GRAINS: tuple[Grain, ...] = ("video", "segment")  # the grains with a graph; frames are reached through them
+LEGACY_SUFFIXES = (".hnsw", ".meta.json")  # hnswlib graphs of earlier releases, one per grain
+_REBUILD_ROWS = 65536  # vectors read and added per step when a graph is filled from its vector file
+
+
 @dataclass
 class Grains:
-    """Index plus vectors of one grain."""
+    """Vectors of one grain, plus its graph when it has one (``ANN_GRAINS``)."""
 
-    index: HnswStore
+    index: AnnStore | None
     vectors: VectorStore
+
+
+def legacy_files(folder: Path) -> list[Path]:
+    """The hnswlib graphs (and their meta files) an earlier release left in an index folder."""
+    return [folder / f"{g}{suffix}" for g in GRAINS for suffix in LEGACY_SUFFIXES if (folder / f"{g}{suffix}").exists()]
 
 
 def _never_written(data: Path) -> bool:
@@ -116,24 +134,14 @@ class ModelStores:
         if not readonly:  # the writer (under the library lock) clears saves a kill or power cut interrupted
             for stale in folder.glob(".*.tmp"):
                 stale.unlink(missing_ok=True)
-        grains: dict[Grain, Grains] = {}
-        for grain in GRAINS:
-            vectors = _open_vectors(folder, grain, dim, model_id, readonly)
-            params = {
-                "model_id": model_id,
-                "dim": dim,
-                "m": settings.hnsw_m,
-                "ef_construction": settings.hnsw_ef_construction,
-                "ef_search": settings.hnsw_ef_search,
-            }
-            try:
-                index = HnswStore.open_or_create(folder, grain, **params)
-            except IndexCorrupt as exc:
-                # The index is derived data: rebuild it from the vector file rather than refuse to work.
-                log.warning("%s; rebuilding it from the stored vectors", exc)
-                index = HnswStore.create(folder, grain, **params)
-                index.extra["generation"] = -1
-            grains[grain] = Grains(index, vectors)
+        grains = {
+            grain: Grains(
+                _open_graph(folder, grain, model_id, dim, settings),
+                _open_vectors(folder, grain, dim, model_id, readonly),
+            )
+            for grain in GRAINS
+        }
+        legacy = legacy_files(folder)
         have = read_layout(folder)
         if have is None and len(catalog.live_keys(model_id, "video")):
             have = IndexLayout()  # vectors from before layout.json: mean-pooled, no codes
@@ -150,14 +158,24 @@ class ModelStores:
         context, codes = _open_side_stores(folder, model_id, dim, chosen, readonly)
         stores = cls(folder, model_id, dim, grains, chosen, context, codes)
         stores.reconcile(catalog)
+        if legacy and not readonly:
+            stores.migrate(catalog, legacy)
         return stores
+
+    def migrate(self, catalog: Catalog, legacy: list[Path]) -> None:
+        """Save the graphs just rebuilt from the vector files, then delete the earlier release's hnswlib files
+        (in that order: a kill in between leaves both, and the next writer deletes the old ones)."""
+        self.save(catalog)
+        for path in legacy:
+            path.unlink(missing_ok=True)
+        log.info("%s: replaced the hnswlib graphs of an earlier release (%d files)", self.folder, len(legacy))
 
     def reconcile(self, catalog: Catalog) -> int:
         """Bring every index in line with the catalog; returns how many keys were added or deleted."""
         generation = catalog.generation(self.model_id)
         changed = 0
         for grain, g in self.grains.items():
-            if g.index.extra.get("generation") == generation:
+            if g.index is None or g.index.extra.get("generation") == generation:
                 continue
             want = catalog.live_keys(self.model_id, grain)
             have = g.index.keys()
@@ -167,7 +185,9 @@ class ModelStores:
                 changed += g.index.mark_deleted(extra.tolist())
             if len(missing):
                 g.vectors.refresh()
-                g.index.add(g.vectors.read(missing), missing)
+                for start in range(0, len(missing), _REBUILD_ROWS):  # bounded memory for a whole rebuild
+                    part = missing[start : start + _REBUILD_ROWS]
+                    g.index.add(g.vectors.read(part), part)
                 changed += len(missing)
             g.index.extra["generation"] = generation
             if len(missing) or len(extra):
@@ -197,21 +217,25 @@ class ModelStores:
             store.flush()
 
     def add_to_indexes(self, grain: Grain, keys: list[int], vectors: np.ndarray) -> None:
-        if keys:
-            self.grains[grain].index.add(vectors, np.asarray(keys, dtype=np.int64))
+        """Add to ``grain``'s graph; a no-op for a grain without one (frames)."""
+        index = self.grains[grain].index
+        if keys and index is not None:
+            index.add(vectors, np.asarray(keys, dtype=np.int64))
 
     def mark_removed(self, removed: RemovedKeys) -> None:
         for grain, keys in removed.by_model.get(self.model_id, {}).items():
-            if keys:
-                self.grains[grain].index.mark_deleted(keys)
+            index = self.grains[grain].index
+            if keys and index is not None:
+                index.mark_deleted(keys)
 
     def save(self, catalog: Catalog) -> None:
         """Save every index atomically, recording the catalog generation it now reflects (and the pooling)."""
         generation = catalog.generation(self.model_id)
         for g in self.grains.values():
-            g.index.extra["generation"] = generation
-            g.index.extra["pooling"] = self.layout.label
-            g.index.save()
+            if g.index is not None:
+                g.index.extra["generation"] = generation
+                g.index.extra["pooling"] = self.layout.label
+                g.index.save()
 
     def close(self) -> None:
         for g in self.grains.values():
@@ -220,6 +244,29 @@ class ModelStores:
             self.context.close()
         for store in self.codes.values():
             store.close()
+
+
+def _open_graph(folder: Path, grain: Grain, model_id: str, dim: int, settings: EngineSettings) -> AnnStore | None:
+    """``grain``'s graph (None for frames): loaded, or new and marked unreconciled (generation -1) so that the
+    reconcile that follows fills it from the vector file. A new one is what a folder of an earlier release
+    (hnswlib graphs), a corrupt graph file and a fresh index all get."""
+    if grain not in ANN_GRAINS:
+        return None
+    params = {
+        "model_id": model_id,
+        "dim": dim,
+        "m": settings.hnsw_m,
+        "ef_construction": settings.hnsw_ef_construction,
+        "ef_search": settings.hnsw_ef_search,
+    }
+    try:
+        return AnnStore.open_or_create(folder, grain, **params)
+    except IndexCorrupt as exc:
+        # The graph is derived data: rebuild it from the vector file rather than refuse to work.
+        log.warning("%s; rebuilding it from the stored vectors", exc)
+    index = AnnStore.create(folder, grain, **params)
+    index.extra["generation"] = -1
+    return index
 
 
 def _open_side_stores(

@@ -407,7 +407,6 @@ class VideoWriter:
         stores.mark_removed(removed)
         stores.add_to_indexes("video", [keys.video], video_vec)
         stores.add_to_indexes("segment", keys.segments, seg_vecs)
-        stores.add_to_indexes("frame", keys.frames, frame_vecs)
 
 
 class Indexer:

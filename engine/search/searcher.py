@@ -1,8 +1,8 @@
-"""Answer a ``Query``: candidates from all three indexes, exact multi-grained re-scoring, moments, relevance.
+"""Answer a ``Query``: candidates from the video and segment graphs, exact multi-grained re-scoring, moments.
 
-1. Candidates: the union of the nearest videos, segments and frames (an approximate search each), so a
-   video whose one relevant moment is drowned in its average is still found. With restrictive filters the
-   allowed videos are scored exactly instead (no approximate search needed).
+1. Candidates: the union of the nearest videos and segments (an approximate search each,
+   ``engine.search.candidates``), so a video whose one relevant moment is drowned in its average is still found
+   through that moment's segments. With restrictive filters the allowed videos are scored exactly instead.
 2. Re-scoring from the stored float16 vectors: fusion of coarse, segment and fine similarity
    (``engine.search.scoring``); with a concept head, the same three on the sparse embeddings of the codes
    stored at index time, half and half (losses.md §2's four-way S); optionally EMCL re-ranking of the coarse part.
@@ -14,19 +14,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 
 from engine.index.layout import layout_for
-from engine.index.stores import CONTEXT, ModelStores
-from engine.library.library import Library
+from engine.index.stores import CONTEXT, ModelStores, legacy_files
+from engine.library.library import Library, LibraryBusy
 from engine.media.decode import MediaError
 from engine.models.base import ConceptBank, Encoder, concepts_of
 from engine.models.sparse import dense_codes, top_codes
 from engine.search import calibration
+from engine.search.candidates import PER_GRAIN, candidate_videos
 from engine.search.filters import allowed_videos
 from engine.search.moments import propose
 from engine.search.query import Query
@@ -173,6 +176,9 @@ class Searcher:
                 )
             folder = self.library.paths.index_dir(model_id)
             settings, layout = self.library.settings, layout_for(self.encoder)
+            if legacy_files(folder):  # an index of an earlier release: upgrade it on disk once, when no one writes
+                with contextlib.suppress(LibraryBusy), self.library.writing():
+                    ModelStores.open(folder, catalog, model_id, self.encoder.dim, settings, layout=layout).close()
             self._stores = ModelStores.open(
                 folder, catalog, model_id, self.encoder.dim, settings, readonly=True, layout=layout
             )
@@ -236,15 +242,12 @@ class Searcher:
         if allowed is not None and len(allowed) <= EXACT_LIMIT:
             return sorted(allowed)
         stores, catalog, model_id = self.stores(), self.library.catalog, self.encoder.model_id
-        k = query.k
-        found: set[int] = set()
-        for factor in (1, 4, 16):
-            for grain, n in (("video", max(4 * k, 64)), ("segment", max(10 * k, 200)), ("frame", max(20 * k, 400))):
-                keys, _ = stores.grains[grain].index.search(q, n * factor)  # type: ignore[index]
-                found |= set(catalog.videos_for_keys(model_id, grain, keys[0][keys[0] > 0].tolist()).values())  # type: ignore[arg-type]
-            if allowed is None or len(found & allowed) >= k:
-                break
-        return sorted(found if allowed is None else found & allowed)
+        graphs = {grain: stores.grains[grain].index for grain in PER_GRAIN}  # type: ignore[index]
+
+        def videos_of(grain: str, keys: list[int]) -> Iterable[int]:
+            return catalog.videos_for_keys(model_id, grain, keys).values()  # type: ignore[arg-type]
+
+        return candidate_videos(q, graphs, videos_of, query.k, allowed)  # type: ignore[arg-type]
 
     def _load(self, video_id: int) -> _Video | None:
         catalog, stores = self.library.catalog, self.stores()

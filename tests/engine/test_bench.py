@@ -20,6 +20,11 @@ def test_index_bench_reports_every_figure() -> None:
         assert f[key] > 0
     assert f["embed_s"] >= 0  # a weightless encoder can embed six frames in under a millisecond
     assert any("x real time" in line for line in lines)
+    sizes = f["mb_per_hour"]
+    assert {"frame.f16", "segment.f16", "video.f16", "segment.ann", "video.ann"} <= set(sizes), sizes
+    assert not [name for name in sizes if name.endswith(".hnsw") or name == "frame.ann"]  # no frame graph
+    assert 0 < f["index_mb_per_hour"] < sum(sizes.values())  # the catalog is reported, not counted
+    assert any("MB per hour of video" in line for line in lines)
 
 
 def test_decode_bench_measures_a_file_against_ffmpeg_and_checks_the_goals(tmp_path) -> None:

@@ -113,7 +113,10 @@ def test_moved_video_keeps_its_vectors_and_removed_video_disappears(tmp_path: Pa
         searcher = Searcher(lib, lib.encoder())
         hits = searcher.search_text("yellow", k=10)
         assert str(videos["yellow"]) not in {h.video for h in hits}
-        assert searcher.stores().grains["frame"].index.keys().tolist() == remaining
+        for grain in ("video", "segment"):  # the grains with a graph; frames are reached through them
+            graph = searcher.stores().grains[grain].index
+            assert graph is not None and graph.keys().tolist() == lib.catalog.live_keys("fake:color", grain).tolist()
+        assert searcher.stores().grains["frame"].index is None
         searcher.close()
 
 

@@ -78,7 +78,8 @@ def test_cli_registers_under_bench_and_runs(capsys: pytest.CaptureFixture[str]) 
     parser = argparse.ArgumentParser()
     handlers = register(parser.add_subparsers(dest="bench"))
     assert set(handlers) == {"search"}
-    assert parser.parse_args(["search"]).sizes == (10_000, 100_000, 1_000_000)
+    defaults = parser.parse_args(["search"])
+    assert defaults.sizes is None and not defaults.library  # 10k,100k,1M frame vectors; 100k with --library
     args = parser.parse_args(
         ["search", "--sizes", "1k", "--queries", "20", "--text-queries", "0", "--kinds", "random", "--json"]
     )
@@ -86,6 +87,26 @@ def test_cli_registers_under_bench_and_runs(capsys: pytest.CaptureFixture[str]) 
     assert handlers["search"](args) == 0
     figures = json.loads(capsys.readouterr().out)
     assert [row["kind"] for row in figures["indexes"]] == ["random"] and figures["indexes"][0]["size"] == 1000
+
+
+def test_cli_library_mode_reports_every_layout(capsys: pytest.CaptureFixture[str]) -> None:
+    parser = argparse.ArgumentParser()
+    handlers = register(parser.add_subparsers(dest="bench"))
+    args = parser.parse_args(["search", "--library", "--sizes", "3k", "--dim", "16", "--queries", "12", "--ef", "32"])
+    args.model, args.no_progress = None, True
+    assert handlers["search"](args) == 0
+    text = capsys.readouterr().out
+    assert "MB per hour of video" in text and "frame R@10" in text and "context.f16" in text
+    args.json = True
+    assert handlers["search"](args) == 0  # the second run reuses the cached library
+    rows = {row["layout"]: row for row in json.loads(capsys.readouterr().out)["library"]}
+    assert set(rows) == {"before", "hnswlib-no-frames", "after"}
+    assert not rows["after"]["built_now"] and rows["after"]["frames"] == 3000
+    assert [s["ef"] for s in rows["after"]["sweep"]] == sorted({32, EngineSettings().hnsw_ef_search})
+    assert "frame graph" in rows["before"]["mb_per_hour"] and "frame graph" not in rows["after"]["mb_per_hour"]
+    assert rows["after"]["mb_per_hour"]["total"] < rows["before"]["mb_per_hour"]["total"]
+    for row in rows.values():
+        assert 0 <= row["frame_recall_at_10"] <= 1 and 0 < row["p50_ms"] <= row["p95_ms"]
 
 
 def test_parse_sizes() -> None:
