@@ -43,6 +43,7 @@ OBJECTIVES: tuple[tuple[str, str], ...] = (("InfoNCE", "infonce"), ("+ component
 DEFAULT_MODEL = "scratch:tiny"
 WINDOWS = ("resample", "pad", "slide")  # the head_windows settings measured (the first is the default)
 SAMPLE_EVERY_S = 0.5  # the library samples every frame of the world's 2-fps videos
+QUICK_WINDOWS = ("resample", "pad")
 QUICK_SPEC = WorldSpec(n_train=48, n_test=6, n_long=1, long_seconds=(24.0, 28.0), events=(2, 2))
 
 
@@ -373,6 +374,7 @@ __all__ = [
     "DEFAULT_MODEL",
     "OBJECTIVES",
     "QUICK_SPEC",
+    "QUICK_WINDOWS",
     "WINDOWS",
     "Pooling",
     "QualitySetup",

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.cli import EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, Handler
-from engine.cli.support import cancel_on_sigint, count, fail, progress_bar
+from engine.cli.support import cancel_on_sigint, count, fail, jsonable, progress_bar
 
 _SUFFIXES = {"k": 1_000, "m": 1_000_000}
 
@@ -293,7 +293,7 @@ def _seeds(text: str) -> tuple[int, ...]:
 
 def register_quality(bench_subparsers: Any) -> dict[str, Handler]:
     """Add ``quality`` to the ``bench`` sub-parsers; returns ``{"quality": handler}``."""
-    from engine.bench.quality_bench import DEFAULT_MODEL, WINDOWS
+    from engine.bench.quality_bench import DEFAULT_MODEL, QUICK_WINDOWS, WINDOWS
 
     p = bench_subparsers.add_parser(
         "quality",
@@ -308,8 +308,9 @@ def register_quality(bench_subparsers: Any) -> dict[str, Handler]:
     p.add_argument(
         "--windows",
         type=lambda text: tuple(w.strip() for w in text.split(",") if w.strip()),
-        default=WINDOWS,
-        help=f"head window settings measured, the first being the default's row (default {','.join(WINDOWS)})",
+        default=None,
+        help=f"head window settings measured, the first being the goals' head row (default {','.join(WINDOWS)}; "
+        f"{','.join(QUICK_WINDOWS)} with --quick)",
     )
     p.add_argument("--epochs", type=count, default=None, help="epochs per training (default 16, bench train's)")
     p.add_argument("--workers", type=count, default=None, help="commands run at once (default: CPU cores, at most 4)")
@@ -326,14 +327,16 @@ def cmd_bench_quality(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from engine.bench.commands import CommandFailed
-    from engine.bench.quality_bench import QUICK_SPEC, QualitySetup, run_quality_bench
+    from engine.bench.quality_bench import QUICK_SPEC, QUICK_WINDOWS, QualitySetup, run_quality_bench
     from engine.jobs import JobCancelled
 
-    setup = QualitySetup(model=getattr(args, "model", None) or args.default_model, windows=args.windows)
+    setup = QualitySetup(model=getattr(args, "model", None) or args.default_model)
     if args.quick:
-        setup = replace(setup, spec=QUICK_SPEC, epochs=1, batch_size=16, workers=1)
+        setup = replace(setup, spec=QUICK_SPEC, epochs=1, batch_size=16, workers=1, windows=QUICK_WINDOWS)
     else:
         setup = replace(setup, workers=min(4, os.cpu_count() or 1))
+    if args.windows is not None:
+        setup = replace(setup, windows=args.windows)
     if args.epochs:
         setup = replace(setup, epochs=args.epochs)
     if args.workers:
@@ -352,5 +355,5 @@ def cmd_bench_quality(args: argparse.Namespace) -> int:
             return fail(exc)
     figures["wall_s"] = time.perf_counter() - started
     if args.json:
-        print(json.dumps({k: v for k, v in figures.items() if k != "table"}, indent=2, default=str))
+        print(json.dumps(jsonable({k: v for k, v in figures.items() if k != "table"}), indent=2, default=str))
     return EXIT_OK

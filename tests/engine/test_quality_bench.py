@@ -198,3 +198,43 @@ def test_cancel_stops_running_commands(tmp_path: Path) -> None:
         run_commands([watch], 2, cancel=token)
     assert "Watching" in log.read_text()  # it was running when the cancel came
     assert time.monotonic() - cancelled_at[0] < 30  # it got its SIGINT and stopped; nothing is left running
+
+
+# -- the benchmark, --quick ---------------------------------------------------------------------------------
+
+
+def test_quick_run_prints_one_table_with_every_row(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The whole loop on a tiny world (train, index, search --batch, score), as `scenefind bench quality --quick`."""
+    from engine.bench.quality_bench import QUICK_WINDOWS, read_answers
+    from engine.bench.quality_report import COLUMNS
+    from engine.cli import main
+
+    work = tmp_path / "work"
+    code = main(["--no-progress", "bench", "quality", "--quick", "--json", "--keep", str(work)])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    figures = json.loads(out)
+    rows = figures["rows"]
+    evaluations = ["memory", *(f"head-{w}" for w in QUICK_WINDOWS), "mean"]
+    assert [(r["objective"], r["evaluation"]) for r in rows] == [
+        (o, e) for o in ("infonce", "component") for e in evaluations
+    ]
+    for row in rows:
+        shown = [row[key] for key, _ in COLUMNS if key in row]
+        assert all(v is None or 0.0 <= v <= 100.0 for v in shown), row
+    search_rows = [r for r in rows if r["evaluation"] != "memory"]
+    assert all(r["MR_R1@0.5"] is not None and r["R1"] is not None for r in search_rows)
+    assert all("comp_reverse" not in r for r in search_rows)  # an in-memory figure is never put on a search row
+    table = err[err.index("| objective |") :]
+    assert len([line for line in table.splitlines() if line.startswith("| ")]) == 1 + len(rows)
+    goal_lines = figures["goals"]
+    assert len(goal_lines) == 4 + 3 + 2 + 1 and all(line[:6] in ("PASS  ", "FAIL  ") for line in goal_lines)
+    # the twin-pair accuracy in the table is the strict comparison of the scores in the answers (a tie loses)
+    world = json.loads((work / "seed0" / "world.json").read_text())["world"]
+    for row in search_rows:
+        answers = read_answers(work / "seed0" / "answers" / f"{row['objective']}-{row['evaluation']}.jsonl")
+        wins = []
+        for i, t in enumerate(world["tests"]):
+            scores = {h["video"]: h["score"] for h in answers[f"pair:{i}"]["hits"]}
+            wins.append(scores[t["clip"]] > scores[t["reversed_twin"]])
+        assert row["twin_reversed"] == pytest.approx(100.0 * sum(wins) / len(wins))
