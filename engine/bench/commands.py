@@ -12,6 +12,9 @@ command line with the commands it waits for; :func:`run_commands` runs them
   test suite's ``--quick`` run); cancelling then takes effect between commands, and a Ctrl-C reaches the
   running command's own handler.
 
+Either way torch gets one thread per command: the benchmark's models are too small to split across threads, and
+on a machine others share, two spinning threads made the temporal head 10-30 times slower than one (measured).
+
 Standard output goes to a file per command (a batch search's answers), standard error to its log; a command
 that fails raises :class:`CommandFailed` with the end of its log.
 """
@@ -115,13 +118,17 @@ def _start(command: Command, threads: int) -> subprocess.Popen[bytes]:
 
 
 def _run_here(command: Command) -> int:
-    """Run ``command`` through ``engine.cli.main`` in this process, its output in its files."""
+    """Run ``command`` through ``engine.cli.main`` in this process (one torch thread), its output in its files."""
+    import torch
+
     from engine.cli import main
 
     _prepare(command)
     saved = dict(os.environ)  # main() sets SCENEFIND_HOME from --home
     root = logging.getLogger()
     handlers = list(root.handlers)  # main()'s logging.basicConfig would keep writing to the closed log
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     with contextlib.ExitStack() as stack:
         err: IO[str] = stack.enter_context(open(command.log, "w", encoding="utf-8"))
         out = stack.enter_context(open(command.stdout, "w", encoding="utf-8")) if command.stdout else err
@@ -132,6 +139,7 @@ def _run_here(command: Command) -> int:
         except SystemExit as exc:  # argparse errors
             return exc.code if isinstance(exc.code, int) else 2
         finally:
+            torch.set_num_threads(threads)
             os.environ.clear()
             os.environ.update(saved)
             for handler in root.handlers[:]:

@@ -11,7 +11,8 @@ through the commands a user runs:
 3. ``scenefind --model scratch:tiny train CONFIG`` trains once per objective (InfoNCE and component negatives)
    with ``bench train``'s budget (``engine.bench.train_bench.bench_config``) and seed;
 4. ``scenefind add`` + ``scenefind --model RUN/best index`` index the library once per pooling: through the
-   temporal head (once per ``head_windows`` setting) and ``--pooling mean`` of the same checkpoint;
+   temporal head (once per ``--head-windows`` choice) and ``--pooling mean`` of the same checkpoint, each in its
+   own library (so two can be indexed at once), sampling every frame;
 5. ``scenefind search --batch`` asks every query: each test caption over the whole library (video R@1/R@5), over
    its clip's folder (the clip against its twins), and each event's caption in its long video (moments);
 6. the same checkpoints are evaluated as ``bench train`` evaluates (``engine.train.evaluate``, on the same
@@ -94,12 +95,10 @@ def train_config(setup: QualitySetup, objective: str, seed: int, world: World, o
     return {k: v for k, v in config.items() if v is not None}
 
 
-def _settings_toml(pooling: Pooling) -> str:
-    """The library settings of one row: every frame sampled, and the row's window setting."""
-    lines = [f"sample_every_s = {SAMPLE_EVERY_S}"]
-    if pooling.windows is not None:
-        lines.append(f'head_windows = "{pooling.windows}"')
-    return "\n".join(lines) + "\n"
+def _model_flags(run: Path, pooling: Pooling) -> list[str]:
+    """The global flags a user gives to index and search with one row's pooling of a trained run."""
+    flags = ["--model", str(run / "best"), "--pooling", pooling.pooling]
+    return [*flags, "--head-windows", pooling.windows] if pooling.windows else flags
 
 
 def write_queries(world: World, path: Path) -> None:
@@ -160,10 +159,9 @@ def plan(setup: QualitySetup, worlds: Sequence[World], work: Path) -> list[Comma
             )
             for pooling in poolings(setup.windows):
                 home = seed_dir / "homes" / f"{objective}-{pooling.key}"
-                home.mkdir(parents=True, exist_ok=True)
-                (home / "settings.toml").write_text(_settings_toml(pooling), encoding="utf-8")
-                model = ["--home", str(home), "--model", str(run / "best")]
-                model += ["--pooling", "mean"] if pooling.pooling == "mean" else []
+                home.mkdir(parents=True, exist_ok=True)  # every frame of the 2-fps world is sampled
+                (home / "settings.toml").write_text(f"sample_every_s = {SAMPLE_EVERY_S}\n", encoding="utf-8")
+                model = ["--home", str(home), *_model_flags(run, pooling)]
                 name = f"{objective}-{pooling.key}-{s}"
                 commands.append(
                     Command(
