@@ -132,7 +132,8 @@ def format_report(
         f"{setup.model}, {len(seeds)} seed(s) {', '.join(map(str, seeds))}; {setup.epochs} epochs, batch "
         f"{setup.batch_size}, {spec.n_train} training clips (bench train's budget and clips); {spec.n_test} "
         f"held-out test clips with their twins, {spec.n_long} long videos.",
-        "R@K: the test caption over the whole library (its twins and the long videos included; pessimistic ties). "
+        "R@K through search: the test caption over the whole library (its twins and the long videos included; "
+        "pessimistic ties); in memory: over the test clips alone, as bench train ranks them. "
         "twin rev / col: the clip strictly above its time-reversed / colour-swapped twin (a tie is a loss). "
         "comp rev / swapC: bench train's text-side accuracy on the same clips (reversed path / swapped colours; "
         "in memory only). MR: QVHighlights R1@0.5, R1@0.7 and mAP (IoU 0.5:0.95) of each event in its long video.",

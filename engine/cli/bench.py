@@ -348,7 +348,7 @@ def cmd_bench_quality(args: argparse.Namespace) -> int:
     with cancel_on_sigint(message=stopping) as token, progress_bar(show_bar) as bar:
         try:
             figures = run_quality_bench(args.seeds, log, setup=setup, work=args.keep, progress=bar, cancel=token)
-        except JobCancelled:
+        except (JobCancelled, KeyboardInterrupt):
             print("Cancelled." + (f" The work so far is in {args.keep}." if args.keep else ""), file=sys.stderr)
             return EXIT_CANCELLED
         except (CommandFailed, ValueError, RuntimeError) as exc:

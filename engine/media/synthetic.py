@@ -109,31 +109,6 @@ def _written(path: Path) -> Path:
     return path
 
 
-def write_frames(path: Path | str, frames: np.ndarray | Sequence[np.ndarray], *, fps: float) -> Path:
-    """Write RGB frames (N, H, W, 3) uint8 as a video (MPEG-4 part 2 in ``.mp4``/``.mkv``, Motion JPEG in
-    ``.avi``), one video frame each, frame ``i`` at ``i / fps`` seconds; returns the path.
-
-    Why: benchmarks render their own worlds (``engine.bench.quality_world``) and must hand them to the indexer
-    and the trainer as the files a user would have, through the same writer as the other test videos."""
-    p = Path(path)
-    if len(frames) == 0:
-        raise ValueError(f"{p}: no frames to write")
-    height, width = frames[0].shape[:2]
-    fourcc = "MJPG" if p.suffix.lower() == ".avi" else "mp4v"
-    p.parent.mkdir(parents=True, exist_ok=True)
-    writer = cv2.VideoWriter(str(p), cv2.VideoWriter_fourcc(*fourcc), float(fps), (width, height))
-    if not writer.isOpened():
-        raise MediaError(p, f"OpenCV cannot write {fourcc} video here (try .avi or .mp4)")
-    try:
-        for frame in frames:
-            writer.write(cv2.cvtColor(np.ascontiguousarray(frame, dtype=np.uint8), cv2.COLOR_RGB2BGR))
-    finally:
-        writer.release()
-    if not p.is_file() or p.stat().st_size == 0:
-        raise MediaError(p, "cv2.VideoWriter produced no file")
-    return p
-
-
 def h264_writer_available() -> str | None:
     """``"ffmpeg"`` or ``"pyav"`` when H.264 can be written here, else None."""
     if shutil.which("ffmpeg"):
