@@ -163,11 +163,8 @@ def plan(setup: QualitySetup, worlds: Sequence[World], work: Path) -> list[Comma
                 (home / "settings.toml").write_text(f"sample_every_s = {SAMPLE_EVERY_S}\n", encoding="utf-8")
                 model = ["--home", str(home), *_model_flags(run, pooling)]
                 name = f"{objective}-{pooling.key}-{s}"
-                commands.append(
-                    Command(
-                        f"add-{name}", ["--home", str(home), "add", world.library], logs / f"add-{name}.log", weight=0.1
-                    )
-                )
+                add = ["--home", str(home), "add", world.library]  # first: instant, and every index needs one
+                commands.insert(0, Command(f"add-{name}", add, logs / f"add-{name}.log", weight=0.1))
                 commands.append(
                     Command(
                         f"index-{name}",
