@@ -47,6 +47,7 @@ class WorldSpec:
     n_frames: int = 8
     two_shapes: float = 0.7
     eval_negatives: int = 2  # component negatives per type per test clip (in-memory evaluation)
+    bench_test: int = 500  # bench train's held-out test clips, on which the checkpoints are also evaluated
 
 
 @dataclass(frozen=True)

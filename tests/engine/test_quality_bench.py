@@ -70,7 +70,12 @@ def _rows(**changes: dict[str, float]) -> list[dict[str, object]]:
     mean = {**base, "twin_reversed": 45.0, "twin_colour": 70.0, "MR_R1@0.5": 40.0}
     rows = []
     for objective in ("infonce", "component"):
-        for evaluation, values in (("memory", memory), ("head-resample", base), ("mean", mean)):
+        for evaluation, values in (
+            ("bench-train", memory),
+            ("memory", memory),
+            ("head-resample", base),
+            ("mean", mean),
+        ):
             row = {**values, **changes.get(f"{objective}/{evaluation}", {})}
             rows.append(
                 {"variant": objective, "objective": objective, "evaluation": evaluation, "label": evaluation, **row}
@@ -89,7 +94,8 @@ def test_goal_lines_say_pass_or_fail_with_their_figures() -> None:
     rows = _rows(
         **{
             "component/head-resample": {"twin_reversed": 96.0, "twin_colour": 84.0, "R1": 47.0},
-            "component/memory": {"comp_reverse": 96.0, "comp_swap_colors": 86.0},
+            "component/bench-train": {"comp_reverse": 96.0, "comp_swap_colors": 86.0},
+            "component/memory": {"comp_reverse": 95.0, "comp_swap_colors": 85.0, "twin_reversed": 99.0},
         }
     )
     lines = goals(rows, OBJECTIVES, _Setup(), seconds=600.0, load=2.0)
@@ -98,7 +104,8 @@ def test_goal_lines_say_pass_or_fail_with_their_figures() -> None:
     assert "PASS  InfoNCE: twin pairs, time-reversed: head 90.0 vs mean 45.0 (+45.0 points" in text
     assert "FAIL  InfoNCE: twin pairs, colour-swapped: head 80.0 vs mean 70.0 (+10.0 points" in text
     assert "PASS  component negatives beat InfoNCE through search on twin pairs: 90.0 vs 85.0" in text
-    assert "PASS  the compositional gain survives search: +5.0 points" in text and "83% kept" in text
+    assert "PASS  the compositional gain survives search: +5.0 points" in text and "+6.0 that bench train" in text
+    assert "83% kept" in text and "these test clips: +5.0 on reverse and swap-colours, +4.5 on their twin pairs" in text
     assert "FAIL  video R@1 through search, component negatives vs InfoNCE: 47.0 vs 50.0 (-3.0" in text
     assert "PASS  InfoNCE: moment R1@0.5 on the long videos, head 60.0 vs mean 40.0" in text
     assert "PASS  whole benchmark 10.0 min" in text
@@ -215,14 +222,14 @@ def test_quick_run_prints_one_table_with_every_row(tmp_path: Path, capsys: pytes
     assert code == 0, err
     figures = json.loads(out)
     rows = figures["rows"]
-    evaluations = ["memory", *(f"head-{w}" for w in QUICK_WINDOWS), "mean"]
+    evaluations = ["bench-train", "memory", *(f"head-{w}" for w in QUICK_WINDOWS), "mean"]
     assert [(r["objective"], r["evaluation"]) for r in rows] == [
         (o, e) for o in ("infonce", "component") for e in evaluations
     ]
     for row in rows:
         shown = [row[key] for key, _ in COLUMNS if key in row]
         assert all(v is None or 0.0 <= v <= 100.0 for v in shown), row
-    search_rows = [r for r in rows if r["evaluation"] != "memory"]
+    search_rows = [r for r in rows if r["evaluation"] not in ("memory", "bench-train")]
     assert all(r["MR_R1@0.5"] is not None and r["R1"] is not None for r in search_rows)
     assert all("comp_reverse" not in r for r in search_rows)  # an in-memory figure is never put on a search row
     table = err[err.index("| objective |") :]
