@@ -1,5 +1,5 @@
-"""``scenefind bench index|search|faults|train|decode|cli``: every benchmark's arguments and handler (``cli`` in
-``engine.cli.bench_cli``).
+"""``scenefind bench index|search|faults|train|decode|cli|quality``: every benchmark's arguments and handler
+(``cli`` in ``engine.cli.bench_cli``, ``quality`` in ``engine.cli.bench_quality``).
 
 Speed and reliability targets live in these benchmarks, not in timed unit tests. ``register`` adds ``bench``
 and its sub-commands to the ``scenefind`` parser; nothing heavy is imported until a benchmark runs, so
@@ -30,8 +30,17 @@ def register(sub: Any) -> dict[str, Handler]:
     bsub = b.add_subparsers(dest="bench", required=True, metavar="WHAT")
     benches: dict[str, Handler] = {}
     from engine.cli.bench_cli import register_cli
+    from engine.cli.bench_quality import register_quality
 
-    for add in (register_index, register_search, register_faults, register_train, register_decode, register_cli):
+    for add in (
+        register_index,
+        register_search,
+        register_faults,
+        register_train,
+        register_decode,
+        register_cli,
+        register_quality,
+    ):
         benches.update(add(bsub))
     return {"bench": lambda args: benches[args.bench](args)}
 

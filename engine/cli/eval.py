@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
 from typing import Any
 
 from engine.cli import EXIT_CANCELLED, EXIT_OK, Handler
-from engine.cli.support import cancel_on_sigint, fail, progress_bar
+from engine.cli.support import cancel_on_sigint, fail, jsonable, progress_bar
 
 DATASETS = ("msrvtt", "msvd", "didemo", "qvhighlights", "charades_sta", "activitynet")
 
@@ -62,15 +61,6 @@ def register(subparsers: Any) -> dict[str, Handler]:
     return {"eval": cmd_eval, "eval-moments": cmd_eval_moments}
 
 
-def _jsonable(value: Any) -> Any:
-    """NaN (a metric over no queries) becomes null, so the output is strict JSON."""
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return value
-
-
 def cmd_eval_moments(args: argparse.Namespace) -> int:
     from engine.datasets import AnnotationError, load_predictions, load_qvhighlights
     from engine.evaluation.moments import eval_submission
@@ -83,12 +73,12 @@ def cmd_eval_moments(args: argparse.Namespace) -> int:
         return fail(exc)
     shown = results if args.full else results["brief"]
     if args.json:
-        print(json.dumps(_jsonable(shown), indent=None if not args.full else 2))
+        print(json.dumps(jsonable(shown), indent=None if not args.full else 2))
         return EXIT_OK
     for key, value in results["brief"].items():
         print(f"{key:<24}{value:>8.2f}")
     if args.full:
-        print(json.dumps(_jsonable({k: v for k, v in results.items() if k != "brief"}), indent=2))
+        print(json.dumps(jsonable({k: v for k, v in results.items() if k != "brief"}), indent=2))
     return EXIT_OK
 
 
@@ -123,7 +113,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print("Cancelled. What was indexed into --home is kept; run again to resume.", file=sys.stderr)
         return EXIT_CANCELLED
     if args.json:
-        print(json.dumps(_jsonable(result.to_json()), indent=2))
+        print(json.dumps(jsonable(result.to_json()), indent=2))
     else:
         print(result.table())
     return EXIT_OK

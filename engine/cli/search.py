@@ -57,6 +57,12 @@ def register(sub: Any) -> dict[str, Handler]:
     s.add_argument("--all", action="store_true", help="show every hit, whatever its relevance")
     s.add_argument("-k", type=int, default=10, help="number of results (default 10)")
     s.add_argument("--json", action="store_true", help="print JSON")
+    s.add_argument(
+        "--batch",
+        metavar="FILE",
+        help="answer one query per line of FILE (- for stdin): plain text, or JSON objects with per-query options "
+        "(text, moments, k, exclude, filters, id); one JSON line out per query, the model loaded once",
+    )
     return {"search": cmd_search}
 
 
@@ -108,6 +114,10 @@ def _clock(seconds: float) -> str:
 def cmd_search(args: argparse.Namespace) -> int:
     """One search. Start-up is most of a CLI search's time, so the model is built only if a text is not in the
     query vector cache (``engine.search.text_cache``), and then only its text tower for a text query."""
+    if getattr(args, "batch", None) is not None:
+        from engine.cli.search_batch import cmd_search_batch
+
+        return cmd_search_batch(args)
     from engine.search.searcher import Searcher, SearchError
     from engine.search.text_cache import CachedTexts, TextVectorCache
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import signal
 import sys
 import threading
@@ -66,6 +67,17 @@ def cancel_on_sigint(
         yield token
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def jsonable(value: Any) -> Any:
+    """NaN (a figure over no queries) becomes null, inside dicts and lists too, so the output is strict JSON."""
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
 
 
 def fail(message: object) -> int:
