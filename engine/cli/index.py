@@ -24,6 +24,10 @@ def register(sub: Any) -> dict[str, Handler]:
     i.add_argument("--watch", action="store_true", help="keep running and index changes as they happen")
     i.add_argument("--retry-failed", action="store_true", help="try files that failed before again")
     i.add_argument("--debounce", type=float, default=2.0, help="seconds of quiet before re-indexing (--watch)")
+    i.add_argument("--no-speech", action="store_true", help="skip the speech stage this time (setting: speech)")
+    i.add_argument(
+        "--no-screen-text", action="store_true", help="skip the on-screen text stage this time (setting: screen_text)"
+    )
     _add_ray_arguments(i)
     i.add_argument("--no-ray", action="store_true", help="index on this machine even if the settings name a cluster")
     return {"index": cmd_index}
@@ -101,7 +105,14 @@ def _index_once(lib: Any, args: argparse.Namespace) -> int:
         f"{result.elapsed_s:.1f} s; {result.unchanged} unchanged, {result.new} new, {result.changed} changed, "
         f"{result.moved} moved, {result.removed} removed, {len(result.failed)} failed."
     )
+    for stage in result.stages:
+        print(stage_summary(stage))
     sys.stdout.flush()  # keep the summary above the per-file lines when both streams share a terminal
+    for stage in result.stages:
+        for path, why in stage.failed:
+            print(f"  {stage.stage} failed: {safe(path)}: {safe(why)}", file=sys.stderr)
+        if stage.unavailable:
+            print(f"  {stage.stage} not run: {safe(stage.unavailable)}", file=sys.stderr)
     for path, why in result.unreadable:
         print(f"  unreadable: {safe(path)}: {safe(why)}", file=sys.stderr)
     failed = lib.catalog.videos(status="failed")
@@ -110,6 +121,18 @@ def _index_once(lib: Any, args: argparse.Namespace) -> int:
     if failed and not result.failed:
         print("  (failed before; fix them and run `scenefind index --retry-failed`)", file=sys.stderr)
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def stage_summary(stage: Any) -> str:
+    """One line per stage: what it did, how fast, and what is left for the next run."""
+    name = {"speech": "speech", "text": "screen text"}[stage.stage]
+    if not stage.pending:
+        return f"{name}: nothing new"
+    silent = f", {stage.no_audio} without sound" if stage.stage == "speech" else ""
+    speed = f" ({stage.media_s:.0f} s at {stage.speed:.1f}x real time)" if stage.media_s else ""
+    left = stage.pending - stage.done - stage.no_audio - len(stage.failed)
+    waiting = f", {left} waiting (not run: see below)" if stage.unavailable else ""
+    return f"{name}: {stage.done} done{silent}, {len(stage.failed)} failed{waiting}{speed}"
 
 
 def cmd_index(args: argparse.Namespace) -> int:

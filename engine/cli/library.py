@@ -51,8 +51,26 @@ def _status(lib: Any) -> dict[str, Any]:
         "folders": lib.catalog.folder_counts(),
         "failed": [{"video": v["path"], "error": v["error"]} for v in lib.catalog.videos(status="failed")],
         "models": lib.catalog.models(),
+        "stages": _stages(lib),
         "last_jobs": [dict(j) for j in lib.catalog.jobs(limit=3)],
     }
+
+
+def _stages(lib: Any) -> dict[str, Any]:
+    """Per stage: whether it is on, its model, counts by outcome (done, no_audio, failed, pending), failures."""
+    from engine.screen_text.reader import reader_id
+    from engine.speech.models import model_id_for
+
+    s = lib.settings
+    out = {}
+    for stage, on, model in (("speech", s.speech, model_id_for(s.speech_model)), ("text", s.screen_text, reader_id())):
+        out[stage] = {
+            "enabled": on,
+            "model": model,
+            **lib.catalog.stage_counts(stage, model),
+            "failed_videos": [{"video": p, "error": e} for p, e in lib.catalog.stage_failures(stage)],
+        }
+    return out
 
 
 def _duration(seconds: float) -> str:
@@ -79,6 +97,16 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"  index {m['model_id']}: {m['videos']} videos")
     for f in info["failed"]:
         print(f"  failed: {safe(f['video'])}: {safe(f['error'])}")
+    for stage, st in info["stages"].items():
+        name = {"speech": "speech", "text": "screen text"}[stage]
+        state = "" if st["enabled"] else " (off)"
+        silent = f", {st['no_audio']} without sound" if stage == "speech" else ""
+        print(
+            f"  {name}{state} [{safe(st['model'])}]: {st['done']} done{silent}, {st['failed']} failed, "
+            f"{st['pending']} pending"
+        )
+        for f in st["failed_videos"]:
+            print(f"    {name} failed: {safe(f['video'])}: {safe(f['error'])}")
     for j in info["last_jobs"][:1]:
         print(f"  last run: {j['status']} ({j['done']}/{j['total']}) {j['message'] or ''}")
     return EXIT_OK

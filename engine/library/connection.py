@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Self
 
 from engine.library.rows import CatalogError
-from engine.library.schema import MIGRATIONS, SCHEMA_VERSION
+from engine.library.schema import MIGRATIONS, SCHEMA_VERSION, statements
 
 
 class CatalogConnection:
@@ -108,7 +108,7 @@ class CatalogConnection:
             raise CatalogError(f"{self.path}: catalog schema {version} needs an upgrade; open it for writing once")
         while version < SCHEMA_VERSION:
             with self.transaction() as db:
-                for statement in filter(str.strip, MIGRATIONS[version].split(";")):
+                for statement in statements(MIGRATIONS[version]):
                     db.execute(statement)
                 version += 1
                 db.execute(f"PRAGMA user_version = {version}")
