@@ -7,8 +7,9 @@ boundary almost never splits a word. Every chunk knows where it starts in the vi
 back exactly, including for sound that starts later than the picture.
 
 A file without a sound track raises ``NoAudioStream`` (a fact to record, not a failure); a track that cannot be
-decoded raises ``AudioError`` naming the file; a track that breaks part way yields what decoded and logs a
-warning. PyAV is imported on first use, so importing this module stays cheap.
+decoded raises ``AudioError`` naming the file. Damaged packets are skipped with one warning and their time
+stays silent, so later words keep their times; a track of which almost nothing decodes is ``AudioError`` too.
+PyAV is imported on first use, so importing this module stays cheap.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ log = logging.getLogger(__name__)
 SAMPLE_RATE = 16_000  # what Whisper models take
 _QUIET_WINDOW = SAMPLE_RATE // 10  # 0.1 s: the unit the chunk cut looks for silence in
 _CANCEL_EVERY = 200  # packets between cancel checks
+_MAX_ERRORS = 200  # damaged packets in a row, with nothing decoded, after which the stream is given up
+_GAP_S = 0.05  # a jump in timestamps larger than this (lost packets) is filled with silence
 
 
 class AudioError(Exception):
@@ -88,9 +91,7 @@ def probe_audio(path: Path | str) -> AudioInfo:
         if stream is None:
             raise NoAudioStream(p, "no audio stream")
         ctx = stream.codec_context
-        duration = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else None
-        if duration is None and container.duration:
-            duration = container.duration / 1_000_000
+        duration = _announced_s(container, stream) or None
         return AudioInfo(ctx.name or "", int(ctx.sample_rate or 0), int(ctx.channels or 0), duration)
     finally:
         container.close()
@@ -118,38 +119,59 @@ def iter_audio(path: Path | str, *, chunk_s: float = 600.0, cancel: CancelToken 
         pieces: list[np.ndarray] = []
         held = 0  # samples in pieces
         start_s: float | None = None  # video time of the first sample held
-        decoded = 0
-        try:
-            for n, packet in enumerate(container.demux(stream)):
-                if n % _CANCEL_EVERY == 0:
-                    check_cancel(cancel)
-                for frame in packet.decode():
-                    if start_s is None:
-                        start_s = max(0.0, (frame.time - origin) if frame.time is not None else 0.0)
-                    for out in resampler.resample(frame):
-                        samples = out.to_ndarray().reshape(-1)
-                        pieces.append(samples)
-                        held += len(samples)
-                        decoded += len(samples)
-                while start_s is not None and held >= target + margin:
-                    buffer = np.concatenate(pieces)
-                    cut = quiet_cut(buffer, target, margin)
-                    yield AudioChunk(start_s, buffer[:cut])
-                    start_s += cut / SAMPLE_RATE
-                    pieces, held = [buffer[cut:]], len(buffer) - cut
-            for out in resampler.resample(None):  # flush the resampler's tail
-                pieces.append(out.to_ndarray().reshape(-1))
-                held += pieces[-1].size
-        except av.FFmpegError as exc:
-            if decoded == 0:
-                raise AudioError(p, f"the audio stream cannot be decoded ({exc})") from exc
-            log.warning("%s: audio decoding stopped after %.1f s (%s)", p, decoded / SAMPLE_RATE, exc)
+        decoded = errors = 0
+        for n, packet in enumerate(container.demux(stream)):
+            if n % _CANCEL_EVERY == 0:
+                check_cancel(cancel)
+            try:
+                frames = packet.decode()
+            except av.FFmpegError as exc:  # a damaged packet: skip it, its time stays silent
+                errors += 1
+                if errors == 1:
+                    log.warning("%s: damaged audio packets skipped (%s)", p, exc)
+                if errors >= _MAX_ERRORS and decoded == 0:
+                    raise AudioError(p, f"the audio stream cannot be decoded ({exc})") from exc
+                continue
+            for frame in frames:
+                at = (frame.time - origin) if frame.time is not None else None
+                if start_s is None:
+                    start_s = max(0.0, at or 0.0)
+                elif at is not None and at - (start_s + held / SAMPLE_RATE) > _GAP_S:  # lost packets: keep time
+                    silence = np.zeros(round((at - start_s) * SAMPLE_RATE) - held, np.float32)
+                    pieces.append(silence)
+                    held += len(silence)
+                for out in resampler.resample(frame):
+                    samples = out.to_ndarray().reshape(-1)
+                    pieces.append(samples)
+                    held += len(samples)
+                    decoded += len(samples)
+            while start_s is not None and held >= target + margin:
+                buffer = np.concatenate(pieces)
+                cut = quiet_cut(buffer, target, margin)
+                yield AudioChunk(start_s, buffer[:cut])
+                start_s += cut / SAMPLE_RATE
+                pieces, held = [buffer[cut:]], len(buffer) - cut
+        for out in resampler.resample(None):  # flush the resampler's tail
+            pieces.append(out.to_ndarray().reshape(-1))
+            held += pieces[-1].size
+        announced = _announced_s(container, stream)
         if decoded == 0:
             raise AudioError(p, "the audio stream holds no decodable sound")
+        if announced > 2.0 and decoded / SAMPLE_RATE < 0.1 * announced:
+            raise AudioError(
+                p, f"the audio stream is damaged: {decoded / SAMPLE_RATE:.1f} s of its {announced:.0f} s decode"
+            )
         if held:
             yield AudioChunk(start_s or 0.0, np.concatenate(pieces))
     finally:
         container.close()
+
+
+def _announced_s(container: Any, stream: Any) -> float:
+    """The sound track's length as the container states it (0 when it does not)."""
+    if stream.duration and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    return container.duration / 1_000_000 if container.duration else 0.0
 
 
 def quiet_cut(samples: np.ndarray, target: int, search: int = 30 * SAMPLE_RATE) -> int:

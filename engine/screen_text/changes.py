@@ -3,12 +3,11 @@
 OCR costs about a second a frame on a laptop CPU, a thousand times what this test costs, so the text stage
 asks two cheap questions of every sampled frame, on a 320 px wide grey copy:
 
-* *Can there be text?* Text is rows of short, high-contrast strokes: threshold the morphological gradient,
-  close it horizontally so the letters of a word merge, and count the blobs shaped like words (wider than
-  tall, 4-80 px high, mostly filled). A flat or blurred picture has none and is never read.
-* *Did the text change?* The same blob map is compared with the one of the last frame read: where fewer
-  than a few percent of the word pixels differ, the lines read then are still on screen, and only their end
-  time moves. A slide that stays up for a minute is read once.
+* *Can there be text?* Text is letters standing in rows: small high-contrast stroke blobs of similar height
+  side by side on a line (``text_map``). A flat or blurred picture has none and is never read.
+* *Did the text change?* The letter map is compared with the one of the last frame read: where the letters
+  neither moved nor changed their pixels, the lines read then are still on screen and only their end time
+  moves. A slide that stays up for a minute is read once.
 
 Moving pictures without text change on every frame, so a read that finds nothing doubles the wait before the
 next one (up to ``MAX_BACKOFF_S``); a shot cut or a read that finds text resets it.
@@ -21,49 +20,76 @@ from dataclasses import dataclass
 import numpy as np
 
 WIDTH = 320  # the grey copy's width; a 24 px line of 720p text is still 10 px high here
-MIN_WORDS = 1  # word-shaped blobs that make a frame worth reading
+MIN_LETTERS = 3  # letters in rows that make a frame worth reading
+CONTRAST = 25  # grey levels a letter stands out from its neighbourhood
 CHANGED = 0.05  # fraction of word pixels that must differ for the text to count as changed
 MAX_BACKOFF_S = 8.0
 
 
 @dataclass(frozen=True)
 class TextMap:
-    """The word-shaped blobs of a frame as a small binary mask, how many there were, and the grey copy."""
+    """Where a frame's letters are (a small binary mask), how many there were, and the grey copy."""
 
     mask: np.ndarray  # (h, WIDTH) bool
-    words: int
+    letters: int
     grey: np.ndarray  # (h, WIDTH) uint8
 
     @property
     def has_text(self) -> bool:
-        return self.words >= MIN_WORDS
+        return self.letters >= MIN_LETTERS
 
 
 def text_map(rgb: np.ndarray) -> TextMap:
-    """The frame's word-shaped blobs (a few milliseconds for a 720p frame).
+    """The frame's letters that stand in rows (about a millisecond for a 720p frame).
 
-    Long straight edges (a box around a caption, a table's rules, a horizon) are removed before letters are
-    merged into words, so a frame around two lines of text does not join them into one shapeless blob."""
+    Letters are blobs brighter (or darker) than their surroundings by a clear margin (an adaptive threshold,
+    both polarities), 2 px to a quarter of the picture high; a blob counts when another of similar height
+    sits beside it on the same line, or when it is itself word-shaped (letters that touch). A box drawn around
+    a caption or a table's rules are thin long blobs of the other polarity's background, so they never swallow
+    the letters they surround."""
     import cv2
 
     h, w = rgb.shape[:2]
     height = max(8, round(h * WIDTH / w))
     grey = cv2.cvtColor(cv2.resize(rgb, (WIDTH, height), interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2GRAY)
-    gradient = cv2.morphologyEx(grey, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))
-    if float(gradient.max()) < 40:  # no contrast anywhere: Otsu would split noise
+    mask = np.zeros((height, WIDTH), bool)
+    letters = 0
+    for polarity in (cv2.THRESH_BINARY, cv2.THRESH_BINARY_INV):
+        blobs = cv2.adaptiveThreshold(grey, 1, cv2.ADAPTIVE_THRESH_MEAN_C, polarity, 15, -CONTRAST
+                                      if polarity == cv2.THRESH_BINARY else CONTRAST)  # fmt: skip
+        found, where = _letters_in_rows(blobs, height)
+        letters += found
+        mask |= where
+    if letters < MIN_LETTERS:
         return TextMap(np.zeros((height, WIDTH), bool), 0, grey)
-    _, strokes = cv2.threshold(gradient, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
-    for kernel in ((25, 1), (1, 25)):  # straight runs longer than any letter's stroke
-        lines = cv2.morphologyEx(strokes, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, kernel))
-        strokes = cv2.subtract(strokes, cv2.dilate(lines, np.ones((3, 3), np.uint8)))
-    words = cv2.morphologyEx(strokes, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (7, 1)))
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(words, connectivity=8)
+    mask = cv2.dilate(mask.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_RECT, (5, 3))) > 0
+    return TextMap(mask, letters, grey)
+
+
+def _letters_in_rows(blobs: np.ndarray, height: int) -> tuple[int, np.ndarray]:
+    """(letters, mask) of the blobs of one polarity that stand in rows or are word-shaped."""
+    import cv2
+
+    count, labels, stats, centres = cv2.connectedComponentsWithStats(blobs, connectivity=8)
+    x, _, bw, bh, area = (stats[1:, i].astype(np.float32) for i in range(5))
+    fill = area / np.maximum(1.0, bw * bh)
+    ok = (bh >= 2) & (bh <= 0.25 * height) & (bw <= 12 * bh) & (area >= 3) & (fill > 0.12) & (fill < 0.95)
+    idx = np.flatnonzero(ok)
+    if len(idx) == 0:
+        return 0, np.zeros(blobs.shape, bool)
+    cy, hh = centres[1:, 1][idx], bh[idx]
+    left, right = x[idx], x[idx] + bw[idx]
+    tall = np.maximum(hh[:, None], hh[None, :])
+    same_line = np.abs(cy[:, None] - cy[None, :]) < 0.5 * tall
+    similar = (hh[:, None] <= 2 * hh[None, :]) & (hh[None, :] <= 2 * hh[:, None])
+    near = np.maximum(left[None, :] - right[:, None], left[:, None] - right[None, :]) < 1.5 * tall
+    np.fill_diagonal(near, False)
+    word = (bw[idx] >= 2.5 * hh) & (fill[idx] < 0.7)
+    chosen = idx[(same_line & similar & near).any(axis=1) | word]
     keep = np.zeros(count, bool)
-    for i in range(1, count):
-        bw, bh, area = stats[i][2:5]
-        fill = area / (bw * bh)
-        keep[i] = 3 <= bh <= 0.25 * height and bw >= 1.2 * bh and bw >= 6 and fill >= 0.35
-    return TextMap(keep[labels], int(keep.sum()), grey)
+    keep[chosen + 1] = True
+    found = int(np.maximum(1, np.round(bw[chosen] / np.maximum(1.0, bh[chosen]))).sum())
+    return found, keep[labels]
 
 
 def changed(before: TextMap | None, after: TextMap) -> bool:

@@ -41,6 +41,7 @@ from engine.speech.transcript import Segment, Word
 
 _WORD = re.compile(r"[^\W_]+")  # letters and digits: what FTS5 unicode61 keeps
 _PHRASE = re.compile(r'"([^"]*)"')
+PAUSE_S = 1.0  # a silence this long between two words ends a sentence
 _SENTENCE_END = (".", "?", "!", "…", "。", "？", "！")
 _STOPWORD_TEXT = """
 a an and are as at be but by did do does for from had has have he her him his how i if in into is it its me my
@@ -248,10 +249,12 @@ def _speech_moment(row: sqlite3.Row, q: LexicalQuery, wanted: dict[str, str]) ->
 
 
 def _sentences(words: tuple[Word, ...]) -> list[tuple[int, int]]:
-    """``[a, b)`` word ranges of the sentences of a segment (ends at . ? ! or at the segment's end)."""
+    """``[a, b)`` word ranges of the sentences of a segment: a sentence ends at . ? !, before a pause of
+    ``PAUSE_S`` or more (Whisper often joins two sentences with a comma), or at the segment's end."""
     out, start = [], 0
     for i, w in enumerate(words):
-        if w.text.endswith(_SENTENCE_END):
+        pause = i + 1 < len(words) and words[i + 1].start - w.end >= PAUSE_S
+        if w.text.endswith(_SENTENCE_END) or pause:
             out.append((start, i + 1))
             start = i + 1
     if start < len(words):

