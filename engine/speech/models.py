@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.download import DownloadError, download_file
-from engine.jobs import CancelToken, ProgressCallback, wrap_progress
+from engine.jobs import CancelToken, ProgressCallback, report, wrap_progress
 from engine.paths import weights_dir
 
 # Size names faster-whisper publishes, and the repository each one is converted in.
@@ -167,6 +167,7 @@ def download_size(
                 ) from exc
     check_folder(ref.folder)
     (ref.folder / ".complete").write_text(repo + "\n", encoding="utf-8")
+    report(progress, 1.0, f"speech model {ref.size} ready")
     return ref.folder
 
 

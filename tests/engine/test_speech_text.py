@@ -146,8 +146,8 @@ def test_accents_and_word_forms_match(indexed) -> None:
     assert search_lexical(lib.catalog, "text", "résults")
 
 
-def test_a_changed_file_drops_its_old_transcript(indexed, tmp_path) -> None:
-    lib, media, _ = indexed
+def test_a_video_whose_transcript_is_missing_is_transcribed_again(indexed) -> None:
+    lib, _, _ = indexed
     video = lib.catalog.video(_id(lib, "talk.mp4"))
     with lib.catalog.transaction() as db:
         lib.catalog.forget_stages(db, video["id"])
