@@ -30,14 +30,15 @@ fills in partial matches (ranked lower by their coverage).
 from __future__ import annotations
 
 import functools
+import json
 import re
 import sqlite3
 from dataclasses import dataclass
+from typing import Any
 
 from engine.library.catalog import Catalog
 from engine.library.schema import FTS_TOKENIZER
 from engine.library.transcripts import Channel
-from engine.speech.transcript import Segment, Word
 
 _WORD = re.compile(r"[^\W_]+")  # letters and digits: what FTS5 unicode61 keeps
 _PHRASE = re.compile(r'"([^"]*)"')
@@ -75,8 +76,9 @@ class LexicalQuery:
         return " AND ".join(parts)
 
     def match_any(self) -> str:
-        """FTS5 expression: any term or any word of a phrase."""
-        return " OR ".join(_quoted(w) for w in self.all_words)
+        """FTS5 expression: any term or any content word of a phrase."""
+        words = [w for w in self.all_words if w not in STOPWORDS] or list(self.all_words)
+        return " OR ".join(_quoted(w) for w in words)
 
 
 def _quoted(text: str) -> str:
@@ -167,7 +169,7 @@ def search_lexical(
     no word in it."""
     q = parse_query(query) if isinstance(query, str) else query
     ids = None if video_ids is None else sorted(video_ids)
-    limit = max(3 * k, 30)
+    limit = max(2 * k, 20)  # BM25's best rows; relevance re-orders them
     rows = catalog.fts_rows(channel, q.match_all(), limit=limit, video_ids=ids)
     if len(rows) < k and len(q.all_words) > 1:
         seen = {r["id"] for r in rows}
@@ -215,17 +217,16 @@ def _in_order(q: LexicalQuery, found: list[str]) -> bool:
 
 
 def _speech_moment(row: sqlite3.Row, q: LexicalQuery, wanted: dict[str, str]) -> LexicalMoment | None:
-    words = Segment.parse_words(row["words"])
+    words = json.loads(row["words"])  # [[start, end, text, probability], ...]
     if not words:
         return None
-    matches = [next((wanted[s] for s in stems(w.text) if s in wanted), None) for w in words]
-    sentences = _sentences(words)
+    matches = [next((wanted[s] for s in stems(w[2]) if s in wanted), None) for w in words]
     best: tuple[float, float, int, int] | None = None
-    for a, b in sentences:
+    for a, b in _sentences(words):
         found = [m for m in matches[a:b] if m is not None]
         if not found:
             continue
-        probs = [w.probability for w, m in zip(words[a:b], matches[a:b], strict=True) if m is not None]
+        probs = [w[3] for w, m in zip(words[a:b], matches[a:b], strict=True) if m is not None]
         relevance, coverage = _score(q, found, _in_order(q, found), 0.7 + 0.3 * sum(probs) / len(probs))
         if best is None or relevance > best[0]:
             best = (relevance, coverage, a, b)
@@ -233,28 +234,22 @@ def _speech_moment(row: sqlite3.Row, q: LexicalQuery, wanted: dict[str, str]) ->
         return None
     relevance, coverage, a, b = best
     span = words[a:b]
-    quoted = tuple(QuotedWord(w.text, w.start, w.end, m is not None) for w, m in zip(span, matches[a:b], strict=True))
-    return LexicalMoment(
-        int(row["video_id"]),
-        "speech",
-        span[0].start,
-        max(w.end for w in span),
-        " ".join(w.text for w in span),
-        quoted,
-        -float(row["bm25"]),
-        relevance,
-        coverage,
-        int(row["id"]),
+    quoted = tuple(
+        QuotedWord(str(w[2]), float(w[0]), float(w[1]), m is not None) for w, m in zip(span, matches[a:b], strict=True)
     )
+    return LexicalMoment(
+        int(row["video_id"]), "speech", float(span[0][0]), max(float(w[1]) for w in span),
+        " ".join(str(w[2]) for w in span), quoted, -float(row["bm25"]), relevance, coverage, int(row["id"]),
+    )  # fmt: skip
 
 
-def _sentences(words: tuple[Word, ...]) -> list[tuple[int, int]]:
+def _sentences(words: list[list[Any]]) -> list[tuple[int, int]]:
     """``[a, b)`` word ranges of the sentences of a segment: a sentence ends at . ? !, before a pause of
     ``PAUSE_S`` or more (Whisper often joins two sentences with a comma), or at the segment's end."""
     out, start = [], 0
     for i, w in enumerate(words):
-        pause = i + 1 < len(words) and words[i + 1].start - w.end >= PAUSE_S
-        if w.text.endswith(_SENTENCE_END) or pause:
+        pause = i + 1 < len(words) and words[i + 1][0] - w[1] >= PAUSE_S
+        if str(w[2]).endswith(_SENTENCE_END) or pause:
             out.append((start, i + 1))
             start = i + 1
     if start < len(words):
