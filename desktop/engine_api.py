@@ -23,6 +23,7 @@ from engine.settings import EngineSettings
 
 if TYPE_CHECKING:
     from engine.library.library import Library
+    from engine.speech.transcript import Segment
     from engine.train.data import TrainItem
     from engine.train.negatives import CaptionNegatives, NegativeReport
     from engine.train.trainer import EpochReport, TrainConfig, TrainResult
@@ -132,6 +133,8 @@ class EngineApi(Protocol):
         cancel: CancelToken | None = None,
     ) -> Path: ...
     def export_markers(self, moments: Sequence[Any], path: Path, *, title: str) -> Path: ...
+    def transcript(self, video: str) -> list[Segment]: ...
+    def export_transcript(self, video: str, path: Path, fmt: str) -> Path: ...
     def list_models(self) -> list[ModelChoice]: ...
     def watch(self, on_change: Callable[[], object], *, debounce_s: float, stop: threading.Event) -> None: ...
     def close(self) -> None: ...
@@ -274,6 +277,20 @@ class RealEngine:
         from engine.export.markers import markers_from, write_markers
 
         return write_markers(markers_from(moments), path, title=title)
+
+    def transcript(self, video: str) -> list[Segment]:
+        """The video's stored transcript (segments with word times) for the player's transcript panel and
+        subtitles; ``TranscriptUnavailable`` says why there is none (no sound, not transcribed yet, failed)."""
+        from engine.speech.stored import stored_transcript
+
+        return stored_transcript(self.library.catalog, video)
+
+    def export_transcript(self, video: str, path: Path, fmt: str) -> Path:
+        """Write the transcript as ``fmt`` (srt, vtt or txt) to ``path``, atomically (the player's export)."""
+        from engine.speech.stored import export_transcript
+
+        export_transcript(self.library.catalog, video, fmt, path)  # type: ignore[arg-type]
+        return path
 
     def list_models(self) -> list[ModelChoice]:
         from engine.models.registry import list_models
