@@ -468,9 +468,14 @@ class RealEngine:
 
 
 def warm_up() -> None:
-    """Import the heavy engine modules (OpenCV, torch, open_clip) once, on a worker thread right after the
-    window opens: an import holds the GIL for a few hundred ms, which would otherwise freeze the window
-    when the first indexing or search job starts."""
+    """Import the heavy engine modules (OpenCV, torch, open_clip, PyAV, the speech and text stages) once, on a
+    worker thread right after the window opens: an import holds the GIL for a few hundred ms, which would
+    otherwise freeze the window when the first indexing or search job starts."""
+    import av  # noqa: F401  (the speech stage's audio decoder)
+    import rapidocr  # noqa: F401  (the text stage's OCR: its import parses a large YAML file)
+
     import engine.library.library
     import engine.models.registry
-    import engine.search.searcher  # noqa: F401
+    import engine.screen_text.stage
+    import engine.search.searcher
+    import engine.speech.stage  # noqa: F401

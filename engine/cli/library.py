@@ -52,7 +52,7 @@ def _status(lib: Any) -> dict[str, Any]:
         "failed": [{"video": v["path"], "error": v["error"]} for v in lib.catalog.videos(status="failed")],
         "models": lib.catalog.models(),
         "stages": _stages(lib),
-        "last_jobs": [dict(j) for j in lib.catalog.jobs(limit=3)],
+        "last_jobs": [dict(j) for j in lib.catalog.jobs(limit=6)],
     }
 
 
@@ -107,8 +107,11 @@ def cmd_status(args: argparse.Namespace) -> int:
         )
         for f in st["failed_videos"]:
             print(f"    {name} failed: {safe(f['video'])}: {safe(f['error'])}")
-    for j in info["last_jobs"][:1]:
-        print(f"  last run: {j['status']} ({j['done']}/{j['total']}) {j['message'] or ''}")
+    latest: dict[str, dict[str, Any]] = {}
+    for j in info["last_jobs"]:  # newest first: the last run of each kind (index, then its stages)
+        latest.setdefault(j["kind"], j)
+    for j in latest.values():
+        print(f"  last {j['kind']} run: {j['status']} ({j['done']}/{j['total']}) {j['message'] or ''}")
     return EXIT_OK
 
 

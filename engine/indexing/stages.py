@@ -91,13 +91,15 @@ def run_stage(
             else:
                 result.done += 1
             catalog.update_job(job, done=n + 1, failed=len(result.failed))
-        status, message = "done", f"{result.done} done, {result.no_audio} without sound, {len(result.failed)} failed"
+        silent = f", {result.no_audio} without sound" if worker.stage == "speech" else ""
+        status, message = "done", f"{worker.label}: {result.done} done{silent}, {len(result.failed)} failed"
     except JobCancelled:
-        status, message = "cancelled", f"cancelled after {result.done + result.no_audio + len(result.failed)} videos"
+        finished = result.done + result.no_audio + len(result.failed)
+        status, message = "cancelled", f"{worker.label}: cancelled after {finished} of {len(todo)} videos"
         raise
     except StageUnavailable as exc:
         result.unavailable = str(exc)
-        message = str(exc)
+        message = f"{worker.label}: not run: {exc}"
     except BaseException as exc:
         message = f"{type(exc).__name__}: {exc}"
         raise
@@ -148,4 +150,5 @@ def run_stages(
         reports.append(result)
         if on_report is not None:
             on_report(result)
+    report(progress, 1.0, "Speech and screen text done" if chosen else "Done")
     return reports

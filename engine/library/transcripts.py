@@ -194,6 +194,12 @@ class TranscriptTables(CatalogConnection):
         )
         return self._query(sql, [*params, limit])
 
+    def fts_videos(self, channel: Channel, match: str) -> set[int]:
+        """Every video with a row matching the expression (no ranking, no cap: exclusion must be complete)."""
+        table, fts = _TABLES[channel]
+        sql = f"SELECT DISTINCT t.video_id FROM {fts} JOIN {table} t ON t.id = {fts}.rowid WHERE {fts} MATCH ?"
+        return {int(r[0]) for r in self._query(sql, (match,))}
+
     def fts_count(self, channel: Channel, match: str, *, cap: int | None = None) -> int:
         """How many rows match, counting no further than ``cap + 1`` when given (bounded work)."""
         fts = _TABLES[channel][1]

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 WIDTH = 320  # the grey copy's width; a 24 px line of 720p text is still 10 px high here
-MIN_LETTERS = 3  # letters in rows that make a frame worth reading
+MIN_LETTERS = 3  # letters with a letter on each side (or word-shaped blobs, counted twice) worth a read
 CONTRAST = 25  # grey levels a letter stands out from its neighbourhood
 CHANGED = 0.05  # fraction of word pixels that must differ for the text to count as changed
 MAX_BACKOFF_S = 8.0
@@ -43,8 +43,9 @@ def text_map(rgb: np.ndarray) -> TextMap:
     """The frame's letters that stand in rows (about a millisecond for a 720p frame).
 
     Letters are blobs brighter (or darker) than their surroundings by a clear margin (an adaptive threshold,
-    both polarities), 2 px to a quarter of the picture high; a blob counts when another of similar height
-    sits beside it on the same line, or when it is itself word-shaped (letters that touch). A box drawn around
+    both polarities), 2 px to a quarter of the picture high; a frame may hold text when some of them have a
+    letter of similar height on both sides on the same line (the middle of a word), or are word-shaped
+    (letters that touch). A box drawn around
     a caption or a table's rules are thin long blobs of the other polarity's background, so they never swallow
     the letters they surround."""
     import cv2
@@ -84,11 +85,13 @@ def _letters_in_rows(blobs: np.ndarray, height: int) -> tuple[int, np.ndarray]:
     similar = (hh[:, None] <= 2 * hh[None, :]) & (hh[None, :] <= 2 * hh[:, None])
     near = np.maximum(left[None, :] - right[:, None], left[:, None] - right[None, :]) < 1.5 * tall
     np.fill_diagonal(near, False)
+    neighbours = (same_line & similar & near).sum(axis=1)
     word = (bw[idx] >= 2.5 * hh) & (fill[idx] < 0.7)
-    chosen = idx[(same_line & similar & near).any(axis=1) | word]
+    chosen = idx[(neighbours >= 1) | word]
     keep = np.zeros(count, bool)
     keep[chosen + 1] = True
-    found = int(np.maximum(1, np.round(bw[chosen] / np.maximum(1.0, bh[chosen]))).sum())
+    # inside a word a letter has a neighbour on each side; a box's inner and outer edge have only each other
+    found = int((neighbours >= 2).sum() + 2 * word.sum())
     return found, keep[labels]
 
 

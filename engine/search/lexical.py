@@ -187,8 +187,7 @@ def excluded_videos(catalog: Catalog, channel: Channel, text: str) -> set[int]:
         q = parse_query(text)
     except LexicalQueryError:
         return set()
-    rows = catalog.fts_rows(channel, q.match_any(), limit=1_000_000)
-    return {int(r["video_id"]) for r in rows}
+    return catalog.fts_videos(channel, q.match_any())
 
 
 def _wanted(q: LexicalQuery) -> dict[str, str]:
