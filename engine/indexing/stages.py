@@ -146,7 +146,7 @@ def run_stages(
             catalog, worker, progress=wrap_progress(progress, n / len(chosen), (n + 1) / len(chosen)), cancel=cancel
         )
         if result.unavailable:
-            log.warning("%s stage skipped: %s", worker.label, result.unavailable)
+            log.info("%s stage skipped: %s", worker.label, result.unavailable)  # the caller shows it
         reports.append(result)
         if on_report is not None:
             on_report(result)
