@@ -168,14 +168,15 @@ class TranscriptTables(CatalogConnection):
         )
 
     def fts_rows(
-        self, channel: Channel, match: str, *, limit: int, video_ids: Sequence[int] | None = None, cap: int = 4000
+        self, channel: Channel, match: str, *, limit: int, video_ids: Sequence[int] | None = None, cap: int = 200
     ) -> list[sqlite3.Row]:
         """Rows matching an FTS5 expression, best BM25 first: ``id, video_id, start, end, text, bm25``, plus
         ``words`` for speech and ``confidence, box, frame_height`` for text.
 
-        BM25 costs a few microseconds per matching row, so an expression matching more than ``cap`` rows (a
-        word said in a tenth of a 10,000-hour library) is ranked over its ``cap`` newest rows only: FTS5 reads
-        a doclist in rowid order and stops there. With ``video_ids`` every match in those videos is ranked."""
+        BM25 costs FTS5 far more per row than finding the row (it reads every phrase's positions), so an
+        expression matching more than ``cap`` rows (common words in a 10,000-hour library) is not ranked by
+        it: its newest ``3 * limit`` rows come back with a BM25 of 0, in the doclist's own (rowid) order, for
+        the caller to rank by its own relevance. With ``video_ids`` every match in those videos is ranked."""
         table, fts = _TABLES[channel]
         extra = ", t.words" if channel == "speech" else ", t.confidence, t.box, t.frame_height"
         inner = f"SELECT rowid AS rid, bm25({fts}) AS score FROM {fts} WHERE {fts} MATCH ?"
@@ -183,16 +184,15 @@ class TranscriptTables(CatalogConnection):
         where = ""
         if video_ids is not None:
             where = " WHERE t.video_id IN (SELECT value FROM json_each(?))"
-        elif self.fts_count(channel, match, cap=cap) > cap:
-            inner += " ORDER BY rowid DESC LIMIT ?"
-            params.append(cap)
-        if video_ids is not None:
             params.append(json_ids(video_ids))
+        elif self.fts_count(channel, match, cap=cap) > cap:
+            inner = f"SELECT rowid AS rid, 0.0 AS score FROM {fts} WHERE {fts} MATCH ? ORDER BY rowid DESC LIMIT ?"
+            params.append(3 * limit)
         sql = (
             f"SELECT t.id, t.video_id, t.start, t.end, t.text, m.score AS bm25{extra} FROM ({inner}) m"
-            f" JOIN {table} t ON t.id = m.rid{where} ORDER BY m.score LIMIT ?"
+            f" JOIN {table} t ON t.id = m.rid{where} ORDER BY m.score, t.id DESC LIMIT ?"
         )
-        return self._query(sql, [*params, limit])
+        return self._query(sql, [*params, limit if video_ids is not None or "bm25" in inner else 3 * limit])
 
     def fts_videos(self, channel: Channel, match: str) -> set[int]:
         """Every video with a row matching the expression (no ranking, no cap: exclusion must be complete)."""

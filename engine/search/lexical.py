@@ -24,7 +24,10 @@ message for the user. Matching uses the FTS tokenizer itself (porter stemming ov
 diacritics), also for locating the matched words inside a row, so "cafés" finds "cafe" and "running" "run".
 
 Rows come from an AND query first (every content word), then, when that finds fewer than ``k``, an OR query
-fills in partial matches (ranked lower by their coverage).
+fills in partial matches (ranked lower by their coverage). A word found in more than ``COMMON_ROWS`` rows
+selects little and costs most, so while the query has rarer words it only counts in the relevance ("dynamic
+stopwords"); an expression of common words alone is ranked by relevance over its newest rows, without BM25
+(``Catalog.fts_rows``).
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from engine.library.transcripts import Channel
 _WORD = re.compile(r"[^\W_]+")  # letters and digits: what FTS5 unicode61 keeps
 _PHRASE = re.compile(r'"([^"]*)"')
 PAUSE_S = 1.0  # a silence this long between two words ends a sentence
+COMMON_ROWS = 200  # a word in more rows than this only scores; an expression matching more ranks its newest
 _SENTENCE_END = (".", "?", "!", "…", "。", "？", "！")
 _STOPWORD_TEXT = """
 a an and are as at be but by did do does for from had has have he her him his how i if in into is it its me my
@@ -70,15 +74,17 @@ class LexicalQuery:
         seen = dict.fromkeys([*self.terms, *(w for p in self.phrases for w in p)])
         return tuple(seen)
 
-    def match_all(self) -> str:
-        """FTS5 expression: every term and every phrase."""
-        parts = [_quoted(t) for t in self.terms] + [_quoted(" ".join(p)) for p in self.phrases]
-        return " AND ".join(parts)
+    def match_all(self, common: frozenset[str] = frozenset()) -> str:
+        """FTS5 expression: every term and every phrase; terms in ``common`` are left to the scoring unless
+        nothing else would remain."""
+        terms = [t for t in self.terms if t not in common] or ([] if self.phrases else list(self.terms))
+        return " AND ".join([_quoted(t) for t in terms] + [_quoted(" ".join(p)) for p in self.phrases])
 
-    def match_any(self) -> str:
-        """FTS5 expression: any term or any content word of a phrase."""
+    def match_any(self, common: frozenset[str] = frozenset()) -> str:
+        """FTS5 expression: any term or any content word of a phrase, but not the ``common`` ones (nor
+        stopwords) while others remain."""
         words = [w for w in self.all_words if w not in STOPWORDS] or list(self.all_words)
-        return " OR ".join(_quoted(w) for w in words)
+        return " OR ".join(_quoted(w) for w in ([w for w in words if w not in common] or words))
 
 
 def _quoted(text: str) -> str:
@@ -170,10 +176,13 @@ def search_lexical(
     q = parse_query(query) if isinstance(query, str) else query
     ids = None if video_ids is None else sorted(video_ids)
     limit = max(2 * k, 20)  # BM25's best rows; relevance re-orders them
-    rows = catalog.fts_rows(channel, q.match_all(), limit=limit, video_ids=ids)
+    # Words in more than COMMON_ROWS rows ("dynamic stopwords") select nothing and cost most: they only score.
+    common = frozenset(w for w in q.all_words if catalog.fts_count(channel, _quoted(w), cap=COMMON_ROWS) > COMMON_ROWS)
+    rows = catalog.fts_rows(channel, q.match_all(common), limit=limit, video_ids=ids, cap=COMMON_ROWS)
     if len(rows) < k and len(q.all_words) > 1:
         seen = {r["id"] for r in rows}
-        rows += [r for r in catalog.fts_rows(channel, q.match_any(), limit=limit, video_ids=ids) if r["id"] not in seen]
+        more = catalog.fts_rows(channel, q.match_any(common), limit=limit, video_ids=ids, cap=COMMON_ROWS)
+        rows += [r for r in more if r["id"] not in seen]
     wanted = _wanted(q)
     moments = [_speech_moment(r, q, wanted) if channel == "speech" else _text_moment(r, q, wanted) for r in rows]
     found = [m for m in moments if m is not None]
