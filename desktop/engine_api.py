@@ -24,6 +24,7 @@ from engine.settings import EngineSettings
 
 if TYPE_CHECKING:
     from engine.library.library import Library
+    from engine.speech.transcript import Segment
     from engine.train.data import TrainItem
     from engine.train.negatives import CaptionNegatives, NegativeReport
     from engine.train.trainer import EpochReport, TrainConfig, TrainResult
@@ -155,6 +156,8 @@ class EngineApi(Protocol):
         cancel: CancelToken | None = None,
     ) -> Path: ...
     def export_markers(self, moments: Sequence[Any], path: Path, *, title: str) -> Path: ...
+    def transcript(self, video: str) -> list[Segment]: ...
+    def export_transcript(self, video: str, path: Path, fmt: str) -> Path: ...
     def list_models(self) -> list[ModelChoice]: ...
     def model_state(self, model: str | None = None) -> ModelState: ...
     def prepare_model(
@@ -318,6 +321,20 @@ class RealEngine:
         from engine.export.markers import markers_from, write_markers
 
         return write_markers(markers_from(moments), path, title=title)
+
+    def transcript(self, video: str) -> list[Segment]:
+        """The video's stored transcript (segments with word times) for the player's transcript panel and
+        subtitles; ``TranscriptUnavailable`` says why there is none (no sound, not transcribed yet, failed)."""
+        from engine.speech.stored import stored_transcript
+
+        return stored_transcript(self.library.catalog, video)
+
+    def export_transcript(self, video: str, path: Path, fmt: str) -> Path:
+        """Write the transcript as ``fmt`` (srt, vtt or txt) to ``path``, atomically (the player's export)."""
+        from engine.speech.stored import export_transcript
+
+        export_transcript(self.library.catalog, video, fmt, path)  # type: ignore[arg-type]
+        return path
 
     def list_models(self) -> list[ModelChoice]:
         from engine.models.registry import list_models
@@ -530,12 +547,16 @@ class RealEngine:
 
 
 def warm_up() -> None:
-    """Import the heavy engine modules (PyAV, OpenCV, torch, open_clip) once, on a worker thread right after
-    the window opens: an import holds the GIL for a few hundred ms, which would otherwise freeze the window
-    when the first indexing or search job starts."""
+    """Import the heavy engine modules (PyAV, OpenCV, torch, open_clip, the speech and text stages) once, on a
+    worker thread right after the window opens: an import holds the GIL for a few hundred ms, which would
+    otherwise freeze the window when the first indexing or search job starts."""
+    import rapidocr  # noqa: F401  (the text stage's OCR: its import parses a large YAML file)
+
     import engine.library.library
     import engine.models.registry
-    import engine.search.searcher  # noqa: F401
+    import engine.screen_text.stage
+    import engine.search.searcher
+    import engine.speech.stage  # noqa: F401
     from engine.media.decode import load_decoder
 
     load_decoder()

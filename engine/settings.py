@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, fields
@@ -26,7 +27,12 @@ POOLINGS = ("auto", "mean")
 # head's segment vectors (slide-and-pool) instead of n_frames spread over the whole video.
 HEAD_WINDOWS = ("resample", "pad", "slide")
 # Environment variables that override a setting for one process (the CLI's --pooling/--head-windows set them).
-ENV_OVERRIDES = {"SCENEFIND_POOLING": "pooling", "SCENEFIND_HEAD_WINDOWS": "head_windows"}
+ENV_OVERRIDES = {
+    "SCENEFIND_POOLING": "pooling",
+    "SCENEFIND_HEAD_WINDOWS": "head_windows",
+    "SCENEFIND_SPEECH_MODEL": "speech_model",
+}
+DEFAULT_SPEECH_MODEL = "base"  # why this size: engine.speech.models
 
 
 class SettingsError(ValueError):
@@ -63,6 +69,11 @@ class EngineSettings:
     ray_address: str = ""  # index on this Ray cluster (auto, HOST:PORT or ray://HOST:PORT); empty: locally
     pooling: str = "auto"  # POOLINGS: through the model's temporal head when it has one, or "mean"
     head_windows: str = "resample"  # HEAD_WINDOWS: how the head fits windows of another frame count
+    speech: bool = True  # transcribe what is said (the speech stage, after the picture)
+    speech_model: str = DEFAULT_SPEECH_MODEL  # a Whisper size (downloaded on first use) or a model folder
+    speech_language: str = "auto"  # detect per video, or a language code (en, de, fr, ...) to skip detection
+    screen_text: bool = True  # read text shown on screen (the text stage, after speech)
+    text_every_s: float = 1.0  # how often the text stage looks at a frame (it reads only frames with new text)
 
     def validate(self, source: str = "settings") -> EngineSettings:
         """Check ranges; raise ``SettingsError`` naming the first bad key."""
@@ -84,6 +95,12 @@ class EngineSettings:
             "ray_address": (_valid_ray_address, "must be empty, auto, HOST:PORT or ray://HOST:PORT"),
             "pooling": (lambda v: v in POOLINGS, f"must be one of {', '.join(POOLINGS)}"),
             "head_windows": (lambda v: v in HEAD_WINDOWS, f"must be one of {', '.join(HEAD_WINDOWS)}"),
+            "speech_model": (lambda v: bool(v.strip()), "must name a model size (base, small, ...) or a folder"),
+            "speech_language": (
+                lambda v: re.fullmatch(r"auto|[a-z]{2,3}", v) is not None,
+                "must be auto or a language code such as en, de or haw",
+            ),
+            "text_every_s": (lambda v: 0.1 <= v <= 60, "must be between 0.1 and 60 seconds"),
         }
         for name, (ok, why) in checks.items():
             if not ok(getattr(self, name)):
@@ -134,7 +151,8 @@ def from_mapping(data: dict[str, Any], source: str = "settings") -> EngineSettin
 
 def load(path: Path) -> EngineSettings:
     """Read ``path`` (defaults when it does not exist); ``SCENEFIND_MODEL`` overrides the model,
-    ``SCENEFIND_POOLING`` and ``SCENEFIND_HEAD_WINDOWS`` the pooling (``ENV_OVERRIDES``)."""
+    ``SCENEFIND_POOLING``, ``SCENEFIND_HEAD_WINDOWS`` and ``SCENEFIND_SPEECH_MODEL`` their settings
+    (``ENV_OVERRIDES``)."""
     settings = EngineSettings()
     if path.exists():
         try:

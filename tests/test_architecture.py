@@ -67,3 +67,25 @@ def test_no_engine_module_exceeds_the_hard_cap() -> None:
     }
     assert len(lines) > 50  # the walk found the engine
     assert {path: n for path, n in lines.items() if n > 800} == {}
+
+
+def test_speech_and_screen_text_modules_do_not_load_torch() -> None:
+    """Their models run on CTranslate2 and ONNX Runtime; importing them (the indexer does, for every run) must
+    not pay for torch. import-linter forbids the imports; this checks what actually loads."""
+    import engine.screen_text
+    import engine.speech
+
+    modules = [
+        m.name
+        for package in (engine.speech, engine.screen_text)
+        for m in pkgutil.walk_packages(package.__path__, package.__name__ + ".")
+    ]
+    assert "engine.speech.transcriber" in modules and "engine.screen_text.reader" in modules
+    code = (
+        "import importlib, sys\n"
+        f"for name in {modules!r}:\n"
+        "    importlib.import_module(name)\n"
+        "print(','.join(m for m in ('torch', 'open_clip', 'faster_whisper', 'rapidocr') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""

@@ -105,14 +105,24 @@ def write_kill_library(folder: Path, videos: int = 16) -> list[Path]:
 
 
 def catalog_rows(home: Path) -> dict[str, set[tuple[Any, ...]]]:
-    """The catalog content that must not depend on how the run went (no ids, no timestamps, no jobs)."""
+    """The catalog content that must not depend on how the run went (no ids, no timestamps, no jobs): the
+    picture's rows, and what the speech and text stages stored (their outcome per video, every transcript
+    segment with its words, every text line)."""
     db = sqlite3.connect(home / "catalog.sqlite")
     try:
         join = "JOIN embeddings e ON e.id = x.embedding_id JOIN videos v ON v.id = e.video_id"
+        by_video = "JOIN videos v ON v.id = x.video_id"
         return {
             "videos": set(db.execute("SELECT path, fingerprint, status, duration, width, height FROM videos")),
             "frames": set(db.execute(f"SELECT v.path, x.t, x.frame_index, x.is_cut FROM frames x {join}")),
             "segments": set(db.execute(f"SELECT v.path, x.idx, x.start, x.end FROM segments x {join}")),
+            "stages": set(
+                db.execute(f"SELECT v.path, x.stage, x.status, x.model, x.items FROM stage_results x {by_video}")
+            ),
+            "speech": set(
+                db.execute(f"SELECT v.path, x.idx, x.start, x.end, x.text, x.words FROM speech_segments x {by_video}")
+            ),
+            "text": set(db.execute(f"SELECT v.path, x.start, x.end, x.text FROM text_lines x {by_video}")),
         }
     finally:
         db.close()
@@ -209,9 +219,13 @@ def check_after_kill(home: Path, model: str = MODEL) -> tuple[list[str], list[st
 
 
 def _pending(home: Path) -> int:
+    """Videos some stage (picture, speech, text) has still to do."""
     db = sqlite3.connect(home / "catalog.sqlite")
     try:
-        sql = "SELECT COUNT(*) FROM videos v WHERE NOT EXISTS (SELECT 1 FROM embeddings e WHERE e.video_id = v.id)"
+        sql = (
+            "SELECT COUNT(*) FROM videos v WHERE NOT EXISTS (SELECT 1 FROM embeddings e WHERE e.video_id = v.id)"
+            " OR (SELECT COUNT(*) FROM stage_results r WHERE r.video_id = v.id) < 2"
+        )
         return int(db.execute(sql).fetchone()[0])
     finally:
         db.close()
@@ -237,16 +251,18 @@ def kill_and_resume(
     kills: int = 20,
     seed: int = 0,
     model: str = MODEL,
+    settings: dict[str, Any] | None = None,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
 ) -> KillReport:
     """Index ``folder`` once uninterrupted (the reference), then SIGKILL ``kills`` indexer runs on another
-    library of the same folder at seeded random delays, check it after each kill, resume, and compare."""
+    library of the same folder at seeded random delays, check it after each kill, resume, and compare.
+    ``settings`` go into both libraries (a real speech model, so the later stages do real work)."""
     started = time.perf_counter()
     result = KillReport(videos=sum(1 for p in folder.rglob("*") if p.is_file()))
     reference, home = work / "reference", work / "killed"
     for h in (reference, home):
-        prepare_library(h, folder)
+        prepare_library(h, folder, **(settings or {}))
     report(progress, 0.0, "Indexing the reference library")
     start_fork_server()  # it imports the engine once, before anything is timed
     t0 = time.perf_counter()

@@ -61,12 +61,13 @@ def start_fork_server() -> None:
     run_child(_noop, ())
 
 
-def prepare_library(home: Path, folder: Path, *, save_every_videos: int = 1) -> None:
-    """A library at ``home`` over ``folder``; saving indexes after every video puts saves in the kill path."""
+def prepare_library(home: Path, folder: Path, *, save_every_videos: int = 1, **settings: Any) -> None:
+    """A library at ``home`` over ``folder``; saving indexes after every video puts saves in the kill path.
+    ``settings`` are further engine settings (the speech model of a run whose stages do real work)."""
     from engine.library.library import Library
     from engine.settings import EngineSettings, save
 
     home.mkdir(parents=True, exist_ok=True)
-    save(EngineSettings(model=MODEL, save_every_videos=save_every_videos), home / "settings.toml")
+    save(EngineSettings(model=MODEL, save_every_videos=save_every_videos, **settings), home / "settings.toml")
     with Library(home) as lib:
         lib.add_folder(folder)

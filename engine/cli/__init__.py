@@ -51,6 +51,12 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
         "training does), pad with a mask, or slide (video vector = mean of the segment vectors); "
         "$SCENEFIND_HEAD_WINDOWS",
     )
+    p.add_argument(
+        "--speech-model",
+        metavar="NAME|FOLDER",
+        help="speech model: a Whisper size (tiny, base, small, ...; downloaded on first use) or a faster-whisper "
+        "model folder (default: $SCENEFIND_SPEECH_MODEL or the settings' speech_model, base)",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -66,8 +72,10 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     from engine.library.library import LibraryBusy
     from engine.media.decode import MediaError
     from engine.models.base import ModelUnavailable
+    from engine.search.lexical import LexicalQueryError
     from engine.search.searcher import SearchError
     from engine.settings import SettingsError
+    from engine.speech.models import SpeechModelError
 
     return (
         CatalogError,
@@ -78,6 +86,8 @@ def _known_errors() -> tuple[type[BaseException], ...]:
         IndexModelMismatch,
         IndexCorrupt,
         MediaError,
+        SpeechModelError,
+        LexicalQueryError,
         OSError,
     )
 

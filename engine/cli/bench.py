@@ -1,5 +1,6 @@
-"""``scenefind bench index|search|faults|train|decode|cli|quality``: every benchmark's arguments and handler
-(``cli`` in ``engine.cli.bench_cli``, ``quality`` in ``engine.cli.bench_quality``).
+"""``scenefind bench index|search|faults|train|decode|cli|quality|speech``: every benchmark's arguments and
+handler (``cli`` in ``engine.cli.bench_cli``, ``quality`` in ``engine.cli.bench_quality``, ``speech`` in
+``engine.cli.bench_speech``).
 
 Speed and reliability targets live in these benchmarks, not in timed unit tests. ``register`` adds ``bench``
 and its sub-commands to the ``scenefind`` parser; nothing heavy is imported until a benchmark runs, so
@@ -31,6 +32,7 @@ def register(sub: Any) -> dict[str, Handler]:
     benches: dict[str, Handler] = {}
     from engine.cli.bench_cli import register_cli
     from engine.cli.bench_quality import register_quality
+    from engine.cli.bench_speech import register_speech
 
     for add in (
         register_index,
@@ -40,6 +42,7 @@ def register(sub: Any) -> dict[str, Handler]:
         register_decode,
         register_cli,
         register_quality,
+        register_speech,
     ):
         benches.update(add(bsub))
     return {"bench": lambda args: benches[args.bench](args)}

@@ -1,4 +1,4 @@
-"""``scenefind export-clip`` and ``scenefind export-markers``: the desktop app's exports, from a terminal.
+"""``scenefind export-clip``, ``export-markers`` and ``transcript``: the desktop app's exports, from a terminal.
 
 ``register(subparsers)`` adds both subcommands to the ``scenefind`` parser and returns their handlers, so
 ``engine.cli`` wires them like its own commands. Markers come from a JSON list of moments (what
@@ -39,7 +39,36 @@ def register(subparsers: Any) -> dict[str, Handler]:
     m.add_argument("--format", choices=("edl", "fcpxml"), help="default: from the --out suffix")
     m.add_argument("--fps", type=int, default=25, help="timeline frame rate (default 25)")
     m.add_argument("--title", default="Scenefind moments")
-    return {"export-clip": cmd_export_clip, "export-markers": cmd_export_markers}
+    t = subparsers.add_parser("transcript", help="write what is said in a video as subtitles or text")
+    t.add_argument("video", type=Path, metavar="VIDEO")
+    kind = t.add_mutually_exclusive_group()
+    for fmt, what in (("srt", "SubRip subtitles"), ("vtt", "WebVTT subtitles"), ("txt", "plain text with times")):
+        kind.add_argument(f"--{fmt}", dest="format", action="store_const", const=fmt, help=what)
+    t.add_argument("--out", type=Path, help="write to this file (default: standard output)")
+    return {"export-clip": cmd_export_clip, "export-markers": cmd_export_markers, "transcript": cmd_transcript}
+
+
+def cmd_transcript(args: argparse.Namespace) -> int:
+    """``scenefind transcript VIDEO --srt|--vtt|--txt [--out FILE]`` (the format follows ``--out``'s suffix
+    when no flag is given, else SRT)."""
+    from engine.cli.support import open_library
+    from engine.speech.stored import TranscriptUnavailable, export_transcript
+
+    fmt = args.format or (args.out.suffix.lower().lstrip(".") if args.out else "srt")
+    if fmt not in ("srt", "vtt", "txt"):
+        print(f"scenefind: error: {args.out}: say --srt, --vtt or --txt for this file name", file=sys.stderr)
+        return EXIT_ERROR
+    with open_library(args) as lib:
+        try:
+            text = export_transcript(lib.catalog, args.video, fmt, args.out)
+        except TranscriptUnavailable as exc:
+            print(f"scenefind: error: {exc}", file=sys.stderr)
+            return EXIT_ERROR
+    if args.out is None:
+        sys.stdout.write(text)
+    else:
+        print(args.out)
+    return EXIT_OK
 
 
 def cmd_export_clip(args: argparse.Namespace) -> int:

@@ -25,6 +25,10 @@ def register(sub: Any) -> dict[str, Handler]:
     i.add_argument("--watch", action="store_true", help="keep running and index changes as they happen")
     i.add_argument("--retry-failed", action="store_true", help="try files that failed before again")
     i.add_argument("--debounce", type=float, default=2.0, help="seconds of quiet before re-indexing (--watch)")
+    i.add_argument("--no-speech", action="store_true", help="skip the speech stage this time (setting: speech)")
+    i.add_argument(
+        "--no-screen-text", action="store_true", help="skip the on-screen text stage this time (setting: screen_text)"
+    )
     _add_ray_arguments(i)
     i.add_argument("--no-ray", action="store_true", help="index on this machine even if the settings name a cluster")
     return {"index": cmd_index}
@@ -119,11 +123,18 @@ def _index_once(lib: Any, encoder: Any, args: argparse.Namespace) -> int:
             print("Cancelled. What was indexed is kept; run `scenefind index` again to resume.", file=sys.stderr)
             return EXIT_CANCELLED
     print("\n".join(summary(result, safe(lib.settings.model))))
+    for stage in result.stages:
+        print(stage_summary(stage))
     sys.stdout.flush()  # keep the summary above the per-file lines when both streams share a terminal
     for path in result.no_video:
         print(f"  no video stream (audio only, kept for speech indexing): {safe(path)}")
     for path, why in result.partial:
         print(f"  partly indexed: {safe(path)}: {safe(why)}", file=sys.stderr)
+    for stage in result.stages:
+        for path, why in stage.failed:
+            print(f"  {stage.stage} failed: {safe(path)}: {safe(why)}", file=sys.stderr)
+        if stage.unavailable:
+            print(f"  {stage.stage} not run: {safe(stage.unavailable)}", file=sys.stderr)
     for path, why in result.unreadable:
         print(f"  unreadable: {safe(path)}: {safe(why)}", file=sys.stderr)
     for path, why in result.failed:
@@ -136,6 +147,18 @@ def _index_once(lib: Any, encoder: Any, args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return EXIT_FAILED if result.failed else EXIT_OK
+
+
+def stage_summary(stage: Any) -> str:
+    """One line per stage: what it did, how fast, and what is left for the next run."""
+    name = {"speech": "speech", "text": "screen text"}[stage.stage]
+    if not stage.pending:
+        return f"{name}: nothing new"
+    silent = f", {stage.no_audio} without sound" if stage.stage == "speech" else ""
+    speed = f" ({stage.media_s:.0f} s at {stage.speed:.1f}x real time)" if stage.media_s else ""
+    left = stage.pending - stage.done - stage.no_audio - len(stage.failed)
+    waiting = f", {left} waiting (not run: see below)" if stage.unavailable else ""
+    return f"{name}: {stage.done} done{silent}, {len(stage.failed)} failed{waiting}{speed}"
 
 
 def cmd_index(args: argparse.Namespace) -> int:

@@ -58,8 +58,26 @@ def _status(lib: Any) -> dict[str, Any]:
         "failed": [{"video": v["path"], "error": v["error"]} for v in lib.catalog.videos(status="failed")],
         "no_video": [v["path"] for v in lib.catalog.videos(status="no_video")],
         "models": lib.catalog.models(),
-        "last_jobs": [dict(j) for j in lib.catalog.jobs(limit=3)],
+        "stages": _stages(lib),
+        "last_jobs": [dict(j) for j in lib.catalog.jobs(limit=6)],
     }
+
+
+def _stages(lib: Any) -> dict[str, Any]:
+    """Per stage: whether it is on, its model, counts by outcome (done, no_audio, failed, pending), failures."""
+    from engine.screen_text.reader import reader_id
+    from engine.speech.models import model_id_for
+
+    s = lib.settings
+    out = {}
+    for stage, on, model in (("speech", s.speech, model_id_for(s.speech_model)), ("text", s.screen_text, reader_id())):
+        out[stage] = {
+            "enabled": on,
+            "model": model,
+            **lib.catalog.stage_counts(stage, model),
+            "failed_videos": [{"video": p, "error": e} for p, e in lib.catalog.stage_failures(stage)],
+        }
+    return out
 
 
 def _duration(seconds: float) -> str:
@@ -95,9 +113,22 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"  failed: {safe(f['video'])}: {safe(f['error'])}")
     for path in info["no_video"]:
         print(f"  no video stream (audio only): {safe(path)}")
-    for j in info["last_jobs"][:1]:
+    for stage, st in info["stages"].items():
+        name = {"speech": "speech", "text": "screen text"}[stage]
+        state = "" if st["enabled"] else " (off)"
+        silent = f", {st['no_audio']} without sound" if stage == "speech" else ""
+        print(
+            f"  {name}{state} [{safe(st['model'])}]: {st['done']} done{silent}, {st['failed']} failed, "
+            f"{st['pending']} pending"
+        )
+        for f in st["failed_videos"]:
+            print(f"    {name} failed: {safe(f['video'])}: {safe(f['error'])}")
+    latest: dict[str, dict[str, Any]] = {}
+    for j in info["last_jobs"]:  # newest first: the last run of each kind (index, then its stages)
+        latest.setdefault(j["kind"], j)
+    for j in latest.values():
         model = f" with {safe(j['model_id'])}" if j.get("model_id") else ""
-        print(f"  last run{model}: {j['status']} ({j['done']}/{j['total']}) {safe(j['message'] or '')}")
+        print(f"  last {j['kind']} run{model}: {j['status']} ({j['done']}/{j['total']}) {safe(j['message'] or '')}")
     return EXIT_OK
 
 

@@ -95,10 +95,20 @@ def count(text: str) -> int:
 
 
 def open_library(args: argparse.Namespace) -> Any:
-    """The ``Library`` at ``--home`` (or the default), with ``--model`` overriding its settings' model."""
+    """The ``Library`` at ``--home`` (or the default), with ``--model`` and ``--speech-model`` overriding its
+    settings (and an index command's ``--no-speech`` / ``--no-screen-text`` turning those stages off)."""
     from engine.library.library import Library
 
     library = Library(args.home)
+    changes: dict[str, Any] = {}
     if args.model:
-        library.settings = library.settings.replace(model=args.model)
+        changes["model"] = args.model
+    if getattr(args, "speech_model", None):
+        changes["speech_model"] = args.speech_model
+    if getattr(args, "no_speech", False):
+        changes["speech"] = False
+    if getattr(args, "no_screen_text", False):
+        changes["screen_text"] = False
+    if changes:
+        library.settings = library.settings.replace(**changes)
     return library

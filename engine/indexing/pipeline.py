@@ -30,6 +30,7 @@ from engine.index.stores import CONTEXT, ModelStores
 from engine.indexing.head_pooling import head_pool
 from engine.indexing.pooling import pool_segments, pool_video
 from engine.indexing.producer import Ended, Failed, FrameProducer, Frames, Started
+from engine.indexing.stages import StageReport
 from engine.jobs import CancelToken, JobCancelled, ProgressCallback, check_cancel, report, wrap_progress
 from engine.library.catalog import Catalog, NewEmbedding, RemovedKeys, VideoRow
 from engine.library.scanner import fingerprint, scan_library
@@ -68,6 +69,7 @@ class IndexReport:
     partial: list[tuple[str, str]] = field(default_factory=list)  # indexed up to where the file broke, and why
     elapsed_s: float = 0.0
     model_id: str = ""
+    stages: list[StageReport] = field(default_factory=list)  # speech and text, after the picture
 
 
 @dataclass

@@ -3,8 +3,8 @@
 The catalog is the source of truth; indexes and vector files are rebuilt from it. ``Catalog`` is the one
 entry point the rest of the engine uses. Its parts live in their own modules: the connection, transactions
 and migrations (``engine.library.connection``), the row types (``engine.library.rows``), the models and
-embeddings queries (``engine.library.embeddings``) and the job history (``engine.library.job_history``); the
-folders, videos and summaries are here.
+embeddings queries (``engine.library.embeddings``), the job history (``engine.library.job_history``) and the
+speech and on-screen text (``engine.library.transcripts``); the folders, videos and summaries are here.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from engine.library.rows import (
     json_ids,
     video_row,
 )
+from engine.library.transcripts import TranscriptTables
 
 __all__ = [
     "GRAINS",
@@ -45,7 +46,7 @@ __all__ = [
 ]
 
 
-class Catalog(EmbeddingTables, JobHistory):
+class Catalog(EmbeddingTables, JobHistory, TranscriptTables):
     """One connection to a library's catalog. Safe to share between threads (calls are serialised)."""
 
     # -- folders ----------------------------------------------------------------------------------------
@@ -142,6 +143,7 @@ class Catalog(EmbeddingTables, JobHistory):
             status_sql = ""
             if old["fingerprint"] != fingerprint:
                 removed = self._delete_embeddings(db, "video_id = ?", (video_id,))
+                self.forget_stages(db, video_id)  # what was said and shown belongs to the old file
                 status_sql = ", status = 'pending', error = NULL"
             db.execute(
                 f"UPDATE videos SET path = ?, size = ?, mtime_ns = ?, fingerprint = ?, folder_id = ?,"

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Self
 
 from engine.library.rows import CatalogError
-from engine.library.schema import MIGRATIONS, SCHEMA_VERSION
+from engine.library.schema import MIGRATIONS, SCHEMA_VERSION, statements
 
 
 class CatalogConnection:
@@ -110,7 +110,7 @@ class CatalogConnection:
         try:
             while version < SCHEMA_VERSION:
                 with self.transaction() as db:
-                    for statement in filter(str.strip, MIGRATIONS[version].split(";")):
+                    for statement in statements(MIGRATIONS[version]):
                         db.execute(statement)
                     if db.execute("PRAGMA foreign_key_check").fetchone() is not None:
                         raise CatalogError(f"{self.path}: upgrading the catalog to schema {version + 1} broke it")

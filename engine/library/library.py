@@ -17,7 +17,8 @@ from filelock import FileLock, Timeout
 from engine.index.stores import ModelStores
 from engine.indexing.pipeline import Indexer, IndexReport
 from engine.indexing.ray_options import RayOptions
-from engine.jobs import CancelToken, ProgressCallback
+from engine.indexing.stages import run_stages
+from engine.jobs import CancelToken, ProgressCallback, wrap_progress
 from engine.library.catalog import Catalog, FolderCounts, FolderRow
 from engine.models.base import Encoder
 from engine.models.identity import model_identity
@@ -121,7 +122,8 @@ class Library:
         return removed.count()
 
     def retry_failed(self) -> int:
-        """Make failed videos pending again (after the user fixed a codec or a file)."""
+        """Make failed videos pending again (after the user fixed a codec or a file), for every stage."""
+        self.catalog.retry_failed_stages()
         with self.catalog.transaction() as db:
             return db.execute("UPDATE videos SET status='pending', error=NULL WHERE status='failed'").rowcount
 
@@ -133,7 +135,9 @@ class Library:
         progress: ProgressCallback | None = None,
         cancel: CancelToken | None = None,
     ) -> IndexReport:
-        """Scan every folder and embed what is new or changed (see ``engine.indexing.pipeline``).
+        """Scan every folder and embed what is new or changed (see ``engine.indexing.pipeline``), then run the
+        speech and on-screen text stages the settings turn on (``engine.indexing.stages``); search works on
+        what each stage has committed while the next one runs.
 
         With ``ray``, Ray workers decode and embed while this process commits (``engine.indexing.ray_indexer``);
         ``ray_options()`` gives the settings' choice. Without it, Ray is never imported."""
@@ -145,7 +149,11 @@ class Library:
 
                 encoder = encoder or self.encoder(ray.model or None)
                 indexer = RayIndexer(self.paths, self.catalog, encoder, self.settings, ray)
-            return indexer.run(progress=progress, cancel=cancel)
+            stages = self.settings.speech or self.settings.screen_text
+            result = indexer.run(progress=wrap_progress(progress, 0.0, 0.5 if stages else 1.0), cancel=cancel)
+            later = wrap_progress(progress, 0.5, 1.0)
+            result.stages = run_stages(self.catalog, self.settings, progress=later, cancel=cancel)
+            return result
 
     def ray_options(self, address: str | None = None, **options: object) -> RayOptions | None:
         """Ray options for ``address``, else for the settings' ``ray_address``; None means a local run."""

@@ -11,7 +11,7 @@ in the float16 vector file, so catalog rows and vectors cannot drift apart silen
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _V1 = """
 CREATE TABLE folders (
@@ -125,5 +125,81 @@ CREATE INDEX videos_fingerprint ON videos(fingerprint);
 CREATE INDEX videos_folder ON videos(folder_id);
 """
 
+# v4: what is said and what is written on screen. ``stage_results`` records, per video and stage (speech,
+# text), which file (fingerprint) and model the stage ran with and how it ended: done, no_audio (a fact, not
+# a failure) or failed with the reason. Speech segments keep their words with times as JSON; text lines their
+# box, confidence and the span they stay on screen. Both are indexed with FTS5 (external content, kept in
+# step by triggers, which also fire for the ON DELETE CASCADE of a removed video); the tokenizer folds case
+# and accents and stems English (porter over unicode61 with diacritics removed).
+FTS_TOKENIZER = "porter unicode61 remove_diacritics 2"
+_V3_TO_V4 = f"""
+CREATE TABLE stage_results (
+    video_id INTEGER NOT NULL REFERENCES videos(id) ON DELETE CASCADE,
+    stage TEXT NOT NULL CHECK (stage IN ('speech', 'text')),
+    fingerprint TEXT NOT NULL,
+    model TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('done', 'no_audio', 'failed')),
+    error TEXT,
+    language TEXT,
+    language_probability REAL,
+    items INTEGER NOT NULL DEFAULT 0,
+    media_s REAL NOT NULL DEFAULT 0,
+    elapsed_s REAL NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (video_id, stage)
+);
+CREATE TABLE speech_segments (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    video_id INTEGER NOT NULL REFERENCES videos(id) ON DELETE CASCADE,
+    idx INTEGER NOT NULL,
+    start REAL NOT NULL,
+    end REAL NOT NULL,
+    text TEXT NOT NULL,
+    words TEXT NOT NULL
+);
+CREATE INDEX speech_segments_video ON speech_segments(video_id, start);
+CREATE VIRTUAL TABLE speech_fts USING fts5(text, content='speech_segments', content_rowid='id',
+    tokenize='{FTS_TOKENIZER}');
+CREATE TRIGGER speech_segments_ai AFTER INSERT ON speech_segments BEGIN
+    INSERT INTO speech_fts(rowid, text) VALUES (new.id, new.text);
+END;
+CREATE TRIGGER speech_segments_ad AFTER DELETE ON speech_segments BEGIN
+    INSERT INTO speech_fts(speech_fts, rowid, text) VALUES ('delete', old.id, old.text);
+END;
+CREATE TABLE text_lines (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    video_id INTEGER NOT NULL REFERENCES videos(id) ON DELETE CASCADE,
+    start REAL NOT NULL,
+    end REAL NOT NULL,
+    text TEXT NOT NULL,
+    confidence REAL NOT NULL,
+    box TEXT NOT NULL,
+    frame_width INTEGER NOT NULL,
+    frame_height INTEGER NOT NULL
+);
+CREATE INDEX text_lines_video ON text_lines(video_id, start);
+CREATE VIRTUAL TABLE text_fts USING fts5(text, content='text_lines', content_rowid='id',
+    tokenize='{FTS_TOKENIZER}');
+CREATE TRIGGER text_lines_ai AFTER INSERT ON text_lines BEGIN
+    INSERT INTO text_fts(rowid, text) VALUES (new.id, new.text);
+END;
+CREATE TRIGGER text_lines_ad AFTER DELETE ON text_lines BEGIN
+    INSERT INTO text_fts(text_fts, rowid, text) VALUES ('delete', old.id, old.text);
+END;
+"""
+
 # MIGRATIONS[n]: the script that takes a version-n catalog to version n+1 (0 = empty file).
-MIGRATIONS: dict[int, str] = {0: _V1, 1: _V1_TO_V2, 2: _V2_TO_V3}
+MIGRATIONS: dict[int, str] = {0: _V1, 1: _V1_TO_V2, 2: _V2_TO_V3, 3: _V3_TO_V4}
+
+
+def statements(script: str) -> list[str]:
+    """A migration script as single statements (a trigger's body holds semicolons of its own)."""
+    import sqlite3
+
+    out, pending = [], ""
+    for piece in script.split(";"):
+        pending += piece + ";"
+        if pending.strip(" \n;") and sqlite3.complete_statement(pending):
+            out.append(pending.strip())
+            pending = ""
+    return out

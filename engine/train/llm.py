@@ -11,17 +11,14 @@ the GPU when the llama.cpp build supports offload. ``llama_cpp`` is imported onl
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import mmap
-import os
 import struct
-import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.jobs import CancelToken, ProgressCallback, check_cancel, report
+from engine.download import DownloadError, download_file
+from engine.jobs import CancelToken, ProgressCallback
 from engine.paths import weights_dir
 
 GGUF_MAGIC = b"GGUF"
@@ -56,7 +53,6 @@ _GGML_BLOCKS: dict[int, tuple[int, int]] = {
 }  # fmt: skip
 # GGUF metadata value types -> struct format of a scalar (8: string, 9: array are handled apart).
 _SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
-_DOWNLOAD_CHUNK = 1 << 20
 
 
 class LLMError(RuntimeError):
@@ -332,67 +328,22 @@ def download(
     """Fetch ``model.url`` to ``target`` through ``target.part`` (resumed if present), then verify it.
 
     Only HTTPS is accepted (a model file must not travel in the clear), except from this machine's own loopback
-    address, where there is no network to intercept (a local mirror, or a test server)."""
-    scheme_host = urllib.parse.urlsplit(model.url)
-    loopback = scheme_host.scheme == "http" and scheme_host.hostname in ("127.0.0.1", "localhost", "::1")
-    if scheme_host.scheme != "https" and not loopback:
-        raise LLMError(f"{target}: refusing to download over a non-HTTPS URL ({model.url})")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    part = target.with_name(target.name + ".part")
-    have = part.stat().st_size if part.exists() else 0
-    if model.size is not None and have > model.size:  # not a prefix of this file: start over
-        part.unlink()
-        have = 0
-    digest = hashlib.sha256()
-    if have:
-        with open(part, "rb") as fh:
-            for block in iter(lambda: fh.read(_DOWNLOAD_CHUNK), b""):
-                digest.update(block)
-    if model.size is None or have < model.size:
-        have, digest = _fetch(model, part, have, digest, progress, cancel, timeout_s, target)
-    if model.size is not None and have != model.size:
-        raise LLMError(f"{target}: download incomplete ({have:,} of {model.size:,} bytes); run again to resume")
-    if model.sha256 is not None and digest.hexdigest() != model.sha256:
-        part.unlink(missing_ok=True)
-        raise LLMError(f"{target}: checksum mismatch (sha256 {digest.hexdigest()}, expected {model.sha256}); deleted")
-    os.replace(part, target)
+    address, where there is no network to intercept (a local mirror, or a test server); see ``engine.download``."""
+    try:
+        download_file(
+            model.url,
+            target,
+            size=model.size,
+            sha256=model.sha256,
+            label=model.filename,
+            progress=progress,
+            cancel=cancel,
+            timeout_s=timeout_s,
+        )
+    except DownloadError as exc:
+        if "could not download" in str(exc):  # no connection, or the host refused: the app says it in its words
+            reason = str(exc.__cause__ or exc)
+            raise LLMDownloadError(f"{exc}; pass a local GGUF file instead (--llm FILE)", model.url, reason) from exc
+        raise LLMError(str(exc)) from exc
     inspect_gguf(target)
     return target
-
-
-def _fetch(
-    model: RemoteModel,
-    part: Path,
-    have: int,
-    digest: Any,
-    progress: ProgressCallback | None,
-    cancel: CancelToken | None,
-    timeout_s: float,
-    target: Path,
-) -> tuple[int, Any]:
-    """Append the rest of the file to ``part`` (all of it when the server ignores the range)."""
-    request = urllib.request.Request(model.url, headers={"Range": f"bytes={have}-"} if have else {})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout_s) as response:
-            if have and response.status != 206:  # the server ignored the range: start over
-                have, digest = 0, hashlib.sha256()
-            total = model.size or (have + int(response.headers.get("Content-Length") or 0)) or None
-            with open(part, "ab" if have else "wb") as out:
-                while block := response.read(_DOWNLOAD_CHUNK):
-                    check_cancel(cancel)
-                    out.write(block)
-                    digest.update(block)
-                    have += len(block)
-                    if total:
-                        report(
-                            progress,
-                            have / total,
-                            f"Downloading {model.filename}: {have / 1e6:.0f} of {total / 1e6:.0f} MB",
-                        )
-    except OSError as exc:
-        raise LLMDownloadError(
-            f"{target}: could not download {model.url} ({exc}); pass a local GGUF file instead (--llm FILE)",
-            model.url,
-            str(exc),
-        ) from exc
-    return have, digest

@@ -149,6 +149,15 @@ class FakeEngine:
 
         return write_markers(markers_from(moments), path, title=title)
 
+    def transcript(self, video: str) -> list[Any]:
+        return []  # the fake library has heard nothing
+
+    def export_transcript(self, video: str, path: Path, fmt: str) -> Path:
+        from engine.export.subtitles import render
+
+        path.write_text(render([], fmt), encoding="utf-8")  # type: ignore[arg-type]
+        return path
+
     def list_models(self) -> list[ModelChoice]:
         return [ModelChoice("fake:hash-8", "hash"), ModelChoice("test-tiny", "tiny")]
 

@@ -52,6 +52,32 @@ def test_twenty_sigkills_at_random_points_then_resume_equals_an_uninterrupted_ru
     assert statuses[-1] == "done" and "running" not in statuses and "interrupted" in statuses
 
 
+@pytest.mark.slow
+def test_sigkills_in_the_speech_and_text_stages_lose_at_most_the_video_in_flight(tmp_path: Path) -> None:
+    """The same harness on videos with speech and captions, indexed with the real tiny.en and RapidOCR: kills
+    land in transcription and OCR too, and the resumed library has every transcript segment, word and text
+    line of an uninterrupted run."""
+    from engine.bench.speech_media import Caption, Utterance, write_spoken_video
+    from tests.engine.speech_fixtures import tiny_en
+
+    model = tiny_en()
+    folder = tmp_path / "videos"
+    for i, text in enumerate(("The train leaves from platform nine.", "Please water the plants on Tuesday.",
+                              "We walked home in the rain.")):  # fmt: skip
+        write_spoken_video(folder / f"talk{i}.mp4", 6, [Utterance(text, 1.0)], [Caption(f"Slide {i + 1}", 0, 5, 32)])
+    result = kill_and_resume(folder, tmp_path / "work", kills=4, seed=3, settings={"speech_model": str(model)})
+    assert result.kills >= 4 and result.integrity_failures == [] and result.index_load_failures == []
+    assert result.resume_exit_code == 0
+    assert (result.rows_lost, result.rows_extra, result.vectors_lost) == (0, 0, 0), result
+    rows = catalog_rows(tmp_path / "work" / "killed")
+    assert len(rows["speech"]) >= 3 and len(rows["text"]) >= 3  # the stages did real work
+    assert {status for _, _, status, _, _ in rows["stages"]} == {"done"}
+    db = sqlite3.connect(tmp_path / "work" / "killed" / "catalog.sqlite")
+    kinds = {kind for (kind,) in db.execute("SELECT kind FROM jobs")}
+    db.close()
+    assert {"index", "speech", "text"} <= kinds
+
+
 def _library(folder: Path, home: Path, videos: int) -> None:
     write_kill_library(folder, videos=videos)
     prepare_library(home, folder)

@@ -1,0 +1,1 @@
+"""On-screen text: lines read from the frames where text can be (RapidOCR), as an indexing stage."""

@@ -1,0 +1,280 @@
+"""Lexical search of what was said and what was shown: FTS5 candidates, word-level moments, calibrated relevance.
+
+This is the speech and screen-text half of the fused ranking (``engine.search.channels`` fuses it with the
+picture). For a query and a channel it returns ``LexicalMoment`` candidates, each a span of one video:
+
+* ``video_id``, ``channel`` (``"speech"`` or ``"text"``), ``start``/``end`` in seconds. For speech the span is
+  the sentence in which the query's words were said, timed by its words (word timestamps are accurate to
+  ~0.4 s where Whisper's segment times drift by seconds, findings #8); for text, the span the line stays up.
+* ``quote``: those words as said or shown, and ``words``: each with its own times and whether it matched, so
+  a result can quote "…the wifi password is on the fridge…" and highlight the matched words.
+* ``bm25``: SQLite FTS5's BM25 of the row, sign flipped so higher is better (comparable within one channel
+  and one query only).
+* ``relevance`` (0-100), calibrated to mean the same across queries and channels: the share of the query's
+  content words found in the span (``coverage``), raised to 1.5 so half the words found scores ~35, times
+  0.85 when two or more were found out of order or apart, times the recogniser's confidence in the matched
+  words (0.7 + 0.3 × mean word probability for speech; the line's OCR confidence for text). Every content
+  word found in order with sure recognition scores ~100; the fusion maps it with the picture's 0-100.
+
+Queries are words, never FTS5 syntax: the text is split into words (Unicode letters and digits), each sent
+quoted, so ``"``, ``*``, ``-``, ``NEAR``, ``AND``, ``OR``, ``NOT`` and ``:`` can never raise a syntax error;
+text between double quotes is a phrase that must appear in that order. Stopwords ("the", "where", "says")
+are dropped unless the query has nothing else. A query with no word at all raises ``LexicalQueryError`` with a
+message for the user. Matching uses the FTS tokenizer itself (porter stemming over unicode61 without
+diacritics), also for locating the matched words inside a row, so "cafés" finds "cafe" and "running" "run".
+
+Rows come from an AND query first (every content word), then, when that finds fewer than ``k``, an OR query
+fills in partial matches (ranked lower by their coverage). A word found in more than ``COMMON_ROWS`` rows
+selects little and costs most, so while the query has rarer words it only counts in the relevance ("dynamic
+stopwords"); an expression of common words alone is ranked by relevance over its newest rows, without BM25
+(``Catalog.fts_rows``).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+from engine.library.catalog import Catalog
+from engine.library.schema import FTS_TOKENIZER
+from engine.library.transcripts import Channel
+
+_WORD = re.compile(r"[^\W_]+")  # letters and digits: what FTS5 unicode61 keeps
+_PHRASE = re.compile(r'"([^"]*)"')
+PAUSE_S = 1.0  # a silence this long between two words ends a sentence
+COMMON_ROWS = 200  # a word in more rows than this only scores; an expression matching more ranks its newest
+_SENTENCE_END = (".", "?", "!", "…", "。", "？", "！")
+_STOPWORD_TEXT = """
+a an and are as at be but by did do does for from had has have he her him his how i if in into is it its me my
+of on or our she so than that the their them then there these they this to too us was we were what when where
+which while who whom why will with would you your part says said say saying talks talk about shows show showing
+written moment scene video clip
+"""
+STOPWORDS = frozenset(_STOPWORD_TEXT.split())
+
+
+class LexicalQueryError(ValueError):
+    """The query holds nothing to search for (only punctuation or operators); the message says so."""
+
+
+@dataclass(frozen=True)
+class LexicalQuery:
+    """A query as FTS5 will see it: content words (stems decide matches) and quoted phrases."""
+
+    text: str
+    terms: tuple[str, ...]  # content words, in query order, unique
+    phrases: tuple[tuple[str, ...], ...]  # each phrase's words, in order
+
+    @property
+    def all_words(self) -> tuple[str, ...]:
+        seen = dict.fromkeys([*self.terms, *(w for p in self.phrases for w in p)])
+        return tuple(seen)
+
+    def match_all(self, common: frozenset[str] = frozenset()) -> str:
+        """FTS5 expression: every term and every phrase; terms in ``common`` are left to the scoring unless
+        nothing else would remain."""
+        terms = [t for t in self.terms if t not in common] or ([] if self.phrases else list(self.terms))
+        return " AND ".join([_quoted(t) for t in terms] + [_quoted(" ".join(p)) for p in self.phrases])
+
+    def match_any(self, common: frozenset[str] = frozenset()) -> str:
+        """FTS5 expression: any term or any content word of a phrase, but not the ``common`` ones (nor
+        stopwords) while others remain."""
+        words = [w for w in self.all_words if w not in STOPWORDS] or list(self.all_words)
+        return " OR ".join(_quoted(w) for w in ([w for w in words if w not in common] or words))
+
+
+def _quoted(text: str) -> str:
+    return '"' + text.replace('"', "") + '"'
+
+
+def parse_query(text: str) -> LexicalQuery:
+    """Words and quoted phrases of ``text``; ``LexicalQueryError`` when there is no word in it."""
+    phrases, singles = [], []
+    for raw in _PHRASE.findall(text):
+        words = tuple(w.lower() for w in _WORD.findall(raw))
+        if len(words) > 1:
+            phrases.append(words)
+        else:
+            singles.extend(words)
+    words = [w.lower() for w in _WORD.findall(_PHRASE.sub(" ", text))] + singles
+    if not words and not phrases:
+        shown = text if len(text) <= 40 else text[:37] + "..."
+        raise LexicalQueryError(
+            f"nothing to search for in {shown!r}: type words (punctuation and search operators are ignored)"
+        )
+    content = [w for w in words if w not in STOPWORDS] or ([] if phrases else words)
+    return LexicalQuery(text, tuple(dict.fromkeys(content)), tuple(phrases))
+
+
+@dataclass(frozen=True)
+class QuotedWord:
+    """A word of a quote with its own times, and whether it matched the query."""
+
+    text: str
+    start: float
+    end: float
+    matched: bool
+
+
+@dataclass(frozen=True)
+class LexicalMoment:
+    """One candidate moment of one channel (see the module docstring for what each field means)."""
+
+    video_id: int
+    channel: Channel
+    start: float
+    end: float
+    quote: str
+    words: tuple[QuotedWord, ...]
+    bm25: float
+    relevance: float
+    coverage: float  # share of the query's content words found, 0-1
+    row_id: int
+
+
+class _Stemmer:
+    """The FTS tokenizer as a Python function: an in-memory FTS5 table and its vocabulary of instances."""
+
+    def __init__(self) -> None:
+        self._db = sqlite3.connect(":memory:", check_same_thread=False)
+        self._db.execute(f"CREATE VIRTUAL TABLE t USING fts5(x, tokenize='{FTS_TOKENIZER}')")
+        self._db.execute("CREATE VIRTUAL TABLE v USING fts5vocab(t, 'instance')")
+
+    @functools.lru_cache(maxsize=65536)  # noqa: B019 - one module-level instance lives for the process
+    def stems(self, text: str) -> tuple[str, ...]:
+        """The tokens FTS5 makes of ``text``, in order."""
+        db = self._db
+        db.execute("DELETE FROM t")
+        db.execute("INSERT INTO t(rowid, x) VALUES (1, ?)", (text,))
+        return tuple(r[0] for r in db.execute("SELECT term FROM v ORDER BY offset"))
+
+
+_STEMMER = _Stemmer()
+
+
+def stems(text: str) -> tuple[str, ...]:
+    """The FTS tokens of ``text`` (lower case, accents removed, porter-stemmed)."""
+    return _STEMMER.stems(text)
+
+
+def search_lexical(
+    catalog: Catalog,
+    channel: Channel,
+    query: str | LexicalQuery,
+    *,
+    k: int = 20,
+    video_ids: list[int] | set[int] | None = None,
+) -> list[LexicalMoment]:
+    """The best ``k`` moments of ``channel`` for ``query``, by relevance then BM25 (see the module docstring).
+
+    ``video_ids`` restricts the search (the filters' selection). Raises ``LexicalQueryError`` for a query with
+    no word in it."""
+    q = parse_query(query) if isinstance(query, str) else query
+    ids = None if video_ids is None else sorted(video_ids)
+    limit = max(2 * k, 20)  # BM25's best rows; relevance re-orders them
+    # Words in more than COMMON_ROWS rows ("dynamic stopwords") select nothing and cost most: they only score.
+    common = frozenset(w for w in q.all_words if catalog.fts_count(channel, _quoted(w), cap=COMMON_ROWS) > COMMON_ROWS)
+    rows = catalog.fts_rows(channel, q.match_all(common), limit=limit, video_ids=ids, cap=COMMON_ROWS)
+    if len(rows) < k and len(q.all_words) > 1:
+        seen = {r["id"] for r in rows}
+        more = catalog.fts_rows(channel, q.match_any(common), limit=limit, video_ids=ids, cap=COMMON_ROWS)
+        rows += [r for r in more if r["id"] not in seen]
+    wanted = _wanted(q)
+    moments = [_speech_moment(r, q, wanted) if channel == "speech" else _text_moment(r, q, wanted) for r in rows]
+    found = [m for m in moments if m is not None]
+    found.sort(key=lambda m: (-m.relevance, -m.bm25, m.video_id, m.start))
+    return found[:k]
+
+
+def excluded_videos(catalog: Catalog, channel: Channel, text: str) -> set[int]:
+    """Videos whose ``channel`` has any word of ``text`` (``--exclude`` per channel); empty for no words."""
+    try:
+        q = parse_query(text)
+    except LexicalQueryError:
+        return set()
+    return catalog.fts_videos(channel, q.match_any())
+
+
+def _wanted(q: LexicalQuery) -> dict[str, str]:
+    """Stem -> the query word it came from, for every content word and phrase word."""
+    out: dict[str, str] = {}
+    for word in q.all_words:
+        for stem in stems(word):
+            out.setdefault(stem, word)
+    return out
+
+
+def _score(q: LexicalQuery, found_words: list[str], in_order: bool, confidence: float) -> tuple[float, float]:
+    """(relevance 0-100, coverage 0-1) from the query words found in a span, in the order found."""
+    words = q.all_words
+    hit = set(found_words)
+    coverage = sum(1 for w in words if w in hit) / len(words)
+    ordered = 1.0 if len(hit) <= 1 or in_order else 0.85
+    return round(100.0 * coverage**1.5 * ordered * confidence, 2), coverage
+
+
+def _in_order(q: LexicalQuery, found: list[str]) -> bool:
+    """Whether the query words appear in the span in the query's order, each once, with nothing out of place."""
+    order = [w for w in q.all_words if w in set(found)]
+    deduped = [w for i, w in enumerate(found) if i == 0 or found[i - 1] != w]
+    return deduped == order
+
+
+def _speech_moment(row: sqlite3.Row, q: LexicalQuery, wanted: dict[str, str]) -> LexicalMoment | None:
+    words = json.loads(row["words"])  # [[start, end, text, probability], ...]
+    if not words:
+        return None
+    matches = [next((wanted[s] for s in stems(w[2]) if s in wanted), None) for w in words]
+    best: tuple[float, float, int, int] | None = None
+    for a, b in _sentences(words):
+        found = [m for m in matches[a:b] if m is not None]
+        if not found:
+            continue
+        probs = [w[3] for w, m in zip(words[a:b], matches[a:b], strict=True) if m is not None]
+        relevance, coverage = _score(q, found, _in_order(q, found), 0.7 + 0.3 * sum(probs) / len(probs))
+        if best is None or relevance > best[0]:
+            best = (relevance, coverage, a, b)
+    if best is None:
+        return None
+    relevance, coverage, a, b = best
+    span = words[a:b]
+    quoted = tuple(
+        QuotedWord(str(w[2]), float(w[0]), float(w[1]), m is not None) for w, m in zip(span, matches[a:b], strict=True)
+    )
+    return LexicalMoment(
+        int(row["video_id"]), "speech", float(span[0][0]), max(float(w[1]) for w in span),
+        " ".join(str(w[2]) for w in span), quoted, -float(row["bm25"]), relevance, coverage, int(row["id"]),
+    )  # fmt: skip
+
+
+def _sentences(words: list[list[Any]]) -> list[tuple[int, int]]:
+    """``[a, b)`` word ranges of the sentences of a segment: a sentence ends at . ? !, before a pause of
+    ``PAUSE_S`` or more (Whisper often joins two sentences with a comma), or at the segment's end."""
+    out, start = [], 0
+    for i, w in enumerate(words):
+        pause = i + 1 < len(words) and words[i + 1][0] - w[1] >= PAUSE_S
+        if str(w[2]).endswith(_SENTENCE_END) or pause:
+            out.append((start, i + 1))
+            start = i + 1
+    if start < len(words):
+        out.append((start, len(words)))
+    return out
+
+
+def _text_moment(row: sqlite3.Row, q: LexicalQuery, wanted: dict[str, str]) -> LexicalMoment | None:
+    tokens = row["text"].split()
+    matches = [next((wanted[s] for s in stems(t) if s in wanted), None) for t in tokens]
+    found = [m for m in matches if m is not None]
+    if not found:
+        return None
+    relevance, coverage = _score(q, found, _in_order(q, found), float(row["confidence"]))
+    start, end = float(row["start"]), float(row["end"])
+    quoted = tuple(QuotedWord(t, start, end, m is not None) for t, m in zip(tokens, matches, strict=True))
+    return LexicalMoment(
+        int(row["video_id"]), "text", start, end, row["text"], quoted, -float(row["bm25"]), relevance, coverage,
+        int(row["id"]),
+    )  # fmt: skip
