@@ -13,6 +13,27 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests that need what this machine may lack skip with the reason in the summary (never deselected
+    silently): ``network`` ones unless SCENEFIND_NETWORK_TESTS=1, ``gpu`` ones where torch sees no CUDA."""
+    network = os.environ.get("SCENEFIND_NETWORK_TESTS") == "1"
+    gpu_items = [item for item in items if "gpu" in item.keywords]
+    cuda = False
+    if gpu_items:
+        import torch
+
+        cuda = torch.cuda.is_available()
+    for item in items:
+        if "network" in item.keywords and not network:
+            item.add_marker(
+                pytest.mark.skip(
+                    reason="needs a model host to download pretrained weights; set SCENEFIND_NETWORK_TESTS=1 to run"
+                )
+            )
+        if "gpu" in item.keywords and not cuda:
+            item.add_marker(pytest.mark.skip(reason="needs a CUDA device (torch.cuda.is_available() is False here)"))
+
+
 @pytest.fixture(autouse=True)
 def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Point SCENEFIND_HOME (and the weights cache) at a fresh folder so no test sees another's library."""

@@ -205,8 +205,9 @@ def test_cli_bench_reports_every_figure(tmp_path: Path) -> None:
     figures = run_cli_bench(videos=6, runs=1, arch=TEST_ARCH, work=tmp_path / "work", log=None)
     for key in ("python_start_s", "status_s", "noop_index_s", "scan_in_process_s", "search_first_s"):
         assert figures[key] > 0, key
-    for key in ("search_cold_s", "search_repeated_s", "full_model_s", "text_tower_s"):
+    for key in ("search_cold_s", "search_repeated_s", "full_model_s", "text_tower_s", "gui_visible_s"):
         assert figures[key] > 0, key
     assert figures["noop_index_imports"] == [] and figures["search_repeated_imports"] == []
     lines = table(figures)
     assert any("index with nothing to do" in line and "no torch or open_clip" in line for line in lines)
+    assert any("start to window shown" in line for line in lines)
