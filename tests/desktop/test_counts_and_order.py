@@ -27,7 +27,7 @@ def test_counts_follow_the_model_and_results_their_relevance(qtbot, tmp_path: Pa
     library = window.library_view
     row = library.table.topLevelItem(0)
     assert [row.text(c) for c in (1, 2, 3)] == ["3", "0", "3"]  # videos, indexed, pending: with fake:color
-    assert "0 of 3 videos indexed with fake:color" in library.summary.text()
+    assert "0 of 3 videos indexed with the colour demo" in library.summary.text()  # fake:color, as users read it
     assert window.status_label.text().startswith("0/3 videos indexed · model fake:color")
     assert window.tabs.currentWidget() is library  # nothing to search with this model yet
 
