@@ -89,3 +89,20 @@ def test_speech_and_screen_text_modules_do_not_load_torch() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+@pytest.mark.parametrize(
+    "order",
+    [
+        ("usearch.index", "onnxruntime", "ctranslate2", "av", "torch", "cv2"),
+        ("torch", "av", "cv2", "ctranslate2", "onnxruntime", "usearch.index"),
+    ],
+)
+def test_the_native_libraries_load_together_in_any_order(order: tuple[str, ...]) -> None:
+    """One indexing process loads the ANN store (usearch), the OCR (onnxruntime), Whisper (CTranslate2), the
+    decoder (PyAV), torch and OpenCV, in whatever order the stages reach them. Wheels that carry their own
+    static C++ runtime can crash the process when another loads after them (usearch 2.26.2+ with onnxruntime:
+    a segfault, or std::regex_error with Ray)."""
+    code = "import importlib\n" + "".join(f"importlib.import_module({name!r})\n" for name in order) + "print('ok')"
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", (out.returncode, out.stderr[-800:])

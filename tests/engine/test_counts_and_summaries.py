@@ -31,7 +31,7 @@ def test_counts_are_per_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     code, out, _ = _run(capsys, home, "fake:color", "status", "--json")
     status = json.loads(out)
     assert code == 0 and status["model_id"] == "fake:color"
-    assert status["totals"] == {"videos": 3, "indexed": 0, "pending": 3, "failed": 0}
+    assert status["totals"] == {"videos": 3, "indexed": 0, "pending": 3, "failed": 0, "no_video": 0}
     assert [(f["indexed"], f["pending"]) for f in status["folders"]] == [(0, 3)]
     code, out, _ = _run(capsys, home, "fake:color", "status")
     assert "With this model: 0 of 3 videos indexed, 3 pending, 0 failed" in out

@@ -186,7 +186,7 @@ def test_sound_files_are_no_video_stream_in_the_catalog_status_and_index(tmp_pat
     assert all(f"no video stream (audio only, kept for speech indexing): {p}" in out for p in sounds)
     assert main(["--home", home, "--model", "fake:color", "status"]) == 0
     out = capsys.readouterr().out
-    assert "1 videos, 1 indexed, 0 pending, 0 failed" in out and "3 sound files without a video stream" in out
+    assert "1 of 1 videos indexed, 0 pending, 0 failed" in out and "3 sound files without a video stream" in out
     assert all(f"no video stream (audio only): {p}" in out for p in sounds)
     assert main(["--home", home, "--model", "fake:color", "--no-progress", "index"]) == 0  # nothing to redo
     assert "0 indexed" in capsys.readouterr().out

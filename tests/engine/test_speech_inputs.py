@@ -16,7 +16,7 @@ import pytest
 
 from engine.bench.speech_media import Utterance, write_long_recording, write_spoken_video
 from engine.export.subtitles import cues, render
-from engine.library.schema import MIGRATIONS, statements
+from engine.library.schema import MIGRATIONS, SCHEMA_VERSION, statements
 from engine.settings import EngineSettings, SettingsError, load, save
 from engine.speech.models import SIZES, SpeechModelError, check_folder, ensure_local, resolve
 from engine.speech.transcript import Segment, Word
@@ -182,5 +182,5 @@ def test_a_version_2_catalog_upgrades_to_fts_tables(tmp_path) -> None:
     db.commit()
     db.close()
     with Catalog(path) as catalog:
-        assert catalog.schema_version == 3
+        assert catalog.schema_version == SCHEMA_VERSION == 4  # 3 (sound files), then 4 (speech and text)
         assert catalog.fts_size("speech") == 0 and catalog.fts_size("text") == 0
