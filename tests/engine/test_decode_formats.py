@@ -189,7 +189,7 @@ def test_sound_files_are_no_video_stream_in_the_catalog_status_and_index(tmp_pat
     assert "1 of 1 videos indexed, 0 pending, 0 failed" in out and "3 sound files without a video stream" in out
     assert all(f"no video stream (audio only): {p}" in out for p in sounds)
     assert main(["--home", home, "--model", "fake:color", "--no-progress", "index"]) == 0  # nothing to redo
-    assert "0 indexed" in capsys.readouterr().out
+    assert "nothing new to index; 1 already indexed (of 1)" in capsys.readouterr().out
 
 
 def test_a_truncated_4k_file_indexes_what_it_can_and_says_where_it_broke(tmp_path: Path, capsys) -> None:
