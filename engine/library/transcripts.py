@@ -200,6 +200,12 @@ class TranscriptTables(CatalogConnection):
         sql = f"SELECT DISTINCT t.video_id FROM {fts} JOIN {table} t ON t.id = {fts}.rowid WHERE {fts} MATCH ?"
         return {int(r[0]) for r in self._query(sql, (match,))}
 
+    def fts_spans(self, channel: Channel, match: str) -> list[tuple[int, float, float]]:
+        """``(video id, start, end)`` of every row matching the expression (no cap: exclusion must be complete)."""
+        table, fts = _TABLES[channel]
+        sql = f"SELECT t.video_id, t.start, t.end FROM {fts} JOIN {table} t ON t.id = {fts}.rowid WHERE {fts} MATCH ?"
+        return [(int(r[0]), float(r[1]), float(r[2])) for r in self._query(sql, (match,))]
+
     def fts_count(self, channel: Channel, match: str, *, cap: int | None = None) -> int:
         """How many rows match, counting no further than ``cap + 1`` when given (bounded work)."""
         fts = _TABLES[channel][1]

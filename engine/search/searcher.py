@@ -10,6 +10,11 @@
    fine similarity follow each frame's context vector where the model has a temporal head (its head over the
    window around the frame), so they tell "moves left" from "moves right" as the model does; else the frame.
 4. Relevance 0-100 against a background (``engine.search.calibration``), exclusions, and the cutoff.
+5. For a text query, what is said and shown joins the picture (``engine.search.lexical`` finds the words,
+   ``engine.search.channels`` fuses the three channels' relevance into one): the videos that say or show the
+   words are scored by the picture too, and the picture is judged over each spoken or shown span. A query
+   restricted to one words channel (``Query.channel``) needs no picture model at all. ``--exclude`` is judged
+   in every channel searched: seen in the picture, said, or shown.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import random
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,12 +30,21 @@ import numpy as np
 from engine.index.layout import layout_for
 from engine.index.stores import CONTEXT, ModelStores, legacy_files
 from engine.library.library import Library, LibraryBusy
+from engine.library.transcripts import Channel
 from engine.media.decode import MediaError
 from engine.models.base import ConceptBank, Encoder, concepts_of
 from engine.models.sparse import dense_codes, top_codes
 from engine.search import calibration
 from engine.search.candidates import PER_GRAIN, candidate_videos
+from engine.search.channels import VideoInfo, fuse_moments, fuse_videos, words_only_moments, words_only_videos
 from engine.search.filters import allowed_videos
+from engine.search.lexical import (
+    LexicalMoment,
+    LexicalQueryError,
+    excluded_spans,
+    excluded_videos,
+    search_lexical,
+)
 from engine.search.moments import propose
 from engine.search.query import Query
 from engine.search.query_vectors import QueryError, exclude_vectors, query_vector
@@ -50,6 +64,7 @@ EXACT_LIMIT = 2000  # with filters allowing at most this many videos, score them
 EXCLUDE_RELEVANCE = 50.0  # a hit on which an excluded term reaches this relevance is dropped
 CURVE_SIGMA_S = 1.0  # the heatmap: smooth enough to read at a glance
 MOMENT_SIGMA_S = 0.5  # proposals: light smoothing, so a moment's edges stay where the content changes
+LEXICAL_LEAST = 50  # spoken and shown candidates per channel: at least this many, else 4 k
 
 
 class SearchError(RuntimeError):
@@ -163,6 +178,12 @@ class Searcher:
         self._stores: ModelStores | None = None
         self._curves: dict[int, Curve] = {}
         self._nulls: dict[int, np.ndarray] = {}  # video id -> the scores its relevance was judged against
+        # What one search's exclusions and spans left, per channel (reset by each search):
+        self._picture_excluded: set[int] = set()  # videos an excluded term is seen in (videos mode)
+        self._picture_excluded_spans: set[tuple[int, float, float]] = set()  # words spans it is seen in (moments)
+        self._span_relevance: dict[tuple[int, float, float], float] = {}  # the picture's relevance over words spans
+        self._words_excluded: set[int] = set()
+        self._words_excluded_spans: list[tuple[int, float, float]] = []
         self.background = calibration.Background(encoder, library.paths.index_dir(encoder.model_id))
 
     def stores(self) -> ModelStores:
@@ -197,24 +218,54 @@ class Searcher:
             raise SearchError("k must be at least 1")
         try:
             kind = query.kind()
+        except ValueError as exc:
+            raise SearchError(str(exc)) from exc
+        self._picture_excluded, self._picture_excluded_spans, self._span_relevance = set(), set(), {}
+        self._words_excluded, self._words_excluded_spans, self._curves = set(), [], {}
+        if query.channel is not None:  # words only: no picture model, no picture index needed
+            return self._search_words(query, started)
+        try:
             stores = self.stores()
             q = query_vector(query, self.encoder, self.library.catalog, stores, self.library.settings.sample_every_s)
             excluded = exclude_vectors(query, self.encoder)
         except (QueryError, MediaError, ValueError) as exc:
             raise SearchError(str(exc)) from exc
         allowed = allowed_videos(self.library.catalog, query.filters)
-        videos = [v for vid in self._candidates(q, query, allowed) if (v := self._load(vid)) is not None]
+        moments = query.mode == "moments"
+        lexical = self._lexical(query, ("speech", "text"), allowed, strict=False) if kind == "text" else []
+        ids = set(self._candidates(q, query, allowed)) | {m.video_id for m in lexical}
+        videos = [v for vid in sorted(ids) if (v := self._load(vid)) is not None]
         if query.moment is not None:  # "more like this" should not return the moment itself first
-            videos = [v for v in videos if query.mode == "moments" or v.row["id"] != query.moment.video_id]
-        results = SearchResults(query=query)
+            videos = [v for v in videos if moments or v.row["id"] != query.moment.video_id]
+        spans: dict[int, list[tuple[float, float]]] = {}
+        for m in lexical if moments else ():
+            spans.setdefault(m.video_id, []).append((m.start, m.end))
+        scored = self._score(q, excluded, videos, text=kind == "text", moments=moments, spans=spans)
+        if self.library.settings.emcl_rerank and not moments and kind == "text":
+            scored = self._emcl_rerank(q, videos, scored)
+        video_hits = [h for h in scored if isinstance(h, VideoHit)]
+        moment_hits = [h for h in scored if isinstance(h, MomentHit)]
+        if kind == "text":
+            video_hits, moment_hits = self._fuse(query, lexical, video_hits, moment_hits)
         cutoff = (
             calibration.default_cutoff(self.encoder.model_id) if query.min_relevance is None else query.min_relevance
         )
-        scored = self._score(q, excluded, videos, text=kind == "text", moments=query.mode == "moments")
-        if self.library.settings.emcl_rerank and query.mode == "videos" and kind == "text":
-            scored = self._emcl_rerank(q, videos, scored)
-        video_hits = ranked(h for h in scored if isinstance(h, VideoHit))  # the order of the relevance shown
-        moment_hits = distinct_moments(ranked(h for h in scored if isinstance(h, MomentHit)))
+        return self._finish(query, video_hits, moment_hits, cutoff, started, keep_curves=True)
+
+    def _finish(
+        self,
+        query: Query,
+        videos: list[VideoHit],
+        moments: list[MomentHit],
+        cutoff: float,
+        started: float,
+        *,
+        keep_curves: bool,
+    ) -> SearchResults:
+        """One order (relevance, ties by score), no duplicate moments, the cutoff and ``k``."""
+        results = SearchResults(query=query)
+        video_hits = ranked(videos)  # the order of the relevance shown
+        moment_hits = distinct_moments(ranked(moments))
         shown_videos = [h for h in video_hits if h.relevance >= cutoff]
         shown_moments = [h for h in moment_hits if h.relevance >= cutoff]
         if query.moment is not None and query.mode == "moments":
@@ -228,9 +279,76 @@ class Searcher:
             (len(video_hits) - len(shown_videos)) if query.mode == "videos" else (len(moment_hits) - len(shown_moments))
         )
         keep = {h.video_id for h in results.videos} | {h.video_id for h in results.moments}
-        results.curves = {vid: c for vid, c in self._curves.items() if vid in keep}
+        if keep_curves:
+            results.curves = {vid: c for vid, c in self._curves.items() if vid in keep}
         results.elapsed_ms = (time.perf_counter() - started) * 1000
         return results
+
+    # -- speech and on-screen text ------------------------------------------------------------------------
+
+    def _search_words(self, query: Query, started: float) -> SearchResults:
+        """A text query in one words channel (``--said``, ``--shows``): lexical moments alone, exclusion by
+        that channel, the lexical relevance as the figure (calibrated whatever the picture model, so the
+        default cutoff applies)."""
+        assert query.channel is not None
+        allowed = allowed_videos(self.library.catalog, query.filters)
+        lexical = self._lexical(query, (query.channel,), allowed, strict=True)
+        info = self._info({m.video_id for m in lexical})
+        cutoff = calibration.DEFAULT_CUTOFF if query.min_relevance is None else query.min_relevance
+        if query.mode == "moments":
+            return self._finish(query, [], words_only_moments(lexical, info), cutoff, started, keep_curves=False)
+        return self._finish(query, words_only_videos(lexical, info), [], cutoff, started, keep_curves=False)
+
+    def _lexical(
+        self, query: Query, channels: tuple[Channel, ...], allowed: set[int] | None, *, strict: bool
+    ) -> list[LexicalMoment]:
+        """Spoken and shown candidates of ``query.text`` in ``channels``, less what ``query.exclude`` rules out
+        in any of those channels (the videos that say or show an excluded word; for moments, the segments and
+        lines that do). ``strict``: a query with no word is an error (else there is simply no words evidence)."""
+        assert query.text is not None
+        catalog, k = self.library.catalog, max(4 * query.k, LEXICAL_LEAST)
+        try:
+            found = [m for c in channels for m in search_lexical(catalog, c, query.text, k=k, video_ids=allowed)]
+        except LexicalQueryError as exc:
+            if strict:
+                raise SearchError(str(exc)) from exc
+            return []
+        if not query.exclude or not found:
+            return found
+        if query.mode == "videos":
+            out = {vid for c in channels for term in query.exclude for vid in excluded_videos(catalog, c, term)}
+            self._words_excluded = out
+            return [m for m in found if m.video_id not in out]
+        spans = [s for c in channels for term in query.exclude for s in excluded_spans(catalog, c, term)]
+        self._words_excluded_spans = spans
+        return [m for m in found if not _in_spans(m.video_id, m.start, m.end, spans)]
+
+    def _info(self, video_ids: Iterable[int]) -> dict[int, VideoInfo]:
+        out = {}
+        for vid in video_ids:
+            row = self.library.catalog.video(vid)
+            if row is not None:
+                duration = float(row["duration"] or 0.0)
+                out[vid] = VideoInfo(str(row["path"]), duration)
+        return out
+
+    def _fuse(
+        self, query: Query, lexical: list[LexicalMoment], videos: list[VideoHit], moments: list[MomentHit]
+    ) -> tuple[list[VideoHit], list[MomentHit]]:
+        """The picture's hits and the words' candidates in one ranking (``engine.search.channels``)."""
+        if query.mode == "videos":
+            lexical = [m for m in lexical if m.video_id not in self._picture_excluded]
+            videos = [h for h in videos if h.video_id not in self._words_excluded]
+            return fuse_videos(videos, lexical, self._info({m.video_id for m in lexical})), []
+        spans = self._words_excluded_spans
+        moments = [h for h in moments if not _in_spans(h.video_id, h.start, h.end, spans)]
+        lexical = [m for m in lexical if (m.video_id, m.start, m.end) not in self._picture_excluded_spans]
+        info = self._info({m.video_id for m in lexical})
+
+        def seen(vid: int, start: float, end: float) -> float | None:
+            return self._span_relevance.get((vid, start, end))
+
+        return [], fuse_moments(moments, lexical, info, seen)
 
     def search_text(self, text: str, k: int = 10, *, min_relevance: float | None = 0.0) -> list[VideoHit]:
         """Convenience for scripts and tests: text to videos."""
@@ -292,11 +410,23 @@ class Searcher:
         return np.array(fused or [0.0]), np.concatenate(frame_sims) if frame_sims else np.zeros(1)
 
     def _score(
-        self, q: np.ndarray, excluded: np.ndarray, videos: list[_Video], *, text: bool, moments: bool
+        self,
+        q: np.ndarray,
+        excluded: np.ndarray,
+        videos: list[_Video],
+        *,
+        text: bool,
+        moments: bool,
+        spans: Mapping[int, list[tuple[float, float]]] | None = None,
     ) -> list[VideoHit | MomentHit]:
         """Hits for every candidate; fills ``self._curves``. Text queries (and excluded terms, always text)
-        are judged against the background captions; visual queries against a sample of the library."""
+        are judged against the background captions; visual queries against a sample of the library.
+
+        ``spans`` (video id -> spans of spoken or shown words) are judged like moments: the picture's relevance
+        over each goes to ``self._span_relevance``, or the span to ``self._picture_excluded_spans`` when an
+        excluded term is seen there; a video an excluded term is seen in goes to ``self._picture_excluded``."""
         self._curves, self._nulls = {}, {}
+        spans = spans or {}
         n_ex = len(excluded)
         bg = self.background.vectors() if text or n_ex else np.zeros((0, self.encoder.dim), np.float32)
         null_fused, null_frames = (None, None) if text else self._visual_null(q)
@@ -321,6 +451,7 @@ class Searcher:
             path = str(v.row["path"])
             if not moments:
                 if any(r >= EXCLUDE_RELEVANCE for r in rel_ex):
+                    self._picture_excluded.add(vid)
                     continue
                 best_i = int(np.argmax(frame_sims[0]))
                 best = float(v.times[best_i])
@@ -328,24 +459,20 @@ class Searcher:
                 rel = float(calibration.relevance(z_q))
                 hits.append(VideoHit(path, vid, float(fused[0]), rel, best, v.duration, why))
                 continue
+            null = None if text else np.asarray(null_frames)
+
             for p in propose(v.times, smooth_curve(v.times, frame_sims[0], MOMENT_SIGMA_S), v.cuts, v.duration):
-                inside = (v.times >= p.start) & (v.times <= p.end)
-                if not inside.any():
+                rel = _judged(v.times, curves, n_ex, null, p.start, p.end, nearest=False)
+                if rel is None:
                     continue
-                means = curves[:, inside].mean(axis=1)
-                bg_means = means[1 + n_ex :]
-                z_m = calibration.standardise(means[0], bg_means if text else np.asarray(null_frames))
-                if (
-                    n_ex
-                    and (
-                        calibration.relevance(calibration.standardise(means[1 : 1 + n_ex], bg_means))
-                        >= EXCLUDE_RELEVANCE
-                    ).any()
-                ):
-                    continue
-                rel = float(calibration.relevance(z_m))
                 why = self._moment_why(q, v, p.peak_time, bank)
                 hits.append(MomentHit(path, vid, p.start, p.end, p.score, rel, p.peak_time, v.duration, why))
+            for start, end in spans.get(vid, ()):
+                seen = _judged(v.times, curves, n_ex, null, start, end, nearest=True)
+                if seen is None:
+                    self._picture_excluded_spans.add((vid, start, end))
+                else:
+                    self._span_relevance[(vid, start, end)] = seen
         return hits
 
     @staticmethod
@@ -381,6 +508,40 @@ class Searcher:
                 hit = dataclasses.replace(hit, score=score, relevance=rel)
             out.append(hit)
         return out
+
+
+def _judged(
+    times: np.ndarray,
+    curves: np.ndarray,
+    n_ex: int,
+    null_frames: np.ndarray | None,
+    start: float,
+    end: float,
+    *,
+    nearest: bool,
+) -> float | None:
+    """The picture's relevance over ``start..end`` of one video, judged like a moment: the query's mean curve
+    inside against the background captions' (rows ``1 + n_ex:`` of ``curves``), or against ``null_frames`` for
+    a visual query. None when an excluded term (rows ``1..n_ex``) is seen there, or when no frame lies in the
+    span and ``nearest`` is off (with it, the frame nearest the span's middle stands for it)."""
+    inside = (times >= start) & (times <= end)
+    if not inside.any():
+        if not nearest:
+            return None
+        gap = np.abs(times - (start + end) / 2)
+        inside = gap == gap.min()
+    means = curves[:, inside].mean(axis=1)
+    bg_means = means[1 + n_ex :]
+    z = calibration.standardise(means[0], bg_means if null_frames is None else null_frames)
+    excluded = calibration.standardise(means[1 : 1 + n_ex], bg_means) if n_ex else np.zeros(0)
+    if (calibration.relevance(excluded) >= EXCLUDE_RELEVANCE).any():
+        return None
+    return float(calibration.relevance(z))
+
+
+def _in_spans(video_id: int, start: float, end: float, spans: list[tuple[int, float, float]]) -> bool:
+    """Whether ``start..end`` of the video overlaps any of ``spans`` (video id, start, end)."""
+    return any(vid == video_id and s < end + 1e-6 and e > start - 1e-6 for vid, s, e in spans)
 
 
 def _emcl_shift(texts: np.ndarray, videos: np.ndarray) -> np.ndarray:
