@@ -16,14 +16,19 @@ Why this rule:
   (``engine.search.ranking``). A channel with no evidence (no transcript yet, no text, no picture index for
   this model) contributes nothing instead of pulling the figure down, which an average would do.
 * **The picture's weight is below 1** because the two calibrations are not the same kind of certainty. The
-  words' relevance reaches 100 only when every content word of the query was recognised, in order, with sure
-  recognition; ``bench speech`` measures such hits right at R@1 0.98-1.0 on clean speech. The picture's 100
-  means "far above unrelated captions", which a picture that only *looks like* the query reaches too (a red
-  slide for "the password is red balloon"). With w_picture = 0.9 a full spoken or shown match (95-100) ranks
-  above a picture-only match however strong, while a partial words match (half of the words: ~35) stays below
-  a good picture match (50-90): so a visual query still finds what it looks like first. The ``fusion`` part of
-  ``scenefind bench speech`` measures this rule against max, plain noisy-OR and each channel alone on a mixed
-  set of spoken and visual queries (``engine.bench.speech_fusion``).
+  words' relevance reaches 90-100 only when every content word of the query was recognised, in order, with
+  sure recognition (the right hits of ``bench speech``'s spoken queries: median 95). The picture's 100 means
+  "far above unrelated captions", which a picture that only *looks like* the query reaches too (a purple
+  screen for "the secret word is purple balloon"). Measured on ``bench speech``'s mixed set (6 spoken and 6
+  visual queries, ``engine.bench.speech_fusion``): with equal weights (or max) every spoken query lost to the
+  picture that only looks like it (spoken R@1 0.00, visual 1.00); with the picture at 0.9 or 0.8, spoken
+  0.83 and visual 1.00. The one spoken miss is a transcription error, not the rule: tiny.en heard "docket" for
+  "jacket", so two words of three matched (relevance 53). A weight of 0.5 would win that one too, but every
+  picture-only figure is shrunk by the weight, and most queries in most libraries have only the picture: at
+  0.5 a fair picture match (59: z = 2.2 above the captions) would fall under the default
+  cutoff of 30. 0.9 is the largest weight that keeps full words matches (>= 90) above any picture alone
+  while costing picture-only hits a tenth of their figure; a partial words match (half the words: ~35) stays
+  below a good picture match, so a visual query still finds what it looks like first.
 * Max would be the rule if channels never agreed; it cannot tell a said-and-shown moment from a said one.
 
 Moments: every candidate (a picture proposal, a spoken sentence, a shown line) is fused with what the other
@@ -38,7 +43,8 @@ raw score of that channel (the model's similarity for the picture, BM25 for word
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from typing import Literal
 
 from engine.search.lexical import LexicalMoment
 from engine.search.results import HitChannel, MomentHit, VideoHit, Why
@@ -48,17 +54,35 @@ WEIGHTS: Mapping[HitChannel, float] = {"picture": PICTURE_WEIGHT, "speech": 1.0,
 _TIE_ORDER: Mapping[HitChannel, int] = {"speech": 0, "text": 1, "picture": 2}  # words quote, so they lead ties
 
 
-def fused_relevance(parts: Mapping[HitChannel, float], weights: Mapping[HitChannel, float] = WEIGHTS) -> float:
-    """The weighted noisy-OR of per-channel relevances (0-100 each; a missing channel contributes nothing)."""
-    miss = 1.0
-    for channel, r in parts.items():
-        miss *= 1.0 - weights[channel] * min(1.0, max(0.0, r / 100.0))
-    return 100.0 * (1.0 - miss)
+@dataclass(frozen=True)
+class Fusion:
+    """A fusion rule: per-channel weights and how weighted relevances combine (``noisy-or``, the default, or
+    ``max``, which ``bench speech`` measures against it)."""
+
+    weights: Mapping[HitChannel, float] = field(default_factory=lambda: dict(WEIGHTS))
+    rule: Literal["noisy-or", "max"] = "noisy-or"
+
+    def relevance(self, parts: Mapping[HitChannel, float]) -> float:
+        """The fused 0-100 relevance of per-channel relevances (a missing channel contributes nothing)."""
+        weighted = [self.weights[c] * min(1.0, max(0.0, r / 100.0)) for c, r in parts.items()]
+        if self.rule == "max":
+            return 100.0 * max(weighted, default=0.0)
+        miss = 1.0
+        for w in weighted:
+            miss *= 1.0 - w
+        return 100.0 * (1.0 - miss)
+
+    def leading(self, parts: Mapping[HitChannel, float]) -> HitChannel:
+        """The channel contributing most to the fused relevance (words before the picture on a tie)."""
+        return min(parts, key=lambda c: (-self.weights[c] * parts[c], _TIE_ORDER[c]))
 
 
-def leading_channel(parts: Mapping[HitChannel, float], weights: Mapping[HitChannel, float] = WEIGHTS) -> HitChannel:
-    """The channel contributing most to the fused relevance (words before the picture on a tie)."""
-    return min(parts, key=lambda c: (-weights[c] * parts[c], _TIE_ORDER[c]))
+DEFAULT_FUSION = Fusion()
+
+
+def fused_relevance(parts: Mapping[HitChannel, float], fusion: Fusion = DEFAULT_FUSION) -> float:
+    """The default rule's fused relevance (see the module docstring)."""
+    return fusion.relevance(parts)
 
 
 def quote_time(m: LexicalMoment) -> float:
@@ -121,7 +145,7 @@ def fuse_videos(
     picture: Sequence[VideoHit],
     lexical: Sequence[LexicalMoment],
     info: Mapping[int, VideoInfo],
-    weights: Mapping[HitChannel, float] = WEIGHTS,
+    fusion: Fusion = DEFAULT_FUSION,
 ) -> list[VideoHit]:
     """One hit per video from its picture hit and its best spoken and shown moments (unordered)."""
     pictures = {h.video_id: h for h in picture}
@@ -135,8 +159,8 @@ def fuse_videos(
         parts: dict[HitChannel, float] = {c: m.relevance for c, m in best.items()}
         if p is not None:
             parts["picture"] = p.relevance
-        relevance = fused_relevance(parts, weights)
-        lead = leading_channel(parts, weights)
+        relevance = fusion.relevance(parts)
+        lead = fusion.leading(parts)
         if lead == "picture" and p is not None:
             out.append(replace(p, relevance=relevance))
         else:
@@ -153,7 +177,7 @@ def fuse_moments(
     lexical: Sequence[LexicalMoment],
     info: Mapping[int, VideoInfo],
     picture_in_span: PictureInSpan,
-    weights: Mapping[HitChannel, float] = WEIGHTS,
+    fusion: Fusion = DEFAULT_FUSION,
 ) -> list[MomentHit]:
     """Every candidate moment fused with the other channels at its time (unordered, duplicates included).
 
@@ -166,8 +190,8 @@ def fuse_moments(
     for p in picture:
         near = _best_by_channel(m for m in words.get(p.video_id, ()) if _overlaps(m, p.start, p.end))
         parts: dict[HitChannel, float] = {"picture": p.relevance, **{c: m.relevance for c, m in near.items()}}
-        relevance = fused_relevance(parts, weights)
-        lead = leading_channel(parts, weights)
+        relevance = fusion.relevance(parts)
+        lead = fusion.leading(parts)
         if lead == "picture":
             out.append(replace(p, relevance=relevance))
         else:
@@ -185,8 +209,8 @@ def fuse_moments(
         seen = picture_in_span(m.video_id, m.start, m.end)
         if seen is not None:
             parts["picture"] = seen
-        relevance = fused_relevance(parts, weights)
-        lead = leading_channel(parts, weights)
+        relevance = fusion.relevance(parts)
+        lead = fusion.leading(parts)
         quoted = m if lead in ("picture", m.channel) else others[lead]
         hit = _words_moment(quoted, m.start, m.end, relevance, m.bm25, info[m.video_id])
         out.append(hit if lead != "picture" else replace(hit, channel="picture", quote=None, quote_start=None,
@@ -195,14 +219,15 @@ def fuse_moments(
 
 
 __all__ = [
+    "DEFAULT_FUSION",
     "PICTURE_WEIGHT",
     "WEIGHTS",
+    "Fusion",
     "PictureInSpan",
     "VideoInfo",
     "fuse_moments",
     "fuse_videos",
     "fused_relevance",
-    "leading_channel",
     "quote_time",
     "words_only_moments",
     "words_only_videos",

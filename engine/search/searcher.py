@@ -36,7 +36,15 @@ from engine.models.base import ConceptBank, Encoder, concepts_of
 from engine.models.sparse import dense_codes, top_codes
 from engine.search import calibration
 from engine.search.candidates import PER_GRAIN, candidate_videos
-from engine.search.channels import VideoInfo, fuse_moments, fuse_videos, words_only_moments, words_only_videos
+from engine.search.channels import (
+    DEFAULT_FUSION,
+    Fusion,
+    VideoInfo,
+    fuse_moments,
+    fuse_videos,
+    words_only_moments,
+    words_only_videos,
+)
 from engine.search.filters import allowed_videos
 from engine.search.lexical import (
     LexicalMoment,
@@ -171,10 +179,18 @@ def _frame_why(q: np.ndarray, v: _Video, index: int, bank: ConceptBank) -> tuple
 class Searcher:
     """Answers queries against one library with one encoder; keeps the indexes open between queries."""
 
-    def __init__(self, library: Library, encoder: Encoder, *, weights: FusionWeights | None = None) -> None:
+    def __init__(
+        self,
+        library: Library,
+        encoder: Encoder,
+        *,
+        weights: FusionWeights | None = None,
+        fusion: Fusion = DEFAULT_FUSION,
+    ) -> None:
         self.library = library
         self.encoder = encoder
         self.weights = weights or FusionWeights()
+        self.fusion = fusion  # how the channels' relevance combines (engine.search.channels)
         self._stores: ModelStores | None = None
         self._curves: dict[int, Curve] = {}
         self._nulls: dict[int, np.ndarray] = {}  # video id -> the scores its relevance was judged against
@@ -339,7 +355,7 @@ class Searcher:
         if query.mode == "videos":
             lexical = [m for m in lexical if m.video_id not in self._picture_excluded]
             videos = [h for h in videos if h.video_id not in self._words_excluded]
-            return fuse_videos(videos, lexical, self._info({m.video_id for m in lexical})), []
+            return fuse_videos(videos, lexical, self._info({m.video_id for m in lexical}), self.fusion), []
         spans = self._words_excluded_spans
         moments = [h for h in moments if not _in_spans(h.video_id, h.start, h.end, spans)]
         lexical = [m for m in lexical if (m.video_id, m.start, m.end) not in self._picture_excluded_spans]
@@ -348,7 +364,7 @@ class Searcher:
         def seen(vid: int, start: float, end: float) -> float | None:
             return self._span_relevance.get((vid, start, end))
 
-        return [], fuse_moments(moments, lexical, info, seen)
+        return [], fuse_moments(moments, lexical, info, seen, self.fusion)
 
     def search_text(self, text: str, k: int = 10, *, min_relevance: float | None = 0.0) -> list[VideoHit]:
         """Convenience for scripts and tests: text to videos."""
