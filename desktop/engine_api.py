@@ -305,6 +305,17 @@ class RealEngine:
     ) -> SearchResults:
         if channel is not None:
             query = dataclasses.replace(query, channel=channel)
+        if query.channel is not None:  # what is said or shown: the catalog answers, no picture model is built
+            from engine.search.lexical import LexicalQueryError
+            from engine.search.searcher import SearchError
+            from engine.search.words import search_words
+
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            try:
+                return search_words(self.library.catalog, query)
+            except LexicalQueryError as exc:
+                raise SearchError(str(exc)) from exc
         with self._lock:
             if self._searcher is None:
                 from engine.search.searcher import Searcher

@@ -139,6 +139,14 @@ def cmd_search(args: argparse.Namespace) -> int:
             query = build_query(args, lib)
         except ValueError as exc:
             raise SearchError(str(exc)) from exc
+        if query.channel is not None:  # --said / --shows: the catalog alone answers, no model is built
+            from engine.search.lexical import LexicalQueryError
+            from engine.search.words import search_words
+
+            try:
+                return _print(search_words(lib.catalog, query), query, as_json=args.json)
+            except LexicalQueryError as exc:
+                raise SearchError(str(exc)) from exc
         cache = TextVectorCache()
         searcher = Searcher(lib, CachedTexts(lib.encoder(lazy=True), cache))  # type: ignore[arg-type]
         try:
@@ -146,8 +154,13 @@ def cmd_search(args: argparse.Namespace) -> int:
         finally:
             searcher.close()
             cache.close()
+    return _print(results, query, as_json=args.json)
+
+
+def _print(results: Any, query: Query, *, as_json: bool) -> int:
+    """The hits as a table (a channel word and the quote under each hit that has one) or as JSON."""
     hits: list[Any] = results.moments if query.mode == "moments" else results.videos
-    if args.json:
+    if as_json:
         print(json.dumps([h.to_json() for h in hits], indent=2))
         return 0
     if not hits:

@@ -30,33 +30,18 @@ import numpy as np
 from engine.index.layout import layout_for
 from engine.index.stores import CONTEXT, ModelStores, legacy_files
 from engine.library.library import Library, LibraryBusy
-from engine.library.transcripts import Channel
 from engine.media.decode import MediaError
 from engine.models.base import ConceptBank, Encoder, concepts_of
 from engine.models.sparse import dense_codes, top_codes
 from engine.search import calibration
 from engine.search.candidates import PER_GRAIN, candidate_videos
-from engine.search.channels import (
-    DEFAULT_FUSION,
-    Fusion,
-    VideoInfo,
-    fuse_moments,
-    fuse_videos,
-    words_only_moments,
-    words_only_videos,
-)
+from engine.search.channels import DEFAULT_FUSION, Fusion, fuse_moments, fuse_videos
 from engine.search.filters import allowed_videos
-from engine.search.lexical import (
-    LexicalMoment,
-    LexicalQueryError,
-    excluded_spans,
-    excluded_videos,
-    search_lexical,
-)
+from engine.search.lexical import LexicalQueryError
 from engine.search.moments import propose
 from engine.search.query import Query
 from engine.search.query_vectors import QueryError, exclude_vectors, query_vector
-from engine.search.ranking import distinct_moments, ranked
+from engine.search.ranking import arrange
 from engine.search.results import Curve, MomentHit, SearchResults, VideoHit, Why
 from engine.search.scoring import (
     FusionWeights,
@@ -67,12 +52,12 @@ from engine.search.scoring import (
     sparse_embed,
     sparse_embed_top,
 )
+from engine.search.words import WordsEvidence, search_words, video_info, words_evidence
 
 EXACT_LIMIT = 2000  # with filters allowing at most this many videos, score them all exactly
 EXCLUDE_RELEVANCE = 50.0  # a hit on which an excluded term reaches this relevance is dropped
 CURVE_SIGMA_S = 1.0  # the heatmap: smooth enough to read at a glance
 MOMENT_SIGMA_S = 0.5  # proposals: light smoothing, so a moment's edges stay where the content changes
-LEXICAL_LEAST = 50  # spoken and shown candidates per channel: at least this many, else 4 k
 
 
 class SearchError(RuntimeError):
@@ -198,8 +183,6 @@ class Searcher:
         self._picture_excluded: set[int] = set()  # videos an excluded term is seen in (videos mode)
         self._picture_excluded_spans: set[tuple[int, float, float]] = set()  # words spans it is seen in (moments)
         self._span_relevance: dict[tuple[int, float, float], float] = {}  # the picture's relevance over words spans
-        self._words_excluded: set[int] = set()
-        self._words_excluded_spans: list[tuple[int, float, float]] = []
         self.background = calibration.Background(encoder, library.paths.index_dir(encoder.model_id))
 
     def stores(self) -> ModelStores:
@@ -237,134 +220,63 @@ class Searcher:
         except ValueError as exc:
             raise SearchError(str(exc)) from exc
         self._picture_excluded, self._picture_excluded_spans, self._span_relevance = set(), set(), {}
-        self._words_excluded, self._words_excluded_spans, self._curves = set(), [], {}
+        self._curves = {}
         if query.channel is not None:  # words only: no picture model, no picture index needed
-            return self._search_words(query, started)
+            try:
+                return search_words(self.library.catalog, query)
+            except LexicalQueryError as exc:
+                raise SearchError(str(exc)) from exc
         try:
             stores = self.stores()
             q = query_vector(query, self.encoder, self.library.catalog, stores, self.library.settings.sample_every_s)
             excluded = exclude_vectors(query, self.encoder)
         except (QueryError, MediaError, ValueError) as exc:
             raise SearchError(str(exc)) from exc
-        allowed = allowed_videos(self.library.catalog, query.filters)
+        catalog = self.library.catalog
+        allowed = allowed_videos(catalog, query.filters)
         moments = query.mode == "moments"
-        lexical = self._lexical(query, ("speech", "text"), allowed, strict=False) if kind == "text" else []
-        ids = set(self._candidates(q, query, allowed)) | {m.video_id for m in lexical}
+        words = words_evidence(catalog, query, ("speech", "text"), allowed, strict=False) if kind == "text" else None
+        said = words.moments if words is not None else []
+        ids = set(self._candidates(q, query, allowed)) | {m.video_id for m in said}
         videos = [v for vid in sorted(ids) if (v := self._load(vid)) is not None]
         if query.moment is not None:  # "more like this" should not return the moment itself first
             videos = [v for v in videos if moments or v.row["id"] != query.moment.video_id]
         spans: dict[int, list[tuple[float, float]]] = {}
-        for m in lexical if moments else ():
+        for m in said if moments else ():
             spans.setdefault(m.video_id, []).append((m.start, m.end))
         scored = self._score(q, excluded, videos, text=kind == "text", moments=moments, spans=spans)
         if self.library.settings.emcl_rerank and not moments and kind == "text":
             scored = self._emcl_rerank(q, videos, scored)
         video_hits = [h for h in scored if isinstance(h, VideoHit)]
         moment_hits = [h for h in scored if isinstance(h, MomentHit)]
-        if kind == "text":
-            video_hits, moment_hits = self._fuse(query, lexical, video_hits, moment_hits)
+        if words is not None:
+            video_hits, moment_hits = self._fuse(words, video_hits, moment_hits, moments_mode=moments)
         cutoff = (
             calibration.default_cutoff(self.encoder.model_id) if query.min_relevance is None else query.min_relevance
         )
-        return self._finish(query, video_hits, moment_hits, cutoff, started, keep_curves=True)
-
-    def _finish(
-        self,
-        query: Query,
-        videos: list[VideoHit],
-        moments: list[MomentHit],
-        cutoff: float,
-        started: float,
-        *,
-        keep_curves: bool,
-    ) -> SearchResults:
-        """One order (relevance, ties by score), no duplicate moments, the cutoff and ``k``."""
-        results = SearchResults(query=query)
-        video_hits = ranked(videos)  # the order of the relevance shown
-        moment_hits = distinct_moments(ranked(moments))
-        shown_videos = [h for h in video_hits if h.relevance >= cutoff]
-        shown_moments = [h for h in moment_hits if h.relevance >= cutoff]
-        if query.moment is not None and query.mode == "moments":
-            m = query.moment
-            shown_moments = [
-                h for h in shown_moments if not (h.video_id == m.video_id and h.start < m.end and h.end > m.start)
-            ]
-        results.videos = shown_videos[: query.k]
-        results.moments = shown_moments[: query.k]
-        results.hidden_below_cutoff = (
-            (len(video_hits) - len(shown_videos)) if query.mode == "videos" else (len(moment_hits) - len(shown_moments))
-        )
+        results = arrange(query, video_hits, moment_hits, cutoff)
         keep = {h.video_id for h in results.videos} | {h.video_id for h in results.moments}
-        if keep_curves:
-            results.curves = {vid: c for vid, c in self._curves.items() if vid in keep}
+        results.curves = {vid: c for vid, c in self._curves.items() if vid in keep}
         results.elapsed_ms = (time.perf_counter() - started) * 1000
         return results
 
-    # -- speech and on-screen text ------------------------------------------------------------------------
-
-    def _search_words(self, query: Query, started: float) -> SearchResults:
-        """A text query in one words channel (``--said``, ``--shows``): lexical moments alone, exclusion by
-        that channel, the lexical relevance as the figure (calibrated whatever the picture model, so the
-        default cutoff applies)."""
-        assert query.channel is not None
-        allowed = allowed_videos(self.library.catalog, query.filters)
-        lexical = self._lexical(query, (query.channel,), allowed, strict=True)
-        info = self._info({m.video_id for m in lexical})
-        cutoff = calibration.DEFAULT_CUTOFF if query.min_relevance is None else query.min_relevance
-        if query.mode == "moments":
-            return self._finish(query, [], words_only_moments(lexical, info), cutoff, started, keep_curves=False)
-        return self._finish(query, words_only_videos(lexical, info), [], cutoff, started, keep_curves=False)
-
-    def _lexical(
-        self, query: Query, channels: tuple[Channel, ...], allowed: set[int] | None, *, strict: bool
-    ) -> list[LexicalMoment]:
-        """Spoken and shown candidates of ``query.text`` in ``channels``, less what ``query.exclude`` rules out
-        in any of those channels (the videos that say or show an excluded word; for moments, the segments and
-        lines that do). ``strict``: a query with no word is an error (else there is simply no words evidence)."""
-        assert query.text is not None
-        catalog, k = self.library.catalog, max(4 * query.k, LEXICAL_LEAST)
-        try:
-            found = [m for c in channels for m in search_lexical(catalog, c, query.text, k=k, video_ids=allowed)]
-        except LexicalQueryError as exc:
-            if strict:
-                raise SearchError(str(exc)) from exc
-            return []
-        if not query.exclude or not found:
-            return found
-        if query.mode == "videos":
-            out = {vid for c in channels for term in query.exclude for vid in excluded_videos(catalog, c, term)}
-            self._words_excluded = out
-            return [m for m in found if m.video_id not in out]
-        spans = [s for c in channels for term in query.exclude for s in excluded_spans(catalog, c, term)]
-        self._words_excluded_spans = spans
-        return [m for m in found if not _in_spans(m.video_id, m.start, m.end, spans)]
-
-    def _info(self, video_ids: Iterable[int]) -> dict[int, VideoInfo]:
-        out = {}
-        for vid in video_ids:
-            row = self.library.catalog.video(vid)
-            if row is not None:
-                duration = float(row["duration"] or 0.0)
-                out[vid] = VideoInfo(str(row["path"]), duration)
-        return out
-
     def _fuse(
-        self, query: Query, lexical: list[LexicalMoment], videos: list[VideoHit], moments: list[MomentHit]
+        self, words: WordsEvidence, videos: list[VideoHit], moments: list[MomentHit], *, moments_mode: bool = False
     ) -> tuple[list[VideoHit], list[MomentHit]]:
-        """The picture's hits and the words' candidates in one ranking (``engine.search.channels``)."""
-        if query.mode == "videos":
-            lexical = [m for m in lexical if m.video_id not in self._picture_excluded]
-            videos = [h for h in videos if h.video_id not in self._words_excluded]
-            return fuse_videos(videos, lexical, self._info({m.video_id for m in lexical}), self.fusion), []
-        spans = self._words_excluded_spans
-        moments = [h for h in moments if not _in_spans(h.video_id, h.start, h.end, spans)]
-        lexical = [m for m in lexical if (m.video_id, m.start, m.end) not in self._picture_excluded_spans]
-        info = self._info({m.video_id for m in lexical})
+        """The picture's hits and the words' candidates in one ranking (``engine.search.channels``), each side
+        less what the other side's exclusions rule out."""
+        catalog = self.library.catalog
+        if not moments_mode:
+            said = [m for m in words.moments if m.video_id not in self._picture_excluded]
+            videos = [h for h in videos if words.keeps(h.video_id)]
+            return fuse_videos(videos, said, video_info(catalog, {m.video_id for m in said}), self.fusion), []
+        moments = [h for h in moments if words.keeps(h.video_id, h.start, h.end)]
+        said = [m for m in words.moments if (m.video_id, m.start, m.end) not in self._picture_excluded_spans]
 
         def seen(vid: int, start: float, end: float) -> float | None:
             return self._span_relevance.get((vid, start, end))
 
-        return [], fuse_moments(moments, lexical, info, seen, self.fusion)
+        return [], fuse_moments(moments, said, video_info(catalog, {m.video_id for m in said}), seen, self.fusion)
 
     def search_text(self, text: str, k: int = 10, *, min_relevance: float | None = 0.0) -> list[VideoHit]:
         """Convenience for scripts and tests: text to videos."""
@@ -553,11 +465,6 @@ def _judged(
     if (calibration.relevance(excluded) >= EXCLUDE_RELEVANCE).any():
         return None
     return float(calibration.relevance(z))
-
-
-def _in_spans(video_id: int, start: float, end: float, spans: list[tuple[int, float, float]]) -> bool:
-    """Whether ``start..end`` of the video overlaps any of ``spans`` (video id, start, end)."""
-    return any(vid == video_id and s < end + 1e-6 and e > start - 1e-6 for vid, s, e in spans)
 
 
 def _emcl_shift(texts: np.ndarray, videos: np.ndarray) -> np.ndarray:

@@ -12,6 +12,8 @@ library is indexed once for the module:
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -152,3 +154,25 @@ def test_a_channel_needs_words(indexed) -> None:
     searcher = Searcher(lib, lib.encoder())
     with pytest.raises(SearchError, match="only words"):
         searcher.search(Query(image=root / "x.png", channel="speech"))
+
+
+def test_said_needs_no_picture_model_and_the_app_engine_takes_a_channel(indexed) -> None:
+    from desktop.engine_api import RealEngine
+
+    lib, _, root = indexed
+    code = (
+        "import sys\n"
+        "from engine.cli import main\n"
+        f"assert main(['--home', {str(root / 'home')!r}, 'search', '--said', 'purple balloon', '--json']) == 0\n"
+        "print('LOADED', ','.join(m for m in ('torch', 'open_clip') if m in sys.modules))\n"
+    )
+    repo = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, check=True)
+    assert "says.mp4" in out.stdout and out.stdout.strip().endswith("LOADED")
+    engine = RealEngine(lib)
+    shown = engine.search(Query(text="quarterly budget", min_relevance=0.0), channel="text")
+    assert [Path(h.video).name for h in shown.videos] == ["slide.mp4"] and shown.videos[0].channel == "text"
+    said = engine.search(Query(text="quarterly budget", min_relevance=0.0), channel="speech")
+    assert said.videos == []
+    with pytest.raises(SearchError, match="nothing to search for"):
+        engine.search(Query(text="!!", min_relevance=0.0), channel="speech")
