@@ -144,9 +144,19 @@ def cmd_search(args: argparse.Namespace) -> int:
             from engine.search.words import search_words
 
             try:
-                return _print(search_words(lib.catalog, query), query, as_json=args.json)
+                results = search_words(lib.catalog, query)
             except LexicalQueryError as exc:
                 raise SearchError(str(exc)) from exc
+            if (
+                not args.json
+                and not results.videos
+                and not results.moments
+                and not lib.catalog.stage_done(query.channel)
+            ):
+                what = "is transcribed" if query.channel == "speech" else "has had its on-screen text read"
+                print(f"No matches: no video {what} yet (`scenefind index` runs that stage; `scenefind status`).")
+                return 0
+            return _print(results, query, as_json=args.json)
         cache = TextVectorCache()
         searcher = Searcher(lib, CachedTexts(lib.encoder(lazy=True), cache))  # type: ignore[arg-type]
         try:

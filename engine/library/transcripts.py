@@ -146,6 +146,12 @@ class TranscriptTables(CatalogConnection):
         counts["pending"] = len(self.stage_pending(stage, model))
         return counts
 
+    def stage_done(self, stage: Stage) -> int:
+        """How many videos this stage has done, whatever the model (0: nothing to search in its channel yet)."""
+        return int(
+            self._query("SELECT COUNT(*) FROM stage_results WHERE stage = ? AND status = 'done'", (stage,))[0][0]
+        )
+
     def stage_failures(self, stage: Stage) -> list[tuple[str, str]]:
         """(path, reason) of the videos this stage failed on."""
         sql = (

@@ -176,3 +176,8 @@ def test_said_needs_no_picture_model_and_the_app_engine_takes_a_channel(indexed)
     assert said.videos == []
     with pytest.raises(SearchError, match="nothing to search for"):
         engine.search(Query(text="!!", min_relevance=0.0), channel="speech")
+
+
+def test_said_in_a_library_with_no_transcript_yet_says_so(tmp_path, capsys) -> None:
+    assert main(["--home", str(tmp_path / "home"), "search", "--said", "hello"]) == 0
+    assert "no video is transcribed yet" in capsys.readouterr().out
