@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from engine.jobs import CancelToken, ProgressCallback
 from engine.library.rows import FolderCounts
-from engine.search.query import Query
+from engine.search.query import Query, QueryChannel
 from engine.search.results import SearchResults
 from engine.settings import EngineSettings
 
@@ -142,8 +142,17 @@ class EngineApi(Protocol):
         cancel: CancelToken | None = None,
     ) -> IndexSummary: ...
     def search(
-        self, query: Query, *, progress: ProgressCallback | None = None, cancel: CancelToken | None = None
-    ) -> SearchResults: ...
+        self,
+        query: Query,
+        *,
+        channel: QueryChannel | None = None,
+        progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+    ) -> SearchResults:
+        """Answer ``query``; ``channel`` ("speech" | "text") restricts a text query to what is said or to what is
+        shown on screen (None: picture, speech and screen text in one ranking)."""
+        ...
+
     def thumbnail(self, video: str, t: float) -> Path: ...
     def export_clip(
         self,
@@ -287,8 +296,26 @@ class RealEngine:
         return IndexSummary(report.indexed, list(report.failed), report.removed, report.elapsed_s)
 
     def search(
-        self, query: Query, *, progress: ProgressCallback | None = None, cancel: CancelToken | None = None
+        self,
+        query: Query,
+        *,
+        channel: QueryChannel | None = None,
+        progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
     ) -> SearchResults:
+        if channel is not None:
+            query = dataclasses.replace(query, channel=channel)
+        if query.channel is not None:  # what is said or shown: the catalog answers, no picture model is built
+            from engine.search.lexical import LexicalQueryError
+            from engine.search.searcher import SearchError
+            from engine.search.words import search_words
+
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            try:
+                return search_words(self.library.catalog, query)
+            except LexicalQueryError as exc:
+                raise SearchError(str(exc)) from exc
         with self._lock:
             if self._searcher is None:
                 from engine.search.searcher import Searcher

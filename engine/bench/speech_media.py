@@ -146,14 +146,22 @@ def caption_scale(px: int) -> tuple[float, int]:
 
 
 def _frames(
-    duration: float, fps: float, size: tuple[int, int], captions: Sequence[Caption], seed: int
+    duration: float,
+    fps: float,
+    size: tuple[int, int],
+    captions: Sequence[Caption],
+    seed: int,
+    colour: tuple[int, int, int] | None = None,
 ) -> Iterator[np.ndarray]:
-    """Colour fields that change every 3 s with a moving disc, and the captions on screen at each time."""
+    """Colour fields that change every 3 s (or one ``colour`` throughout) with a moving disc, and the captions
+    on screen at each time."""
     import cv2
 
     width, height = size
     rng = np.random.default_rng(seed)
     colours = rng.integers(30, 200, (int(duration // 3) + 2, 3))
+    if colour is not None:
+        colours[:] = colour
     for i in range(round(duration * fps)):
         t = i / fps
         frame = np.empty((height, width, 3), np.uint8)
@@ -183,8 +191,10 @@ def write_spoken_video(
     fps: float = 10,
     audio: bool = True,
     seed: int = 0,
+    colour: tuple[int, int, int] | None = None,
 ) -> SpokenVideo:
-    """Write an H.264 + AAC ``.mp4`` (no audio stream when ``audio`` is False) and return its ground truth."""
+    """Write an H.264 + AAC ``.mp4`` (no audio stream when ``audio`` is False) and return its ground truth;
+    ``colour`` (RGB) keeps one colour field throughout, for a picture model that sees colours (``fake:color``)."""
     if shutil.which("ffmpeg") is None:
         raise SpeechMediaError("ffmpeg is not installed (Debian: apt-get install ffmpeg)")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -201,7 +211,7 @@ def write_spoken_video(
                 "rgb24", "-s", f"{width}x{height}", "-r", f"{fps:g}", "-i", "-"]  # fmt: skip
         args += ["-i", str(wav), "-c:a", "aac", "-b:a", "64k"] if audio else ["-an"]
         args += ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-t", f"{duration:g}", str(path)]
-        _pipe(args, _frames(duration, fps, size, captions, seed), path)
+        _pipe(args, _frames(duration, fps, size, captions, seed, colour), path)
     return SpokenVideo(path, duration, placed, list(captions), noise, snr_db)
 
 

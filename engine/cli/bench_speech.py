@@ -22,8 +22,9 @@ def register_speech(bench_subparsers: Any) -> dict[str, Handler]:
         description="Writes videos with espeak-ng speech at known times (clean, white noise at 10 dB, music at "
         "0 dB) and captions at known sizes, runs the speech and text stages on them with the real models, and "
         "reports WER, moment R@1 and R1@0.5 (exact phrases, rare words, paraphrases), OCR line recall by text "
-        "height, x real time per stage, and FTS query latency over synthetic transcript rows (built once and "
-        "cached in the user cache). Needs espeak-ng and ffmpeg. Exits 1 when a goal fails.",
+        "height, x real time per stage, FTS query latency over synthetic transcript rows (built once and "
+        "cached in the user cache), and the fused ranking of picture and words, rule against rule, on mixed "
+        "spoken and visual queries. Needs espeak-ng and ffmpeg. Exits 1 when a goal fails.",
     )
     p.add_argument("--videos", type=count, default=6, help="videos per condition, 30 s and 3 sentences each (6)")
     p.add_argument("--fts-hours", type=float, default=10_000, help="hours of synthetic transcript (10000)")

@@ -10,7 +10,7 @@ from typing import Any
 
 from engine.cli import Handler
 from engine.cli.support import open_library, safe
-from engine.search.query import MomentRef, Query, SearchFilters
+from engine.search.query import MomentRef, Query, QueryChannel, SearchFilters
 
 
 def _span(text: str) -> tuple[float, float]:
@@ -38,13 +38,22 @@ def register(sub: Any) -> dict[str, Handler]:
     """Add ``search`` to the ``scenefind`` sub-parsers; return ``{"search": handler}``."""
     s = sub.add_parser("search", help="find videos or moments matching a description, an image or a clip")
     s.add_argument("text", nargs="?", metavar="TEXT", help="what to look for, in words")
+    words = s.add_argument_group("only what is said or shown (instead of TEXT, which searches all three)")
+    words.add_argument("--said", metavar="TEXT", help="words said in the video (its transcript)")
+    words.add_argument("--shows", metavar="TEXT", help="words shown on screen (slides, signs, titles)")
     what = s.add_argument_group("query by example (instead of TEXT)")
     what.add_argument("--image", type=Path, help="an image file")
     what.add_argument("--clip", type=Path, help="a video file (see --span)")
     what.add_argument("--span", type=_span, help="part of --clip or --like to use, e.g. 12-20 (seconds)")
     what.add_argument("--like", type=Path, metavar="VIDEO", help="an indexed video: find more like it (see --span)")
     s.add_argument("--moments", action="store_true", help="return moments (start, end) rather than videos")
-    s.add_argument("--exclude", action="append", default=[], metavar="TERM", help="drop hits that show TERM")
+    s.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="TERM",
+        help="drop hits where TERM is seen, said or shown (only said with --said, only shown with --shows)",
+    )
     f = s.add_argument_group("filters")
     f.add_argument("--folder", action="append", default=[], type=Path, help="only videos under this folder")
     f.add_argument("--after", type=_date, help="files modified on or after this date (YYYY-MM-DD)")
@@ -61,7 +70,7 @@ def register(sub: Any) -> dict[str, Handler]:
         "--batch",
         metavar="FILE",
         help="answer one query per line of FILE (- for stdin): plain text, or JSON objects with per-query options "
-        "(text, moments, k, exclude, filters, id); one JSON line out per query, the model loaded once",
+        "(text or said or shows, moments, k, exclude, filters, id); one JSON line out per query, the model loaded once",
     )
     return {"search": cmd_search}
 
@@ -69,13 +78,16 @@ def register(sub: Any) -> dict[str, Handler]:
 def build_query(args: argparse.Namespace, library: Any) -> Query:
     """The ``Query`` the arguments describe; ``ValueError`` saying what to change. An empty or blank TEXT is
     refused here, with the same words whatever the blanks, before any model is loaded."""
-    given = [n for n in ("text", "image", "clip", "like") if getattr(args, n) is not None]
+    given = [n for n in ("text", "said", "shows", "image", "clip", "like") if getattr(args, n, None) is not None]
     if len(given) != 1:
-        raise ValueError("give exactly one of TEXT, --image, --clip or --like")
-    if args.text is not None:
+        raise ValueError("give exactly one of TEXT, --said, --shows, --image, --clip or --like")
+    said, shows = getattr(args, "said", None), getattr(args, "shows", None)
+    text = args.text if args.text is not None else said if said is not None else shows
+    channel: QueryChannel | None = "speech" if said is not None else "text" if shows is not None else None
+    if text is not None:
         from engine.search.query_vectors import clean_text
 
-        clean_text(args.text)
+        clean_text(text)
     moment = None
     if args.like:
         row = library.catalog.video_by_path(args.like.expanduser().resolve())
@@ -93,7 +105,8 @@ def build_query(args: argparse.Namespace, library: Any) -> Query:
         max_height=args.max_height,
     )
     return Query(
-        text=args.text,
+        text=text,
+        channel=channel,
         image=args.image,
         clip=args.clip,
         clip_span=args.span if args.clip else None,
@@ -126,6 +139,24 @@ def cmd_search(args: argparse.Namespace) -> int:
             query = build_query(args, lib)
         except ValueError as exc:
             raise SearchError(str(exc)) from exc
+        if query.channel is not None:  # --said / --shows: the catalog alone answers, no model is built
+            from engine.search.lexical import LexicalQueryError
+            from engine.search.words import search_words
+
+            try:
+                results = search_words(lib.catalog, query)
+            except LexicalQueryError as exc:
+                raise SearchError(str(exc)) from exc
+            if (
+                not args.json
+                and not results.videos
+                and not results.moments
+                and not lib.catalog.stage_done(query.channel)
+            ):
+                what = "is transcribed" if query.channel == "speech" else "has had its on-screen text read"
+                print(f"No matches: no video {what} yet (`scenefind index` runs that stage; `scenefind status`).")
+                return 0
+            return _print(results, query, as_json=args.json)
         cache = TextVectorCache()
         searcher = Searcher(lib, CachedTexts(lib.encoder(lazy=True), cache))  # type: ignore[arg-type]
         try:
@@ -133,8 +164,13 @@ def cmd_search(args: argparse.Namespace) -> int:
         finally:
             searcher.close()
             cache.close()
+    return _print(results, query, as_json=args.json)
+
+
+def _print(results: Any, query: Query, *, as_json: bool) -> int:
+    """The hits as a table (a channel word and the quote under each hit that has one) or as JSON."""
     hits: list[Any] = results.moments if query.mode == "moments" else results.videos
-    if args.json:
+    if as_json:
         print(json.dumps([h.to_json() for h in hits], indent=2))
         return 0
     if not hits:
@@ -146,5 +182,19 @@ def cmd_search(args: argparse.Namespace) -> int:
         print(f"No matches{more}.")
     for rank, h in enumerate(hits, 1):
         where = f"{_clock(h.start)}-{_clock(h.end)}" if query.mode == "moments" else f"at {_clock(h.best_time)}"
-        print(f"{rank:3d}. {h.relevance:5.1f}  {where:>15}  {safe(h.video)}")
+        print(f"{rank:3d}. {h.relevance:5.1f}  {where:>15}  {_CHANNEL_WORD[h.channel]:5}  {safe(h.video)}")
+        if h.quote is not None:
+            print(f"{'':31}{_quoted(h.quote)}")
     return 0
+
+
+_CHANNEL_WORD = {"picture": "seen", "speech": "said", "text": "shown"}
+QUOTE_CHARS = 100
+
+
+def _quoted(text: str) -> str:
+    """A quote for one terminal line: in quotation marks, cut with an ellipsis past ``QUOTE_CHARS``."""
+    text = safe(" ".join(text.split()))
+    if len(text) > QUOTE_CHARS:
+        text = text[: QUOTE_CHARS - 1].rstrip() + "…"
+    return f"“{text}”"

@@ -7,7 +7,8 @@ torch, the model, the indexes). The library, the encoder and the indexes are ope
 * plain text: the query's words, with the command line's options (``--moments``, ``-k``, ``--exclude``, the
   filters, ``--min-relevance``/``--all``) as they would apply to ``scenefind search TEXT``;
 * a JSON object (the line starts with ``{``): per-query options that override the command line's, named like
-  the flags: ``text`` (or ``image``, ``clip``, ``like``, with ``span``), ``moments``, ``k``, ``exclude``,
+  the flags: ``text`` (or ``said``/``shows`` for only what is said or shown, ``image``, ``clip``, ``like``, with
+  ``span``), ``moments``, ``k``, ``exclude``,
   ``folder``, ``after``, ``before``, ``min_duration``, ``max_duration``, ``min_height``, ``max_height``,
   ``min_relevance``, ``all``, and ``id`` (any JSON value, echoed back so answers can be matched to questions).
 
@@ -34,7 +35,7 @@ from typing import IO, Any
 from engine.cli import EXIT_CANCELLED, EXIT_ERROR, EXIT_FAILED, EXIT_OK
 from engine.cli.support import fail, open_library, safe
 
-_EXAMPLE_KEYS = ("text", "image", "clip", "like")  # what to look for: a line naming one replaces TEXT
+_EXAMPLE_KEYS = ("text", "said", "shows", "image", "clip", "like")  # what to look for: a line naming one replaces TEXT
 
 
 class BatchLineError(ValueError):
@@ -114,6 +115,8 @@ def _date(key: str, value: Any) -> float:
 # JSON key -> (argparse destination of ``scenefind search``, parser of the JSON value)
 _KEYS: dict[str, tuple[str, Any]] = {
     "text": ("text", _text),
+    "said": ("said", _text),
+    "shows": ("shows", _text),
     "image": ("image", _path),
     "clip": ("clip", _path),
     "like": ("like", _path),
@@ -237,7 +240,8 @@ def cmd_search_batch(args: argparse.Namespace) -> int:
     """The ``--batch`` form of ``scenefind search`` (see the module docstring)."""
     from engine.search.searcher import Searcher
 
-    flags = {"text": "TEXT", "image": "--image", "clip": "--clip", "like": "--like"}
+    flags = {"text": "TEXT", "said": "--said", "shows": "--shows", "image": "--image", "clip": "--clip"}
+    flags["like"] = "--like"
     given = [flag for name, flag in flags.items() if getattr(args, name)]
     if given:
         return fail(f"--batch reads its queries from the file; leave out {' and '.join(given)}")

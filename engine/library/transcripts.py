@@ -146,6 +146,12 @@ class TranscriptTables(CatalogConnection):
         counts["pending"] = len(self.stage_pending(stage, model))
         return counts
 
+    def stage_done(self, stage: Stage) -> int:
+        """How many videos this stage has done, whatever the model (0: nothing to search in its channel yet)."""
+        return int(
+            self._query("SELECT COUNT(*) FROM stage_results WHERE stage = ? AND status = 'done'", (stage,))[0][0]
+        )
+
     def stage_failures(self, stage: Stage) -> list[tuple[str, str]]:
         """(path, reason) of the videos this stage failed on."""
         sql = (
@@ -199,6 +205,12 @@ class TranscriptTables(CatalogConnection):
         table, fts = _TABLES[channel]
         sql = f"SELECT DISTINCT t.video_id FROM {fts} JOIN {table} t ON t.id = {fts}.rowid WHERE {fts} MATCH ?"
         return {int(r[0]) for r in self._query(sql, (match,))}
+
+    def fts_spans(self, channel: Channel, match: str) -> list[tuple[int, float, float]]:
+        """``(video id, start, end)`` of every row matching the expression (no cap: exclusion must be complete)."""
+        table, fts = _TABLES[channel]
+        sql = f"SELECT t.video_id, t.start, t.end FROM {fts} JOIN {table} t ON t.id = {fts}.rowid WHERE {fts} MATCH ?"
+        return [(int(r[0]), float(r[1]), float(r[2])) for r in self._query(sql, (match,))]
 
     def fts_count(self, channel: Channel, match: str, *, cap: int | None = None) -> int:
         """How many rows match, counting no further than ``cap + 1`` when given (bounded work)."""

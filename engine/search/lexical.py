@@ -199,6 +199,15 @@ def excluded_videos(catalog: Catalog, channel: Channel, text: str) -> set[int]:
     return catalog.fts_videos(channel, q.match_any())
 
 
+def excluded_spans(catalog: Catalog, channel: Channel, text: str) -> list[tuple[int, float, float]]:
+    """``(video id, start, end)`` of every segment or line of ``channel`` with any word of ``text``."""
+    try:
+        q = parse_query(text)
+    except LexicalQueryError:
+        return []
+    return catalog.fts_spans(channel, q.match_any())
+
+
 def _wanted(q: LexicalQuery) -> dict[str, str]:
     """Stem -> the query word it came from, for every content word and phrase word."""
     out: dict[str, str] = {}

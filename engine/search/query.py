@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Literal
 
 Mode = Literal["videos", "moments"]
+QueryChannel = Literal["speech", "text"]  # a text query restricted to what is said, or to what is on screen
 
 
 @dataclass(frozen=True)
@@ -52,10 +53,13 @@ class Query:
     k: int = 20
     mode: Mode = "videos"
     min_relevance: float | None = None  # 0-100 cutoff; None: the model's default cutoff; 0: show everything
+    channel: QueryChannel | None = None  # None: picture, speech and screen text fused; else that channel only
 
     def kind(self) -> str:
         """Which query type this is; raises ``ValueError`` unless exactly one is given."""
         given = [name for name in ("text", "image", "clip", "moment") if getattr(self, name) is not None]
         if len(given) != 1:
             raise ValueError(f"a query needs exactly one of text, image, clip or moment (got {given or 'none'})")
+        if self.channel is not None and given[0] != "text":
+            raise ValueError(f"only words can be looked for in what is said or shown, not a {given[0]}")
         return given[0]

@@ -14,6 +14,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Protocol, TypeVar
 
+from engine.search.query import Query
+from engine.search.results import MomentHit, SearchResults, VideoHit
+
 MAX_OVERLAP = 0.5  # of the shorter moment; more than this and two moments are one
 
 
@@ -70,3 +73,23 @@ def distinct_moments(moments: Iterable[M]) -> list[M]:
             spans.append((m.start, m.end))
             kept.append(m)
     return kept
+
+
+def arrange(query: Query, videos: Iterable[VideoHit], moments: Iterable[MomentHit], cutoff: float) -> SearchResults:
+    """A search's answer from all its hits: one order, no duplicate moments, the relevance cutoff (how many it
+    hid is counted for the list asked for), ``k``; a "more like this" moment query never returns its own
+    moment."""
+    video_hits = ranked(videos)
+    moment_hits = distinct_moments(ranked(moments))
+    shown_videos = [h for h in video_hits if h.relevance >= cutoff]
+    shown_moments = [h for h in moment_hits if h.relevance >= cutoff]
+    if query.moment is not None and query.mode == "moments":
+        m = query.moment
+        shown_moments = [
+            h for h in shown_moments if not (h.video_id == m.video_id and h.start < m.end and h.end > m.start)
+        ]
+    results = SearchResults(query=query, videos=shown_videos[: query.k], moments=shown_moments[: query.k])
+    results.hidden_below_cutoff = (
+        (len(video_hits) - len(shown_videos)) if query.mode == "videos" else (len(moment_hits) - len(shown_moments))
+    )
+    return results

@@ -1,16 +1,28 @@
 """What a search returns: ranked videos and moments, each with a calibrated relevance and a reason.
 
-``score`` is the model's raw fused similarity (comparable within one model only); ``relevance`` is the
-calibrated 0-100 figure people see (see ``engine.search.calibration``).
+``score`` is the raw score the hit was ranked by within its relevance (comparable within one query only);
+``relevance`` is the calibrated 0-100 figure people see, fused over the channels (``engine.search.channels``).
+
+Every hit names the channel its evidence comes from and quotes it (the GUI's badge and "why", and
+``search --json``):
+
+* ``channel``: ``"picture"``, ``"speech"`` (what is said) or ``"text"`` (what is shown on screen); for a video
+  hit, the channel of its best moment;
+* ``quote``: the words said or shown at that time (None for the picture), and ``quote_start``/``quote_end``:
+  the seconds they span in the video (None for the picture).
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import Literal
 
 import numpy as np
 
 from engine.search.query import Query
+
+HitChannel = Literal["picture", "speech", "text"]
+HIT_CHANNELS: tuple[HitChannel, ...] = ("picture", "speech", "text")
 
 
 @dataclass(frozen=True)
@@ -30,6 +42,10 @@ class VideoHit:
     best_time: float
     duration: float
     why: Why
+    channel: HitChannel = "picture"
+    quote: str | None = None  # the words said or shown (None for the picture)
+    quote_start: float | None = None  # seconds in the video
+    quote_end: float | None = None
 
     def to_json(self) -> dict[str, object]:
         return asdict(self)
@@ -46,6 +62,10 @@ class MomentHit:
     best_time: float
     duration: float
     why: Why
+    channel: HitChannel = "picture"
+    quote: str | None = None  # the words said or shown (None for the picture)
+    quote_start: float | None = None  # seconds in the video
+    quote_end: float | None = None
 
     def to_json(self) -> dict[str, object]:
         return asdict(self)

@@ -10,6 +10,11 @@
    fine similarity follow each frame's context vector where the model has a temporal head (its head over the
    window around the frame), so they tell "moves left" from "moves right" as the model does; else the frame.
 4. Relevance 0-100 against a background (``engine.search.calibration``), exclusions, and the cutoff.
+5. For a text query, what is said and shown joins the picture (``engine.search.lexical`` finds the words,
+   ``engine.search.channels`` fuses the three channels' relevance into one): the videos that say or show the
+   words are scored by the picture too, and the picture is judged over each spoken or shown span. A query
+   restricted to one words channel (``Query.channel``) needs no picture model at all. ``--exclude`` is judged
+   in every channel searched: seen in the picture, said, or shown.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import random
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,11 +35,13 @@ from engine.models.base import ConceptBank, Encoder, concepts_of
 from engine.models.sparse import dense_codes, top_codes
 from engine.search import calibration
 from engine.search.candidates import PER_GRAIN, candidate_videos
+from engine.search.channels import DEFAULT_FUSION, Fusion, fuse_moments, fuse_videos
 from engine.search.filters import allowed_videos
+from engine.search.lexical import LexicalQueryError
 from engine.search.moments import propose
 from engine.search.query import Query
 from engine.search.query_vectors import QueryError, exclude_vectors, query_vector
-from engine.search.ranking import distinct_moments, ranked
+from engine.search.ranking import arrange
 from engine.search.results import Curve, MomentHit, SearchResults, VideoHit, Why
 from engine.search.scoring import (
     FusionWeights,
@@ -45,6 +52,7 @@ from engine.search.scoring import (
     sparse_embed,
     sparse_embed_top,
 )
+from engine.search.words import WordsEvidence, search_words, video_info, words_evidence
 
 EXACT_LIMIT = 2000  # with filters allowing at most this many videos, score them all exactly
 EXCLUDE_RELEVANCE = 50.0  # a hit on which an excluded term reaches this relevance is dropped
@@ -156,13 +164,25 @@ def _frame_why(q: np.ndarray, v: _Video, index: int, bank: ConceptBank) -> tuple
 class Searcher:
     """Answers queries against one library with one encoder; keeps the indexes open between queries."""
 
-    def __init__(self, library: Library, encoder: Encoder, *, weights: FusionWeights | None = None) -> None:
+    def __init__(
+        self,
+        library: Library,
+        encoder: Encoder,
+        *,
+        weights: FusionWeights | None = None,
+        fusion: Fusion = DEFAULT_FUSION,
+    ) -> None:
         self.library = library
         self.encoder = encoder
         self.weights = weights or FusionWeights()
+        self.fusion = fusion  # how the channels' relevance combines (engine.search.channels)
         self._stores: ModelStores | None = None
         self._curves: dict[int, Curve] = {}
         self._nulls: dict[int, np.ndarray] = {}  # video id -> the scores its relevance was judged against
+        # What one search's exclusions and spans left, per channel (reset by each search):
+        self._picture_excluded: set[int] = set()  # videos an excluded term is seen in (videos mode)
+        self._picture_excluded_spans: set[tuple[int, float, float]] = set()  # words spans it is seen in (moments)
+        self._span_relevance: dict[tuple[int, float, float], float] = {}  # the picture's relevance over words spans
         self.background = calibration.Background(encoder, library.paths.index_dir(encoder.model_id))
 
     def stores(self) -> ModelStores:
@@ -197,40 +217,66 @@ class Searcher:
             raise SearchError("k must be at least 1")
         try:
             kind = query.kind()
+        except ValueError as exc:
+            raise SearchError(str(exc)) from exc
+        self._picture_excluded, self._picture_excluded_spans, self._span_relevance = set(), set(), {}
+        self._curves = {}
+        if query.channel is not None:  # words only: no picture model, no picture index needed
+            try:
+                return search_words(self.library.catalog, query)
+            except LexicalQueryError as exc:
+                raise SearchError(str(exc)) from exc
+        try:
             stores = self.stores()
             q = query_vector(query, self.encoder, self.library.catalog, stores, self.library.settings.sample_every_s)
             excluded = exclude_vectors(query, self.encoder)
         except (QueryError, MediaError, ValueError) as exc:
             raise SearchError(str(exc)) from exc
-        allowed = allowed_videos(self.library.catalog, query.filters)
-        videos = [v for vid in self._candidates(q, query, allowed) if (v := self._load(vid)) is not None]
+        catalog = self.library.catalog
+        allowed = allowed_videos(catalog, query.filters)
+        moments = query.mode == "moments"
+        words = words_evidence(catalog, query, ("speech", "text"), allowed, strict=False) if kind == "text" else None
+        said = words.moments if words is not None else []
+        ids = set(self._candidates(q, query, allowed)) | {m.video_id for m in said}
+        videos = [v for vid in sorted(ids) if (v := self._load(vid)) is not None]
         if query.moment is not None:  # "more like this" should not return the moment itself first
-            videos = [v for v in videos if query.mode == "moments" or v.row["id"] != query.moment.video_id]
-        results = SearchResults(query=query)
+            videos = [v for v in videos if moments or v.row["id"] != query.moment.video_id]
+        spans: dict[int, list[tuple[float, float]]] = {}
+        for m in said if moments else ():
+            spans.setdefault(m.video_id, []).append((m.start, m.end))
+        scored = self._score(q, excluded, videos, text=kind == "text", moments=moments, spans=spans)
+        if self.library.settings.emcl_rerank and not moments and kind == "text":
+            scored = self._emcl_rerank(q, videos, scored)
+        video_hits = [h for h in scored if isinstance(h, VideoHit)]
+        moment_hits = [h for h in scored if isinstance(h, MomentHit)]
+        if words is not None:
+            video_hits, moment_hits = self._fuse(words, video_hits, moment_hits, moments_mode=moments)
         cutoff = (
             calibration.default_cutoff(self.encoder.model_id) if query.min_relevance is None else query.min_relevance
         )
-        scored = self._score(q, excluded, videos, text=kind == "text", moments=query.mode == "moments")
-        if self.library.settings.emcl_rerank and query.mode == "videos" and kind == "text":
-            scored = self._emcl_rerank(q, videos, scored)
-        video_hits = ranked(h for h in scored if isinstance(h, VideoHit))  # the order of the relevance shown
-        moment_hits = distinct_moments(ranked(h for h in scored if isinstance(h, MomentHit)))
-        shown_videos = [h for h in video_hits if h.relevance >= cutoff]
-        shown_moments = [h for h in moment_hits if h.relevance >= cutoff]
-        if query.moment is not None and query.mode == "moments":
-            m = query.moment
-            shown_moments = [
-                h for h in shown_moments if not (h.video_id == m.video_id and h.start < m.end and h.end > m.start)
-            ]
-        results.videos = shown_videos[: query.k]
-        results.moments = shown_moments[: query.k]
-        results.hidden_below_cutoff = (
-            (len(video_hits) - len(shown_videos)) if query.mode == "videos" else (len(moment_hits) - len(shown_moments))
-        )
+        results = arrange(query, video_hits, moment_hits, cutoff)
         keep = {h.video_id for h in results.videos} | {h.video_id for h in results.moments}
         results.curves = {vid: c for vid, c in self._curves.items() if vid in keep}
         results.elapsed_ms = (time.perf_counter() - started) * 1000
         return results
+
+    def _fuse(
+        self, words: WordsEvidence, videos: list[VideoHit], moments: list[MomentHit], *, moments_mode: bool = False
+    ) -> tuple[list[VideoHit], list[MomentHit]]:
+        """The picture's hits and the words' candidates in one ranking (``engine.search.channels``), each side
+        less what the other side's exclusions rule out."""
+        catalog = self.library.catalog
+        if not moments_mode:
+            said = [m for m in words.moments if m.video_id not in self._picture_excluded]
+            videos = [h for h in videos if words.keeps(h.video_id)]
+            return fuse_videos(videos, said, video_info(catalog, {m.video_id for m in said}), self.fusion), []
+        moments = [h for h in moments if words.keeps(h.video_id, h.start, h.end)]
+        said = [m for m in words.moments if (m.video_id, m.start, m.end) not in self._picture_excluded_spans]
+
+        def seen(vid: int, start: float, end: float) -> float | None:
+            return self._span_relevance.get((vid, start, end))
+
+        return [], fuse_moments(moments, said, video_info(catalog, {m.video_id for m in said}), seen, self.fusion)
 
     def search_text(self, text: str, k: int = 10, *, min_relevance: float | None = 0.0) -> list[VideoHit]:
         """Convenience for scripts and tests: text to videos."""
@@ -292,11 +338,23 @@ class Searcher:
         return np.array(fused or [0.0]), np.concatenate(frame_sims) if frame_sims else np.zeros(1)
 
     def _score(
-        self, q: np.ndarray, excluded: np.ndarray, videos: list[_Video], *, text: bool, moments: bool
+        self,
+        q: np.ndarray,
+        excluded: np.ndarray,
+        videos: list[_Video],
+        *,
+        text: bool,
+        moments: bool,
+        spans: Mapping[int, list[tuple[float, float]]] | None = None,
     ) -> list[VideoHit | MomentHit]:
         """Hits for every candidate; fills ``self._curves``. Text queries (and excluded terms, always text)
-        are judged against the background captions; visual queries against a sample of the library."""
+        are judged against the background captions; visual queries against a sample of the library.
+
+        ``spans`` (video id -> spans of spoken or shown words) are judged like moments: the picture's relevance
+        over each goes to ``self._span_relevance``, or the span to ``self._picture_excluded_spans`` when an
+        excluded term is seen there; a video an excluded term is seen in goes to ``self._picture_excluded``."""
         self._curves, self._nulls = {}, {}
+        spans = spans or {}
         n_ex = len(excluded)
         bg = self.background.vectors() if text or n_ex else np.zeros((0, self.encoder.dim), np.float32)
         null_fused, null_frames = (None, None) if text else self._visual_null(q)
@@ -321,6 +379,7 @@ class Searcher:
             path = str(v.row["path"])
             if not moments:
                 if any(r >= EXCLUDE_RELEVANCE for r in rel_ex):
+                    self._picture_excluded.add(vid)
                     continue
                 best_i = int(np.argmax(frame_sims[0]))
                 best = float(v.times[best_i])
@@ -328,24 +387,20 @@ class Searcher:
                 rel = float(calibration.relevance(z_q))
                 hits.append(VideoHit(path, vid, float(fused[0]), rel, best, v.duration, why))
                 continue
+            null = None if text else np.asarray(null_frames)
+
             for p in propose(v.times, smooth_curve(v.times, frame_sims[0], MOMENT_SIGMA_S), v.cuts, v.duration):
-                inside = (v.times >= p.start) & (v.times <= p.end)
-                if not inside.any():
+                rel = _judged(v.times, curves, n_ex, null, p.start, p.end, nearest=False)
+                if rel is None:
                     continue
-                means = curves[:, inside].mean(axis=1)
-                bg_means = means[1 + n_ex :]
-                z_m = calibration.standardise(means[0], bg_means if text else np.asarray(null_frames))
-                if (
-                    n_ex
-                    and (
-                        calibration.relevance(calibration.standardise(means[1 : 1 + n_ex], bg_means))
-                        >= EXCLUDE_RELEVANCE
-                    ).any()
-                ):
-                    continue
-                rel = float(calibration.relevance(z_m))
                 why = self._moment_why(q, v, p.peak_time, bank)
                 hits.append(MomentHit(path, vid, p.start, p.end, p.score, rel, p.peak_time, v.duration, why))
+            for start, end in spans.get(vid, ()):
+                seen = _judged(v.times, curves, n_ex, null, start, end, nearest=True)
+                if seen is None:
+                    self._picture_excluded_spans.add((vid, start, end))
+                else:
+                    self._span_relevance[(vid, start, end)] = seen
         return hits
 
     @staticmethod
@@ -381,6 +436,35 @@ class Searcher:
                 hit = dataclasses.replace(hit, score=score, relevance=rel)
             out.append(hit)
         return out
+
+
+def _judged(
+    times: np.ndarray,
+    curves: np.ndarray,
+    n_ex: int,
+    null_frames: np.ndarray | None,
+    start: float,
+    end: float,
+    *,
+    nearest: bool,
+) -> float | None:
+    """The picture's relevance over ``start..end`` of one video, judged like a moment: the query's mean curve
+    inside against the background captions' (rows ``1 + n_ex:`` of ``curves``), or against ``null_frames`` for
+    a visual query. None when an excluded term (rows ``1..n_ex``) is seen there, or when no frame lies in the
+    span and ``nearest`` is off (with it, the frame nearest the span's middle stands for it)."""
+    inside = (times >= start) & (times <= end)
+    if not inside.any():
+        if not nearest:
+            return None
+        gap = np.abs(times - (start + end) / 2)
+        inside = gap == gap.min()
+    means = curves[:, inside].mean(axis=1)
+    bg_means = means[1 + n_ex :]
+    z = calibration.standardise(means[0], bg_means if null_frames is None else null_frames)
+    excluded = calibration.standardise(means[1 : 1 + n_ex], bg_means) if n_ex else np.zeros(0)
+    if (calibration.relevance(excluded) >= EXCLUDE_RELEVANCE).any():
+        return None
+    return float(calibration.relevance(z))
 
 
 def _emcl_shift(texts: np.ndarray, videos: np.ndarray) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -103,8 +104,15 @@ class FakeEngine:
         return IndexSummary(len(self.video_files), list(self.failed))
 
     def search(
-        self, query: Query, *, progress: ProgressCallback | None = None, cancel: CancelToken | None = None
+        self,
+        query: Query,
+        *,
+        channel: str | None = None,
+        progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
     ) -> SearchResults:
+        if channel is not None:
+            query = dataclasses.replace(query, channel=channel)  # type: ignore[arg-type]
         self.queries.append(query)
         if self.search_error is not None:
             raise self.search_error
