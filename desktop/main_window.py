@@ -38,6 +38,8 @@ DESCRIPTIONS = {  # menu entries whose name alone would say too little in the sh
     "Play / pause": "Play / pause (when not typing)",
     "Export clip": "Export the current moment as a clip",
     "Export markers": "Export the moments as editor markers",
+    "Subtitles": "Subtitles on / off",
+    "Transcript": "Show / hide the transcript beside the video",
 }
 EXTRA_KEYS = {  # keys that do what a menu entry does, besides the entry's own shortcut
     "Search": ["Ctrl+F", "/"],
@@ -139,6 +141,8 @@ class MainWindow(QMainWindow):
         self._action(play, "Next moment", player.next_moment, "]")
         self._action(play, "Previous moment", player.previous_moment, "[")
         self._action(play, "Loop moment", player.toggle_loop, "L")
+        self._action(play, "Subtitles", player.toggle_subtitles, "C")
+        self._action(play, "Transcript", player.toggle_transcript, "T")
         play.addSeparator()
         self._action(play, "Export clip…", player.export_clip_dialog, "Ctrl+E")
         self._action(play, "Export markers…", player.export_markers_dialog, "Ctrl+Shift+E")
