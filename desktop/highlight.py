@@ -107,6 +107,14 @@ def mark_style(background: str, foreground: str) -> str:
     return f"background-color:{background}; color:{foreground}; font-weight:600"
 
 
+FIND_MARK_COLOUR = "#ffd75e"  # a highlighter's yellow, with dark text: reads on light and dark rows alike
+
+
+def find_mark() -> str:
+    """The style of what the find box matched."""
+    return mark_style(FIND_MARK_COLOUR, "#1d2030")
+
+
 def query_mark() -> str:
     """The style of the query's words: a tint of the accent, readable in the light and the dark theme."""
     from desktop import theme

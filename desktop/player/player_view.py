@@ -315,7 +315,7 @@ class PlayerView(QWidget):
 
     def subtitle_text(self) -> str:
         """What the subtitle band shows now ("" when hidden)."""
-        return self.subtitle_label.text() if self.subtitle_label.isVisible() else ""
+        return "" if self.subtitle_label.isHidden() else self.subtitle_label.text()
 
     def next_moment(self) -> bool:
         """Jump to the first moment starting after the playhead (or after the current one)."""

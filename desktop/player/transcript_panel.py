@@ -37,9 +37,9 @@ from desktop import theme
 from desktop.engine_api import EngineApi
 from desktop.highlight import (
     draw_html,
+    find_mark,
     find_spans,
     html_height,
-    mark_style,
     marked_html,
     query_mark,
     query_terms,
@@ -53,7 +53,6 @@ from desktop.speech_text import VideoWords, said_note, shown_note
 LineRole = Qt.ItemDataRole.UserRole + 21
 SHOWN_KEY = "player/transcript_shown_text"
 FORMATS = {"srt": "SubRip subtitles (*.srt)", "vtt": "WebVTT subtitles (*.vtt)", "txt": "Plain text (*.txt)"}
-FIND_MARK = mark_style("#ffd75e", "#1d2030")  # a highlighter's yellow: reads on light and dark rows alike
 SCROLL_PAUSE_MS = 4000  # after the user scrolls, the panel does not pull the current line back for this long
 
 
@@ -70,7 +69,7 @@ class LineDelegate(QStyledItemDelegate):
     def _html(self, line: Line) -> str:
         c = theme.colors()
         layers = [(term_spans(line.text, self.panel.terms), query_mark())]
-        layers.append((find_spans(line.text, self.panel.find_text()), FIND_MARK))
+        layers.append((find_spans(line.text, self.panel.find_text()), find_mark()))
         body = marked_html(line.text, layers)
         tag = ""
         if line.kind == "shown":

@@ -52,9 +52,7 @@ def folder_stage_text(stages: Sequence[StageStatus], folder: str, folders: Seque
 
 def stage_failures(stages: Sequence[StageStatus]) -> list[tuple[str, str]]:
     """(path, reason) of each file a stage failed on, the reason saying which stage: shown under its folder."""
-    return [
-        (path, f"{s.name.lower()} failed: {why or 'unknown error'}") for s in stages for path, why in s.failed_files
-    ]
+    return [(path, f"{s.name} failed: {why or 'unknown error'}") for s in stages for path, why in s.failed_files]
 
 
 def step_of(message: str) -> str:

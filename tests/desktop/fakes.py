@@ -13,6 +13,7 @@ import numpy as np
 from PySide6.QtGui import QColor, QImage
 
 from desktop.engine_api import FolderStatus, IndexSummary, ModelChoice, ModelState
+from desktop.jobs import PROGRESS_INTERVAL_S
 from desktop.speech_text import ShownLine, StageStatus, VideoWords
 from engine.jobs import CancelToken, ProgressCallback, check_cancel
 from engine.search.query import Query
@@ -108,6 +109,10 @@ class FakeEngine:
             if progress:
                 progress(step / self.index_steps, f"Indexed {step}/{self.index_steps}: clip{step}.mp4")
             time.sleep(self.step_s)
+        for on, label in ((self._settings.speech, "Speech"), (self._settings.screen_text, "Screen text")):
+            if on and progress:  # the stages after the pictures report under their own names
+                time.sleep(max(self.step_s, PROGRESS_INTERVAL_S))  # (the runner passes on a report per interval)
+                progress(0.95, f"{label} 1/1: clip0.mp4")
         self.indexed = True
         return IndexSummary(len(self.video_files), list(self.failed))
 
