@@ -195,15 +195,21 @@ def test_each_channel_has_its_badge(qtbot, channel) -> None:
     assert colour.name() not in others
 
 
-def test_cards_quote_what_was_said_and_mark_the_query(qtbot, fake_engine, tmp_path: Path) -> None:
-    fake_engine.folder_paths.append(str(tmp_path / "videos"))
-    fake_engine.indexed = True
-    view = SearchView(fake_engine)
+def _searched(qtbot, engine, tmp_path: Path, text: str) -> SearchView:
+    """A search view over the indexed fake library, after searching ``text`` for videos."""
+    engine.folder_paths.append(str(tmp_path / "videos"))
+    engine.indexed = True
+    view = SearchView(engine)
     qtbot.addWidget(view)
     view.resize(1200, 800)
     view.videos_button.setChecked(True)
     with qtbot.waitSignal(view.results_shown, timeout=5000):
-        view.run_text("wifi password")
+        view.run_text(text)
+    return view
+
+
+def test_cards_quote_what_was_said_and_mark_the_query(qtbot, fake_engine, tmp_path: Path) -> None:
+    view = _searched(qtbot, fake_engine, tmp_path, "wifi password")
     said, shown, seen = (view.model.hit(n) for n in range(3))
     assert [h.channel for h in (said, shown, seen)] == ["speech", "text", "picture"]
     assert why_text(said) == "said at 0:01: “the wifi password is on the fridge”"
@@ -219,13 +225,7 @@ def test_cards_quote_what_was_said_and_mark_the_query(qtbot, fake_engine, tmp_pa
 
 
 def test_the_channel_choice_restricts_the_search(qtbot, fake_engine, tmp_path: Path) -> None:
-    fake_engine.folder_paths.append(str(tmp_path / "videos"))
-    fake_engine.indexed = True
-    view = SearchView(fake_engine)
-    qtbot.addWidget(view)
-    view.videos_button.setChecked(True)
-    with qtbot.waitSignal(view.results_shown, timeout=5000):
-        view.run_text("password")
+    view = _searched(qtbot, fake_engine, tmp_path, "password")
     assert fake_engine.queries[-1].channel is None and view.model.rowCount() == 3
     with qtbot.waitSignal(view.results_shown, timeout=5000):
         view.channel_buttons[1].click()  # "Said": searches again, only what is said
