@@ -24,7 +24,9 @@ Span = tuple[int, int]
 _WORD = re.compile(r"\w+(?:['’]\w+)*")
 _ENDINGS = ("ing", "ed", "s", "'s", "’s")
 STOPWORDS = frozenset({  # words that mean nothing alone: never marked as a query's match
-    "a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "from", "has", "have", "he", "her", "his",
+    "a", "about", "after", "all", "an", "and", "any", "are", "as", "at", "be", "been", "before", "but", "by",
+    "can", "could", "did", "do", "does", "for", "from", "had", "has", "have", "he", "her", "his", "how", "into",
+    "just", "no", "not", "out", "over", "some", "than", "up", "would",
     "i", "in", "is", "it", "its", "me", "my", "of", "on", "or", "our", "she", "so", "that", "the", "their",
     "them", "then", "there", "they", "this", "to", "was", "we", "were", "what", "when", "where", "which",
     "who", "will", "with", "you", "your",

@@ -221,7 +221,8 @@ class MainWindow(QMainWindow):
         defaults): what a screenshot or a scripted check waits for."""
         view = self.search_view
         searching = view.runner.running or (view.model.rowCount() > 0 and view.thumbnails.pending() > 0)
-        return searching or self.training_view.loading() or self.model_guard.check_runner.running
+        player = view.player.transcript.loading() or self.library_view.thumbnails.pending() > 0  # (and posters)
+        return searching or player or self.training_view.loading() or self.model_guard.check_runner.running
 
     # -- library state ----------------------------------------------------------------------------------
 

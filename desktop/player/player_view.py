@@ -139,8 +139,8 @@ class PlayerView(QWidget):
         self.next_button = QPushButton(glyph("next"), "")
         self.next_button.setToolTip("Next moment  ( ] )")
         self.next_button.clicked.connect(self.next_moment)
-        self.loop_box = QCheckBox("Loop moment")
-        self.loop_box.setToolTip("Play the current moment over and over  (L)")
+        self.loop_box = QCheckBox("Loop")
+        self.loop_box.setToolTip("Loop the moment: play the current moment over and over  (L)")
         self.loop_box.setChecked(bool(QSettings().value("player/loop", False, type=bool)))
         self.loop_box.toggled.connect(lambda on: QSettings().setValue("player/loop", on))
         self.time_label = QLabel("0:00 / 0:00")
@@ -182,7 +182,10 @@ class PlayerView(QWidget):
         head.addWidget(close, 0, Qt.AlignmentFlag.AlignTop)
         controls = QHBoxLayout()
         for w in (self.prev_button, self.play_button, self.next_button):
+            w.setFixedWidth(44)  # (the row also holds the transcript's and the export's buttons)
             controls.addWidget(w)
+        for w in (self.loop_box, self.subtitles_box, self.time_label):
+            w.setMinimumWidth(w.sizeHint().width())  # never squashed into clipped words
         controls.addSpacing(8)
         controls.addWidget(self.time_label)
         controls.addSpacing(12)
@@ -283,6 +286,13 @@ class PlayerView(QWidget):
 
     def toggle_subtitles(self) -> None:
         self.subtitles_box.toggle()
+
+    def set_subtitles(self, on: bool, *, remember: bool = True) -> None:
+        """Subtitles on or off; ``remember=False`` leaves the user's saved choice alone (a screenshot run)."""
+        self.subtitles_box.blockSignals(not remember)
+        self.subtitles_box.setChecked(on)
+        self.subtitles_box.blockSignals(False)
+        self._show_subtitle(self.position())
 
     def toggle_transcript(self) -> None:
         self.transcript_button.toggle()

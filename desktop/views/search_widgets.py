@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop import theme
-from desktop.highlight import draw_html, html_height, marked_html, query_mark, term_spans
+from desktop.highlight import draw_html, marked_html, query_mark, term_spans
 from desktop.models.results_model import CHANNEL_WORDS, HitRole, RangeRole, RelevanceRole, TermsRole, why_text
 from engine.search.query import SearchFilters
 
@@ -219,8 +219,7 @@ def paint_why(painter: QPainter, rect: QRect, hit: object, terms: tuple[str, ...
     italic.setItalic(True)
     shown = fitted_quote(quote, terms, QFontMetrics(italic), rect.width() - 2)
     html = f'<span style="color:{c.text}">{marked_html(shown, [(term_spans(shown, terms), query_mark())])}</span>'
-    height = html_height(html, italic, rect.width())
-    draw_html(painter, html, italic, rect.left(), rect.top() + (rect.height() - height) / 2)
+    draw_html(painter, html, italic, rect.left(), rect.top() + 1)  # (marked words make the line a little taller)
 
 
 def _relevance_color(relevance: float) -> str:
