@@ -146,6 +146,7 @@ class MainWindow(QMainWindow):
         play.addSeparator()
         self._action(play, "Export clip…", player.export_clip_dialog, "Ctrl+E")
         self._action(play, "Export markers…", player.export_markers_dialog, "Ctrl+Shift+E")
+        self._action(play, "Export transcript…", player.transcript.export_dialog)
         help_menu = bar.addMenu("&Help")
         self._action(help_menu, "Keyboard shortcuts", self.show_shortcuts, QKeySequence.StandardKey.HelpContents)
         self._action(help_menu, "About Scenefind", self.show_about)
@@ -273,6 +274,9 @@ class MainWindow(QMainWindow):
         else:
             self.engine.save_settings(new)
         self._library_changed()
+        if new.model == old.model and _stages_have_new_work(old, new):
+            self.library_view.start_index()  # (it waits behind a run in progress)
+            self.statusBar().showMessage("Indexing transcribes and reads the videos with the new settings", 10000)
 
     def ask_reindex(self, old: str, new: str) -> bool:
         answer = QMessageBox.question(
@@ -326,3 +330,11 @@ class MainWindow(QMainWindow):
         self.training_view.shutdown()
         self.search_view.player.media.stop()
         super().closeEvent(event)
+
+
+def _stages_have_new_work(old, new) -> bool:
+    """Whether changed speech or screen-text settings leave videos to do: a stage switched on, or another speech
+    model while speech is on (the catalog holds no results for it yet). A new language applies to videos
+    transcribed from now on."""
+    speech = new.speech and (not old.speech or new.speech_model != old.speech_model)
+    return speech or (new.screen_text and not old.screen_text)

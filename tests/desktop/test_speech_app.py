@@ -301,3 +301,23 @@ def test_settings_round_trip_the_speech_model_and_switches(qtbot, fake_engine, t
     again.speech_model.setCurrentText("  ")
     again.accept()
     assert again.result_settings is None and again.error.text().startswith("Speech model: ")
+
+
+def test_switching_speech_on_in_settings_starts_transcribing(qtbot, fake_engine, tmp_path: Path) -> None:
+    from desktop.main_window import MainWindow
+
+    fake_engine.folder_paths.append(str(tmp_path / "videos"))
+    fake_engine.indexed = True
+    fake_engine.save_settings(fake_engine.settings().replace(speech=False))
+    window = MainWindow(fake_engine)
+    qtbot.addWidget(window)
+    calls = len(fake_engine.index_calls)
+    dialog = window.open_settings()
+    dialog.theme.setCurrentIndex(dialog.theme.findData("light"))
+    dialog.accept()  # nothing about speech changed: no indexing
+    assert len(fake_engine.index_calls) == calls
+    dialog = window.open_settings()
+    dialog.speech.setChecked(True)
+    with qtbot.waitSignal(window.library_view.index_finished, timeout=5000):
+        dialog.accept()
+    assert fake_engine.settings().speech and len(fake_engine.index_calls) == calls + 1
