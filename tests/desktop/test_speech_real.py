@@ -85,3 +85,23 @@ def test_the_player_exports_the_real_transcript(qtbot, engine, tmp_path: Path) -
         text = out.read_text(encoding="utf-8")
         assert text.startswith(start) and "grandmother" in text.lower(), text
         assert out.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_said_and_shown_search_the_real_words(qtbot, engine) -> None:
+    from desktop.views.search_view import SearchView
+
+    real, talk = engine
+    view = SearchView(real)
+    qtbot.addWidget(view)
+    view.moments_button.setChecked(True)
+    view.set_channel("speech")
+    with qtbot.waitSignal(view.results_shown, timeout=30000):
+        view.run_text("tomatoes in the garden")
+    top = view.model.hit(0)
+    assert top is not None and top.channel == "speech" and top.video == str(talk.path)
+    assert "tomatoes" in (top.quote or "").lower() and abs(top.start - SAID.start) < 1.5
+    view.set_channel("text")
+    with qtbot.waitSignal(view.results_shown, timeout=30000):
+        view.run_text("quarterly results")
+    shown = view.model.hit(0)
+    assert shown is not None and shown.channel == "text" and "quarterly" in (shown.quote or "").lower()
