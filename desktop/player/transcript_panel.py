@@ -13,8 +13,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from PySide6.QtCore import QModelIndex, QSettings, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QPainter
+from PySide6.QtCore import QModelIndex, QRect, QSettings, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -39,7 +39,6 @@ from desktop.highlight import (
     draw_html,
     find_mark,
     find_spans,
-    html_height,
     marked_html,
     query_mark,
     query_terms,
@@ -65,6 +64,7 @@ class LineDelegate(QStyledItemDelegate):
     def __init__(self, panel: TranscriptPanel) -> None:
         super().__init__(panel)
         self.panel = panel
+        self._heights: dict[tuple[Line, int, bool], int] = {}
 
     def _html(self, line: Line) -> str:
         c = theme.colors()
@@ -82,9 +82,26 @@ class LineDelegate(QStyledItemDelegate):
         return max(40, width - 2 * self.PAD - 4)
 
     def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:
+        """The line's height at the list's width, measured with font metrics (in bold where words are marked:
+        marks are bold, so they never need a line more than that) and kept per width: laying out rich text for
+        every line of a three-hour transcript took seconds on the GUI thread; this takes milliseconds."""
+        line: Line = index.data(LineRole)
         width = self.panel.lines_view.viewport().width()
-        height = html_height(self._html(index.data(LineRole)), option.font, self._text_width(width))
-        return QSize(width, int(height) + 2 * self.PAD - 2)
+        marked = bool(term_spans(line.text, self.panel.terms) or find_spans(line.text, self.panel.find_text()))
+        key = (line, width, marked)
+        if key not in self._heights:
+            bold = QFont(option.font)
+            bold.setBold(marked)
+            tag = "ON SCREEN  " if line.kind == "shown" else ""
+            text = f"{clock(line.start)}   {tag}{line.text}"
+            box = QFontMetrics(bold).boundingRect(
+                QRect(0, 0, self._text_width(width), 100000), int(Qt.TextFlag.TextWordWrap), text
+            )
+            self._heights[key] = box.height() + 2 * self.PAD - 2
+        return QSize(width, self._heights[key])
+
+    def forget_sizes(self) -> None:
+        self._heights.clear()
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
         c = theme.colors()
@@ -160,6 +177,7 @@ class TranscriptPanel(QWidget):
         self.lines_view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.lines_view.setResizeMode(QListWidget.ResizeMode.Adjust)
         self.lines_view.setMouseTracking(True)
+        self.lines_view.setLayoutMode(QListWidget.LayoutMode.Batched)  # a long transcript lays out in steps
         self.lines_view.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.lines_view.setCursor(Qt.CursorShape.PointingHandCursor)
         self.lines_view.itemClicked.connect(self._clicked)
@@ -232,6 +250,7 @@ class TranscriptPanel(QWidget):
     def _fill(self) -> None:
         words = self.words
         self.lines_view.clear()
+        self.lines_view.itemDelegate().forget_sizes()
         self.current_row = None
         if words is None:
             return
