@@ -217,14 +217,15 @@ class TranscriptPanel(QWidget):
     def load(self, video: str, query_text: str = "") -> None:
         """Read ``video``'s words in the background (the list says so meanwhile); the query's words are marked."""
         self.terms = query_terms(query_text)
-        if video == self.video and self.words is not None:
+        waiting = self.words is not None and "pending" in (self.words.said_state, self.words.shown_state)
+        if video == self.video and self.words is not None and not waiting:  # (a video waiting is asked again)
             self.lines_view.viewport().update()
             return
         self.video, self.words, self.lines, self.current_row = video, None, [], None
         self.lines_view.clear()
         self._set_note("Reading the transcript…")
         self._update_buttons()
-        self.runner.start(lambda *, progress, cancel: self.engine.video_words(video))
+        self.runner.start(lambda *, progress, cancel: (video, self.engine.video_words(video)))
 
     def clear(self) -> None:
         self.runner.cancel()
@@ -237,7 +238,10 @@ class TranscriptPanel(QWidget):
     def loading(self) -> bool:
         return self.runner.running or self.export_runner.running
 
-    def _on_words(self, words: VideoWords) -> None:
+    def _on_words(self, answer: tuple[str, VideoWords]) -> None:
+        video, words = answer
+        if video != self.video:  # the player was closed (or moved on) while the words were read
+            return
         self.words = words
         self._fill()
         self.words_loaded.emit(words)

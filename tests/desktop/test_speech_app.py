@@ -321,3 +321,19 @@ def test_switching_speech_on_in_settings_starts_transcribing(qtbot, fake_engine,
     with qtbot.waitSignal(window.library_view.index_finished, timeout=5000):
         dialog.accept()
     assert fake_engine.settings().speech and len(fake_engine.index_calls) == calls + 1
+
+
+def test_words_that_arrive_after_the_player_closed_are_dropped(qtbot, fake_engine, videos) -> None:
+    import threading
+
+    video = videos["red_then_blue"]
+    fake_engine.words[str(video)] = spoken_words()
+    fake_engine.words_gate = threading.Event()
+    player = PlayerView(fake_engine)
+    qtbot.addWidget(player)
+    player.open(Opened(str(video), 12.0, [(4.0, 6.0)], 0), autoplay=False)
+    player.close_video()
+    fake_engine.words_gate.set()
+    assert player.transcript.runner.wait(5000)
+    qtbot.wait(50)  # the answer's signal is delivered, and dropped
+    assert player.transcript.words is None and player.transcript.lines_view.count() == 0
