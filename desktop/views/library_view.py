@@ -183,7 +183,8 @@ class LibraryView(QWidget):
             return
         paths = [f.path for f in folders]
         statuses = [self._status(f, folder_stage_text(self.stages, f.path, paths)) for f in folders]
-        all_failed = failed + stage_failures(self.stages)
+        pictures_failed = {path for path, _ in failed}  # its picture's reason says it all: not repeated per stage
+        all_failed = failed + [(p, why) for p, why in stage_failures(self.stages) if p not in pictures_failed]
         self.table.set_rows(folders, statuses, all_failed, posters, self.selected_folder())
         summary = stages_summary(self.stages) if folders else ""
         self.stages_label.setText(summary)
