@@ -26,6 +26,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--screenshot", type=Path, metavar="PATH", help="render the window to PATH (PNG) and exit")
     p.add_argument("--query", help="with --screenshot: search for this first")
     p.add_argument("--mode", choices=("videos", "moments"), help="with --query: what to list")
+    p.add_argument(
+        "--channel",
+        choices=("all", "said", "shown"),
+        help="with --query: search everything, or only what is said or shown",
+    )
+    p.add_argument("--subtitles", action="store_true", help="with --query: subtitles on in the player")
     p.add_argument("--tab", choices=("library", "search", "training"), help="with --screenshot: which tab")
     p.add_argument(
         "--dialog",
@@ -141,6 +147,10 @@ def screenshot(window, args: argparse.Namespace) -> int:
         window.tabs.setCurrentWidget(view)
         if args.mode:
             (view.moments_button if args.mode == "moments" else view.videos_button).setChecked(True)
+        if args.channel:
+            view.set_channel({"all": None, "said": "speech", "shown": "text"}[args.channel])
+        if args.subtitles:
+            view.player.set_subtitles(True, remember=False)
         view.run_text(args.query)
     if args.tab:
         window.tabs.setCurrentIndex(("library", "search", "training").index(args.tab))

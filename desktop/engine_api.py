@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from desktop.speech_text import STAGE_NAMES
 from engine.jobs import CancelToken, ProgressCallback
 from engine.library.rows import FolderCounts
 from engine.search.query import Query, QueryChannel
@@ -23,6 +24,7 @@ from engine.search.results import SearchResults
 from engine.settings import EngineSettings
 
 if TYPE_CHECKING:
+    from desktop.speech_text import StageStatus, VideoWords
     from engine.library.library import Library
     from engine.speech.transcript import Segment
     from engine.train.data import TrainItem
@@ -43,6 +45,7 @@ class IndexSummary:
     failed: list[tuple[str, str]]
     removed: int = 0
     elapsed_s: float = 0.0
+    stages_not_run: tuple[str, ...] = ()  # "Speech: why" for a stage whose model could not be had (videos wait)
 
 
 @dataclass(frozen=True)
@@ -167,6 +170,8 @@ class EngineApi(Protocol):
     def export_markers(self, moments: Sequence[Any], path: Path, *, title: str) -> Path: ...
     def transcript(self, video: str) -> list[Segment]: ...
     def export_transcript(self, video: str, path: Path, fmt: str) -> Path: ...
+    def video_words(self, video: str) -> VideoWords: ...
+    def stage_status(self) -> list[StageStatus]: ...
     def list_models(self) -> list[ModelChoice]: ...
     def model_state(self, model: str | None = None) -> ModelState: ...
     def prepare_model(
@@ -293,7 +298,8 @@ class RealEngine:
         finally:
             with self._lock:
                 self._reset_searcher()  # its read-only stores predate the new vectors
-        return IndexSummary(report.indexed, list(report.failed), report.removed, report.elapsed_s)
+        not_run = tuple(f"{STAGE_NAMES.get(s.stage, s.stage)}: {s.unavailable}" for s in report.stages if s.unavailable)
+        return IndexSummary(report.indexed, list(report.failed), report.removed, report.elapsed_s, not_run)
 
     def search(
         self,
@@ -362,6 +368,18 @@ class RealEngine:
 
         export_transcript(self.library.catalog, video, fmt, path)  # type: ignore[arg-type]
         return path
+
+    def video_words(self, video: str) -> VideoWords:
+        """What was said and shown in ``video``, with why either is empty (the transcript panel, subtitles)."""
+        from desktop.speech_text import read_video_words
+
+        return read_video_words(self.library.catalog, self.library.settings, video)
+
+    def stage_status(self) -> list[StageStatus]:
+        """The speech and screen-text stages over the library (the Library tab's counts)."""
+        from desktop.speech_text import read_stage_status
+
+        return read_stage_status(self.library.catalog, self.library.settings)
 
     def list_models(self) -> list[ModelChoice]:
         from engine.models.registry import list_models

@@ -38,6 +38,8 @@ DESCRIPTIONS = {  # menu entries whose name alone would say too little in the sh
     "Play / pause": "Play / pause (when not typing)",
     "Export clip": "Export the current moment as a clip",
     "Export markers": "Export the moments as editor markers",
+    "Subtitles": "Subtitles on / off",
+    "Transcript": "Show / hide the transcript beside the video",
 }
 EXTRA_KEYS = {  # keys that do what a menu entry does, besides the entry's own shortcut
     "Search": ["Ctrl+F", "/"],
@@ -139,9 +141,12 @@ class MainWindow(QMainWindow):
         self._action(play, "Next moment", player.next_moment, "]")
         self._action(play, "Previous moment", player.previous_moment, "[")
         self._action(play, "Loop moment", player.toggle_loop, "L")
+        self._action(play, "Subtitles", player.toggle_subtitles, "C")
+        self._action(play, "Transcript", player.toggle_transcript, "T")
         play.addSeparator()
         self._action(play, "Export clip…", player.export_clip_dialog, "Ctrl+E")
         self._action(play, "Export markers…", player.export_markers_dialog, "Ctrl+Shift+E")
+        self._action(play, "Export transcript…", player.transcript.export_dialog)
         help_menu = bar.addMenu("&Help")
         self._action(help_menu, "Keyboard shortcuts", self.show_shortcuts, QKeySequence.StandardKey.HelpContents)
         self._action(help_menu, "About Scenefind", self.show_about)
@@ -217,7 +222,8 @@ class MainWindow(QMainWindow):
         defaults): what a screenshot or a scripted check waits for."""
         view = self.search_view
         searching = view.runner.running or (view.model.rowCount() > 0 and view.thumbnails.pending() > 0)
-        return searching or self.training_view.loading() or self.model_guard.check_runner.running
+        player = view.player.transcript.loading() or self.library_view.thumbnails.pending() > 0  # (and posters)
+        return searching or player or self.training_view.loading() or self.model_guard.check_runner.running
 
     # -- library state ----------------------------------------------------------------------------------
 
@@ -268,6 +274,9 @@ class MainWindow(QMainWindow):
         else:
             self.engine.save_settings(new)
         self._library_changed()
+        if new.model == old.model and _stages_have_new_work(old, new):
+            self.library_view.start_index()  # (it waits behind a run in progress)
+            self.statusBar().showMessage("Indexing transcribes and reads the videos with the new settings", 10000)
 
     def ask_reindex(self, old: str, new: str) -> bool:
         answer = QMessageBox.question(
@@ -321,3 +330,11 @@ class MainWindow(QMainWindow):
         self.training_view.shutdown()
         self.search_view.player.media.stop()
         super().closeEvent(event)
+
+
+def _stages_have_new_work(old, new) -> bool:
+    """Whether changed speech or screen-text settings leave videos to do: a stage switched on, or another speech
+    model while speech is on (the catalog holds no results for it yet). A new language applies to videos
+    transcribed from now on."""
+    speech = new.speech and (not old.speech or new.speech_model != old.speech_model)
+    return speech or (new.screen_text and not old.screen_text)

@@ -53,7 +53,13 @@ LABELS = {  # settings key -> the label the dialog shows it under (also in error
     "hnsw_ef_construction": "Build thoroughness",
     "hnsw_ef_search": "Search thoroughness",
     "ray_address": "Ray cluster",
+    "speech_model": "Speech model",
+    "speech_language": "Spoken language",
 }
+SPEECH_SIZES = ("tiny", "base", "small", "medium", "large-v3", "tiny.en", "base.en", "small.en", "distil-large-v3")
+LANGUAGES = (("Detect for each video", "auto"), ("English", "en"), ("German", "de"), ("French", "fr"),
+             ("Spanish", "es"), ("Italian", "it"), ("Portuguese", "pt"), ("Dutch", "nl"), ("Japanese", "ja"),
+             ("Chinese", "zh"))  # fmt: skip
 _SETTINGS_ERROR = re.compile(r"^[^:]*: (\w+) = (.*)$")
 
 
@@ -186,6 +192,42 @@ class SettingsDialog(QDialog):
             "video folders at the same paths; this computer still writes the library."
         )
 
+        self.speech = QCheckBox("Transcribe what is said")
+        self.speech.setToolTip("After the pictures, indexing writes down what is said, so you can search for words")
+        self.speech.setChecked(s.speech)
+        self.speech_model = QComboBox()
+        self.speech_model.setEditable(True)
+        self.speech_model.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+        self.speech_model.addItems(SPEECH_SIZES)
+        self.speech_model.setCurrentText(s.speech_model)
+        self.speech_model.setToolTip(
+            "A Whisper size (tiny, base, small, …; .en sizes hear English only, a little better), downloaded once "
+            "the first time it is needed, or a faster-whisper model folder of your own"
+        )
+        self.browse_speech = QPushButton("Model folder…")
+        self.browse_speech.setToolTip(
+            "Use a faster-whisper (CTranslate2) model folder: model.bin, config.json, tokenizer"
+        )
+        self.browse_speech.clicked.connect(self._browse_speech_model)
+        self.speech_note = QLabel("Larger sizes hear more accurately and transcribe more slowly.")
+        self.speech_note.setObjectName("muted")
+        self.language = QComboBox()
+        self.language.setEditable(True)
+        for label, code in LANGUAGES:
+            self.language.addItem(label, code)
+        found = self.language.findData(s.speech_language)
+        if found >= 0:
+            self.language.setCurrentIndex(found)
+        else:
+            self.language.setCurrentText(s.speech_language)
+        self.language.setToolTip("The language spoken in your videos, or detected for each video (a code: en, de, …)")
+        self.language.setMinimumWidth(2 * NUMBER_WIDTH)
+        self.screen_text = QCheckBox("Read text shown on screen (slides, signs, titles)")
+        self.screen_text.setToolTip("After speech, indexing reads the text seen in the videos, so you can search it")
+        self.screen_text.setChecked(s.screen_text)
+        self.speech.toggled.connect(self._speech_toggled)
+        self._speech_toggled(s.speech)
+
         self.data_folder = QLineEdit(str(data_folder))
         browse_data = QPushButton("Choose…")
         browse_data.clicked.connect(self._browse_data)
@@ -206,6 +248,13 @@ class SettingsDialog(QDialog):
         sf.addRow("", self.detect_cuts)
         sf.addRow(LABELS["segment_window_s"], _row(self.segment_window, stretch_first=False))
         sf.addRow(LABELS["segment_stride_s"], _row(self.stride, stretch_first=False))
+        speech_box = QGroupBox("Speech and on-screen text (this library)")
+        vf = _form(speech_box)
+        vf.addRow("", self.speech)
+        vf.addRow(LABELS["speech_model"], _row(self.speech_model, self.browse_speech))
+        vf.addRow("", self.speech_note)
+        vf.addRow(LABELS["speech_language"], _row(self.language, stretch_first=False))
+        vf.addRow("", self.screen_text)
         app_box = QGroupBox("App")
         af = _form(app_box)
         af.addRow("Library folder", _row(self.data_folder, browse_data))
@@ -225,7 +274,7 @@ class SettingsDialog(QDialog):
         self.advanced_button.setCheckable(True)
         self.advanced_button.setToolTip("Index parameters, batch size and a Ray cluster: for tuning, rarely needed")
         self.advanced_button.toggled.connect(self._show_advanced)
-        align_forms(mf, sf, af, xf)
+        align_forms(mf, sf, vf, af, xf)
 
         self.error = QLabel("")
         self.error.setObjectName("errorText")
@@ -241,7 +290,7 @@ class SettingsDialog(QDialog):
         bottom.addWidget(buttons)
         layout = QVBoxLayout(self)
         layout.setSpacing(10)
-        for w in (model_box, sampling, app_box, self.advanced, self.error):
+        for w in (model_box, sampling, speech_box, app_box, self.advanced, self.error):
             layout.addWidget(w)
         layout.addLayout(bottom)
 
@@ -279,6 +328,24 @@ class SettingsDialog(QDialog):
         if chosen is not None:
             self.model.setCurrentText(checkpoint_name(chosen, self.model.currentText()))
 
+    def _speech_toggled(self, on: bool) -> None:
+        for w in (self.speech_model, self.browse_speech, self.language, self.speech_note):
+            w.setEnabled(on)
+
+    def _browse_speech_model(self) -> None:
+        start = self.speech_model.currentText() if Path(self.speech_model.currentText()).is_dir() else str(Path.home())
+        path = QFileDialog.getExistingDirectory(self, "Speech model folder (faster-whisper / CTranslate2)", start)
+        if path:
+            self.speech_model.setCurrentText(path)
+
+    def language_code(self) -> str:
+        """The chosen language's code ("auto" to detect); a code typed in is taken as it is."""
+        text = self.language.currentText().strip()
+        for label, code in LANGUAGES:
+            if text in (label, code):
+                return code
+        return text
+
     def _browse_data(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Data folder", self.data_folder.text())
         if path:
@@ -298,6 +365,10 @@ class SettingsDialog(QDialog):
             hnsw_ef_construction=self.ef_construction.value(),
             hnsw_ef_search=self.ef_search.value(),
             ray_address=self.ray_address.text().strip(),
+            speech=self.speech.isChecked(),
+            speech_model=self.speech_model.currentText().strip(),
+            speech_language=self.language_code(),
+            screen_text=self.screen_text.isChecked(),
         )
 
     def chosen_data_folder(self) -> Path:

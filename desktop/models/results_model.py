@@ -24,12 +24,16 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QImage, QPixmap
 
 from desktop.engine_api import EngineApi
+from desktop.highlight import query_terms
 from engine.search.results import MomentHit, SearchResults, VideoHit
 
 HitRole = Qt.ItemDataRole.UserRole + 1
 RangeRole = Qt.ItemDataRole.UserRole + 2
 RelevanceRole = Qt.ItemDataRole.UserRole + 3
 FolderRole = Qt.ItemDataRole.UserRole + 4
+TermsRole = Qt.ItemDataRole.UserRole + 5  # the query's words to mark in a quote (desktop.highlight)
+
+CHANNEL_WORDS = {"picture": "Picture", "speech": "Said", "text": "On screen"}  # the card's badge
 
 Hit = VideoHit | MomentHit
 ThumbKey = tuple[str, float]
@@ -47,6 +51,15 @@ def hit_range(hit: Hit) -> tuple[float, float]:
         return hit.start, hit.end
     start = max(0.0, hit.best_time - 2.0)
     return start, min(hit.duration or start + 4.0, start + 4.0)
+
+
+def why_text(hit: Hit) -> str:
+    """Why the hit matched, in a line: the words said or shown at that time, else the concepts it shares."""
+    if hit.channel in ("speech", "text") and hit.quote:
+        where = "said" if hit.channel == "speech" else "on screen"
+        at = f" at {clock(hit.quote_start)}" if hit.quote_start is not None else ""
+        return f"{where}{at}: “{hit.quote}”"
+    return f"shares: {', '.join(hit.why.concepts)}" if hit.why.concepts else ""
 
 
 def range_text(hit: Hit) -> str:
@@ -123,6 +136,7 @@ class ResultsModel(QAbstractListModel):
         self.results: SearchResults | None = None
         self.mode = "videos"
         self._rows: list[_Row] = []
+        self._terms: tuple[str, ...] = ()
 
     def set_results(self, results: SearchResults | None, mode: str | None = None) -> None:
         self.beginResetModel()
@@ -132,6 +146,7 @@ class ResultsModel(QAbstractListModel):
         if results is not None:
             hits = list(results.moments if self.mode == "moments" else results.videos)
         self._rows = [_Row(h, (h.video, round(self._thumb_time(h), 1))) for h in hits]
+        self._terms = query_terms(results.query.text or "") if results is not None else ()
         self.endResetModel()
 
     def set_mode(self, mode: str) -> None:
@@ -156,10 +171,12 @@ class ResultsModel(QAbstractListModel):
         if role == Qt.ItemDataRole.DecorationRole:
             return self.thumbnails.get(*row.key)
         if role == Qt.ItemDataRole.ToolTipRole:
-            why = ", ".join(hit.why.concepts)
-            return f"{hit.video}\n{range_text(hit)} · relevance {hit.relevance:.0f}" + (
-                f"\nshares: {why}" if why else ""
-            )
+            why = why_text(hit)
+            channel = CHANNEL_WORDS.get(hit.channel, hit.channel).lower()
+            head = f"{hit.video}\n{range_text(hit)} · relevance {hit.relevance:.0f} · found by {channel}"
+            return head + (f"\n{why}" if why else "")
+        if role == TermsRole:
+            return self._terms
         if role == HitRole:
             return hit
         if role == RangeRole:

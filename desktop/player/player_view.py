@@ -1,8 +1,11 @@
-"""The player: a video opened at the moment's start, the similarity timeline, moment navigation, exports.
+"""The player: a video opened at the moment's start, the similarity timeline, moment navigation, exports,
+the transcript beside the picture and subtitles under it.
 
 ``QMediaPlayer`` loads asynchronously, so the seek to the moment's start waits for ``LoadedMedia``. The
 moments of the open video (from the current results) are sorted by time; next/previous jump between them,
 and "Loop moment" sends the playhead back to the moment's start when it passes its end. Exports run as jobs.
+Subtitles sit in the black band of the video frame, under the picture, not painted over it: ``QVideoWidget``
+is a native surface on most platforms, and a widget stacked on it is drawn underneath or flickers.
 """
 
 from __future__ import annotations
@@ -21,10 +24,13 @@ from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
+    QMenu,
     QMessageBox,
     QProgressBar,
     QPushButton,
     QSizePolicy,
+    QSplitter,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -34,6 +40,12 @@ from desktop.jobs import JobRunner, describe_error
 from desktop.models.results_model import clock
 from desktop.player.icons import glyph
 from desktop.player.timeline import HeatLegend, TimelineStrip
+from desktop.player.transcript_lines import subtitle_at
+from desktop.player.transcript_panel import TranscriptPanel
+from desktop.speech_text import VideoWords
+
+SUBTITLES_KEY = "player/subtitles"
+TRANSCRIPT_KEY = "player/transcript"
 
 
 @dataclass
@@ -74,9 +86,35 @@ class PlayerView(QWidget):
         self.video_frame = QFrame()
         self.video_frame.setObjectName("videoFrame")
         self.video_frame.setStyleSheet("QFrame#videoFrame { background: #000000; border-radius: 8px; }")
+        self.subtitle_label = QLabel("")
+        self.subtitle_label.setObjectName("subtitles")
+        self.subtitle_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.subtitle_label.setWordWrap(True)
+        self.subtitle_label.setStyleSheet(
+            "QLabel#subtitles { color: #ffffff; background: #000000; font-size: 15px; font-weight: 600;"
+            " padding: 4px 12px 8px 12px; }"
+        )
+        self.subtitle_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.subtitle_label.setMinimumHeight(2 * self.subtitle_label.fontMetrics().height() + 16)
+        self.subtitle_label.hide()
+        self._segments: list[Any] = []
         vf = QVBoxLayout(self.video_frame)
         vf.setContentsMargins(0, 0, 0, 0)
-        vf.addWidget(self.video_widget)
+        vf.setSpacing(0)
+        vf.addWidget(self.video_widget, 1)
+        vf.addWidget(self.subtitle_label)
+        self.transcript = TranscriptPanel(engine)
+        self.transcript.setMinimumWidth(220)
+        self.transcript.seek_requested.connect(self._seek_from_transcript)
+        self.transcript.status.connect(self.status)
+        self.transcript.words_loaded.connect(self._on_words)
+        self.body = QSplitter(Qt.Orientation.Horizontal)
+        self.body.setObjectName("playerSplitter")
+        self.body.setChildrenCollapsible(False)
+        self.body.addWidget(self.video_frame)
+        self.body.addWidget(self.transcript)
+        self.body.setStretchFactor(0, 3)
+        self.body.setStretchFactor(1, 2)
 
         self.title = QLabel("Nothing playing")
         self.title.setObjectName("sectionTitle")
@@ -101,18 +139,35 @@ class PlayerView(QWidget):
         self.next_button = QPushButton(glyph("next"), "")
         self.next_button.setToolTip("Next moment  ( ] )")
         self.next_button.clicked.connect(self.next_moment)
-        self.loop_box = QCheckBox("Loop moment")
-        self.loop_box.setToolTip("Play the current moment over and over  (L)")
+        self.loop_box = QCheckBox("Loop")
+        self.loop_box.setToolTip("Loop the moment: play the current moment over and over  (L)")
         self.loop_box.setChecked(bool(QSettings().value("player/loop", False, type=bool)))
         self.loop_box.toggled.connect(lambda on: QSettings().setValue("player/loop", on))
         self.time_label = QLabel("0:00 / 0:00")
         self.time_label.setObjectName("muted")
-        self.clip_button = QPushButton("Export clip…")
+        self.subtitles_box = QCheckBox("Subtitles")
+        self.subtitles_box.setToolTip("Show what is said under the picture  (C)")
+        self.subtitles_box.setChecked(bool(QSettings().value(SUBTITLES_KEY, False, type=bool)))
+        self.subtitles_box.toggled.connect(self._subtitles_toggled)
+        self.transcript_button = QPushButton("Transcript")
+        self.transcript_button.setCheckable(True)
+        self.transcript_button.setToolTip("Show or hide what is said and shown, beside the picture  (T)")
+        self.transcript_button.setChecked(bool(QSettings().value(TRANSCRIPT_KEY, True, type=bool)))
+        self.transcript_button.toggled.connect(self._transcript_toggled)
+        self.transcript.setVisible(self.transcript_button.isChecked())
+        self.export_button = QToolButton()
+        self.export_button.setText("Export")
+        self.export_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        export_menu = QMenu(self.export_button)
+        self.clip_button = export_menu.addAction("Clip of this moment (.mp4)…", self.export_clip_dialog)
         self.clip_button.setToolTip("Save the current moment as an .mp4 file")
-        self.clip_button.clicked.connect(self.export_clip_dialog)
-        self.markers_button = QPushButton("Export markers…")
+        self.markers_button = export_menu.addAction("Moments as markers (EDL, FCPXML)…", self.export_markers_dialog)
         self.markers_button.setToolTip("Save the moments of this search as an EDL or FCPXML file for a video editor")
-        self.markers_button.clicked.connect(self.export_markers_dialog)
+        self.transcript_action = export_menu.addAction("Transcript (SRT, VTT, text)…", self.transcript.export_dialog)
+        self.transcript_action.setToolTip("Save what is said as subtitles or plain text")
+        export_menu.setToolTipsVisible(True)
+        self.export_button.setMenu(export_menu)
+        self.export_button.setToolTip("Save this moment, the search's moments or the transcript")
         self.export_progress = QProgressBar()
         self.export_progress.setMaximumWidth(120)
         self.export_progress.setRange(0, 1000)
@@ -127,20 +182,24 @@ class PlayerView(QWidget):
         head.addWidget(close, 0, Qt.AlignmentFlag.AlignTop)
         controls = QHBoxLayout()
         for w in (self.prev_button, self.play_button, self.next_button):
+            w.setFixedWidth(44)  # (the row also holds the transcript's and the export's buttons)
             controls.addWidget(w)
+        for w in (self.loop_box, self.subtitles_box, self.time_label):
+            w.setMinimumWidth(w.sizeHint().width())  # never squashed into clipped words
         controls.addSpacing(8)
         controls.addWidget(self.time_label)
         controls.addSpacing(12)
         controls.addWidget(self.loop_box)
+        controls.addWidget(self.subtitles_box)
         controls.addStretch(1)
         controls.addWidget(self.export_progress)
-        controls.addWidget(self.clip_button)
-        controls.addWidget(self.markers_button)
+        controls.addWidget(self.transcript_button)
+        controls.addWidget(self.export_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(12, 12, 12, 12)
         layout.setSpacing(8)
         layout.addLayout(head)
-        layout.addWidget(self.video_frame, 1)
+        layout.addWidget(self.body, 1)
         layout.addWidget(self.timeline)
         layout.addWidget(self.legend, 0, Qt.AlignmentFlag.AlignRight)
         layout.addLayout(controls)
@@ -166,6 +225,10 @@ class PlayerView(QWidget):
         self.timeline.set_data(opened.duration, opened.times, opened.relevance, opened.moments, opened.current)
         self.title.setText(Path(opened.video).name)
         self._update_subtitle()
+        if not same:
+            self._segments = []
+            self._show_subtitle(0.0)
+        self.transcript.load(opened.video, opened.query_text)
         start = self.current_range()[0]
         if same and self.media.mediaStatus() in (
             QMediaPlayer.MediaStatus.LoadedMedia,
@@ -188,6 +251,9 @@ class PlayerView(QWidget):
         self.timeline.set_data(0)
         self.title.setText("Nothing playing")
         self.subtitle.setText("")
+        self.transcript.clear()
+        self._segments = []
+        self._show_subtitle(0.0)
         self._update_buttons()
         self.closed.emit()
 
@@ -217,6 +283,49 @@ class PlayerView(QWidget):
 
     def toggle_loop(self) -> None:
         self.loop_box.toggle()
+
+    def toggle_subtitles(self) -> None:
+        self.subtitles_box.toggle()
+
+    def set_subtitles(self, on: bool, *, remember: bool = True) -> None:
+        """Subtitles on or off; ``remember=False`` leaves the user's saved choice alone (a screenshot run)."""
+        self.subtitles_box.blockSignals(not remember)
+        self.subtitles_box.setChecked(on)
+        self.subtitles_box.blockSignals(False)
+        self._show_subtitle(self.position())
+
+    def toggle_transcript(self) -> None:
+        self.transcript_button.toggle()
+
+    # -- transcript and subtitles -----------------------------------------------------------------------
+
+    def _on_words(self, words: VideoWords) -> None:
+        self._segments = list(words.said)
+        self._show_subtitle(self.position())
+
+    def _seek_from_transcript(self, seconds: float) -> None:
+        self.seek(seconds)
+        self._show_subtitle(seconds)
+        self.transcript.set_position(seconds)
+
+    def _subtitles_toggled(self, on: bool) -> None:
+        QSettings().setValue(SUBTITLES_KEY, on)
+        self._show_subtitle(self.position())
+
+    def _transcript_toggled(self, on: bool) -> None:
+        QSettings().setValue(TRANSCRIPT_KEY, on)
+        self.transcript.setVisible(on)
+
+    def _show_subtitle(self, seconds: float) -> None:
+        """The subtitle band: shown while subtitles are on for a video with a transcript, its text the words
+        said at ``seconds`` (empty in pauses; the band keeps its height so the picture does not jump)."""
+        on = self.subtitles_box.isChecked() and bool(self._segments)
+        self.subtitle_label.setVisible(on)
+        self.subtitle_label.setText(subtitle_at(self._segments, seconds) if on else "")
+
+    def subtitle_text(self) -> str:
+        """What the subtitle band shows now ("" when hidden)."""
+        return "" if self.subtitle_label.isHidden() else self.subtitle_label.text()
 
     def next_moment(self) -> bool:
         """Jump to the first moment starting after the playhead (or after the current one)."""
@@ -263,6 +372,8 @@ class PlayerView(QWidget):
                 self.media.setPosition(int(start * 1000))
                 seconds = start
         self.timeline.set_position(seconds)
+        self.transcript.set_position(seconds)
+        self._show_subtitle(seconds)
         total = self.media.duration() / 1000 or (self.opened.duration if self.opened else 0)
         self.time_label.setText(f"{clock(seconds)} / {clock(total)}")
 
@@ -293,6 +404,8 @@ class PlayerView(QWidget):
         has = self.opened is not None
         for w in (self.prev_button, self.play_button, self.next_button, self.clip_button, self.loop_box):
             w.setEnabled(has)
+        self.export_button.setEnabled(has)
+        self.transcript_action.setEnabled(has)
         self.markers_button.setEnabled(has and bool(self.opened and self.opened.all_moments))
 
     # -- exports ----------------------------------------------------------------------------------------

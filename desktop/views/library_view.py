@@ -31,7 +31,9 @@ from desktop.engine_api import EngineApi, FolderStatus, IndexSummary
 from desktop.jobs import JobRunner, describe_error, format_eta
 from desktop.models.results_model import ThumbnailLoader
 from desktop.problems import MODEL_DOWNLOAD, MODEL_INVALID, Problem, explain, model_label
+from desktop.speech_text import StageStatus
 from desktop.views.library_rows import POSTERS, FolderTable
+from desktop.views.library_stages import StageSteps, folder_stage_text, stage_failures, stages_summary
 from desktop.views.widgets import MessagePage
 
 WATCH_KEY = "library/watch"
@@ -71,6 +73,14 @@ class LibraryView(QWidget):
         title.setObjectName("sectionTitle")
         self.summary = QLabel("")
         self.summary.setObjectName("muted")
+        self.stages_label = QLabel("")
+        self.stages_label.setObjectName("muted")
+        self.stages_label.setToolTip(
+            "After its pictures, each video is transcribed (what is said) and read (text shown on screen). "
+            "Search uses each part as soon as it is done."
+        )
+        self.stages_label.hide()
+        self.stages: list[StageStatus] = []
         self.add_button = QPushButton("Add folder…")
         self.add_button.setObjectName("primary")
         self.add_button.clicked.connect(self.add_folder_dialog)
@@ -97,6 +107,7 @@ class LibraryView(QWidget):
         texts.setSpacing(2)
         texts.addWidget(title)
         texts.addWidget(self.summary)
+        texts.addWidget(self.stages_label)
         header.addLayout(texts, 1)
         for w in (self.watch_box, self.retry_button, self.remove_button, self.index_button, self.add_button):
             header.addWidget(w)
@@ -124,6 +135,7 @@ class LibraryView(QWidget):
         self.progress.setRange(0, 1000)
         self.progress.setTextVisible(False)
         self.progress_label = QLabel("")
+        self.steps = StageSteps()
         self.eta_label = QLabel("")
         self.eta_label.setObjectName("muted")
         progress_row = QHBoxLayout()
@@ -133,6 +145,7 @@ class LibraryView(QWidget):
         self.progress_box = QWidget()
         pl = QVBoxLayout(self.progress_box)
         pl.setContentsMargins(0, 0, 0, 0)
+        pl.addWidget(self.steps)
         pl.addLayout(progress_row)
         pl.addWidget(self.progress)
         self.progress_box.hide()
@@ -164,10 +177,18 @@ class LibraryView(QWidget):
             folders = self.engine.folders()
             failed = self.engine.failed_files()
             posters = {f.path: self.engine.posters(f.path, POSTERS) for f in folders}
+            self.stages = self.engine.stage_status()
         except Exception as exc:
             self.summary.setText(f"The library cannot be read: {describe_error(exc)}")
             return
-        self.table.set_rows(folders, [self._status(f) for f in folders], failed, posters, self.selected_folder())
+        paths = [f.path for f in folders]
+        statuses = [self._status(f, folder_stage_text(self.stages, f.path, paths)) for f in folders]
+        pictures_failed = {path for path, _ in failed}  # its picture's reason says it all: not repeated per stage
+        all_failed = failed + [(p, why) for p, why in stage_failures(self.stages) if p not in pictures_failed]
+        self.table.set_rows(folders, statuses, all_failed, posters, self.selected_folder())
+        summary = stages_summary(self.stages) if folders else ""
+        self.stages_label.setText(summary)
+        self.stages_label.setVisible(bool(summary))
         self.stack.setCurrentIndex(1 if folders else 0)
         videos = sum(f.videos for f in folders)
         indexed = sum(f.indexed for f in folders)
@@ -181,14 +202,17 @@ class LibraryView(QWidget):
         if self._model_problem is not None and any(f.pending or not f.videos for f in folders):
             text += " · indexing waits for the search model (see above)"
         self.summary.setText(text if folders else "No folders yet")
-        self.retry_button.setVisible(bool(failed))
+        self.retry_button.setVisible(bool(all_failed))
         self.table.headerItem().setToolTip(2, f"Videos indexed with {model}, the model searches use now")
         self._update_buttons()
 
-    def _status(self, f: FolderStatus) -> tuple[str, str]:
+    def _status(self, f: FolderStatus, stages_waiting: str = "") -> tuple[str, str]:
         """A folder's state in words, and its kind (``ok``, ``busy``, ``waiting``, ``failed``, ``none``); sound
-        files (no video stream: not failures, kept for speech indexing) are said after it."""
+        files (no video stream: not failures, kept for speech indexing) are said after it, then what speech and
+        screen text still have to do there."""
         text, kind = self._video_status(f)
+        if stages_waiting:
+            text = f"{text} · {stages_waiting}"
         if f.no_video:
             sounds = f"{f.no_video} sound file{'s' * (f.no_video != 1)} (no video)"
             text = f"{text} · {sounds}" if f.videos or kind == "busy" else sounds
@@ -302,6 +326,8 @@ class LibraryView(QWidget):
         self._model_for_run = model
         self.progress.setValue(0)
         self.progress_label.setText("Starting…" if model is None else f"Indexing with {model}…")
+        settings = self.engine.settings()
+        self.steps.set_steps(settings.speech, settings.screen_text)
         self.eta_label.setText("")
         self.progress_box.show()
         self.runner.start(self.engine.index, model=model)
@@ -323,6 +349,7 @@ class LibraryView(QWidget):
     def _on_progress(self, fraction: float, message: str, eta: float) -> None:
         self.progress.setValue(int(fraction * 1000))
         self.progress_label.setText(message)
+        self.steps.set_current(message)
         self.eta_label.setText(format_eta(eta))
 
     def _on_indexed(self, summary: IndexSummary) -> None:
@@ -331,6 +358,8 @@ class LibraryView(QWidget):
         failed = len(summary.failed)
         text = f"Indexed {summary.indexed} video{'s' * (summary.indexed != 1)}"
         self.status.emit(text + (f"; {failed} could not be read (see the list)" if failed else ""))
+        if summary.stages_not_run:
+            self.status.emit(f"{text}. Not run: {'; '.join(summary.stages_not_run)}")
         self.refresh()
         self.library_changed.emit()
         self.index_finished.emit(summary)

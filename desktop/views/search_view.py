@@ -43,6 +43,14 @@ from engine.search.results import SearchResults
 
 LEFT_MIN_WIDTH = 620  # with the player open: the query box stays above ~360 px at 1280 px wide
 EXAMPLES = ("a dog running on the beach", "birthday cake with candles", "city street at night")
+CHANNELS = (  # the channel choice beside the query: (button, engine channel, tooltip, placeholder)
+    ("All", None, "Search the pictures, what is said and what is shown on screen, in one list",
+     "Describe what you are looking for, e.g. “a dog catching a frisbee” — or drop a photo or clip here"),
+    ("Said", "speech", "Only what is said in the videos (their transcripts)",
+     "Words said in the video, e.g. “the wifi password”"),
+    ("Shown", "text", "Only text shown on screen: slides, signs, titles",
+     "Text seen on screen, e.g. “quarterly results”"),
+)  # fmt: skip
 
 
 class SearchView(QWidget):
@@ -107,6 +115,17 @@ class SearchView(QWidget):
         (self.moments_button if mode == "moments" else self.videos_button).setChecked(True)
         self.mode_group.idClicked.connect(self._mode_changed)
 
+        self.channel_group = QButtonGroup(self)
+        self.channel_buttons: list[QPushButton] = []
+        for n, (label, _channel, tip, _placeholder) in enumerate(CHANNELS):
+            button = QPushButton(label)
+            button.setCheckable(True)
+            button.setToolTip(tip)
+            self.channel_group.addButton(button, n)
+            self.channel_buttons.append(button)
+        self.channel_buttons[0].setChecked(True)
+        self.channel_group.idClicked.connect(self._channel_changed)
+
         self.filters_panel = FiltersPanel()
         self.filters_button = popup_button("Filters", self.filters_panel)
         self.filters_panel.changed.connect(self._filters_changed)
@@ -121,16 +140,21 @@ class SearchView(QWidget):
         options.addWidget(self.videos_button)
         options.addWidget(self.moments_button)
         options.addSpacing(8)
+        for button in self.channel_buttons:
+            options.addWidget(button)
+        options.addSpacing(8)
         options.addWidget(self.filters_button)
-        options.addSpacing(12)
+        options.addStretch(1)
+        counts = QHBoxLayout()  # a row of its own: beside the modes, channels and filters it was cut short
+        counts.setSpacing(6)
         self.summary = QLabel("")
         self.summary.setObjectName("muted")
-        options.addWidget(self.summary, 1)
+        counts.addWidget(self.summary, 1)
         self.show_all_button = QPushButton("Show weaker matches")
         self.show_all_button.setToolTip("Include results below the relevance cutoff")
         self.show_all_button.clicked.connect(self.show_all)
         self.show_all_button.hide()
-        options.addWidget(self.show_all_button)
+        counts.addWidget(self.show_all_button)
 
         self.thumbnails = ThumbnailLoader(engine, self)
         self.model = ResultsModel(self.thumbnails, self)
@@ -159,6 +183,7 @@ class SearchView(QWidget):
         ll.addLayout(top)
         ll.addWidget(self.example_row)
         ll.addLayout(options)
+        ll.addLayout(counts)
         ll.addWidget(self.stack, 1)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.setObjectName("searchSplitter")
@@ -179,6 +204,20 @@ class SearchView(QWidget):
 
     def mode(self) -> str:
         return "moments" if self.moments_button.isChecked() else "videos"
+
+    def channel(self) -> str | None:
+        """The channel the query is restricted to: None (all), "speech" (said) or "text" (shown on screen)."""
+        return CHANNELS[max(0, self.channel_group.checkedId())][1]
+
+    def set_channel(self, channel: str | None) -> None:
+        n = next(n for n, row in enumerate(CHANNELS) if row[1] == channel)
+        self.channel_buttons[n].setChecked(True)
+        self._channel_changed(n)
+
+    def _channel_changed(self, n: int) -> None:
+        self.query_box.setPlaceholderText(CHANNELS[n][3])
+        if self.last_query is not None and self.last_query.text:
+            self.run_search()
 
     def refresh_state(self) -> None:
         """Show the right empty state for the library as it is now (after indexing, adding folders)."""
@@ -271,7 +310,8 @@ class SearchView(QWidget):
         self.summary.setText("Searching…")
         if self.stack.currentIndex() == 0:
             self.message.show_message("Searching…", _describe(query))
-        self.runner.start(self.engine.search, query)
+        channel = self.channel() if query.text else None  # pictures and clips are not words said or shown
+        self.runner.start(self.engine.search, query, channel=channel)
 
     def show_all(self) -> None:
         if self.last_query is not None:

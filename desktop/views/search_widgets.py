@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from PySide6.QtCore import QModelIndex, QRect, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QFont, QPainter, QPainterPath, QPen
+from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QFont, QFontMetrics, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -24,11 +24,13 @@ from PySide6.QtWidgets import (
 )
 
 from desktop import theme
-from desktop.models.results_model import HitRole, RangeRole, RelevanceRole
+from desktop.highlight import draw_html, marked_html, query_mark, term_spans
+from desktop.models.results_model import CHANNEL_WORDS, HitRole, RangeRole, RelevanceRole, TermsRole, why_text
 from engine.search.query import SearchFilters
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
-CARD = QSize(248, 206)
+CARD = QSize(248, 226)
+CHANNEL_DOTS = {"picture": "#4fc3c9", "speech": "#9aa4ff", "text": "#f2b34c"}  # on the badge's dark pill
 THUMB_H = 140
 
 
@@ -144,6 +146,9 @@ class ResultDelegate(QStyledItemDelegate):
         painter.drawRoundedRect(badge, badge.height() / 2, badge.height() / 2)
         painter.setPen(QColor("#ffffff"))
         painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, badge_text)
+        hit = index.data(HitRole)
+        channel = hit.channel if hit is not None else "picture"
+        self._paint_channel(painter, thumb, channel, fm)
         range_text = str(index.data(RangeRole) or "")
         rw = fm.horizontalAdvance(range_text) + 14
         pill = QRect(thumb.left() + 8, thumb.bottom() - fm.height() - 12, rw, fm.height() + 6)
@@ -162,13 +167,59 @@ class ResultDelegate(QStyledItemDelegate):
         painter.setPen(QColor(c.text))
         painter.drawText(text_rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, name)
         painter.setFont(option.font)
-        hit = index.data(HitRole)
         folder = str(Path(hit.video).parent) if hit is not None else ""
-        sub_rect = text_rect.translated(0, text_rect.height() + 4)
+        sub_rect = text_rect.translated(0, text_rect.height() + 3)
         painter.setPen(QColor(c.muted))
         folder = painter.fontMetrics().elidedText(folder, Qt.TextElideMode.ElideLeft, sub_rect.width())
         painter.drawText(sub_rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, folder)
+        if hit is not None:
+            why_rect = sub_rect.translated(0, sub_rect.height() + 3)
+            paint_why(painter, why_rect, hit, tuple(index.data(TermsRole) or ()), option.font)
         painter.restore()
+
+    @staticmethod
+    def _paint_channel(painter: QPainter, thumb: QRect, channel: str, fm: QFontMetrics) -> None:
+        """The channel badge, top left on the thumbnail: a coloured dot and the word, on a dark pill (so it
+        reads on any picture, in either theme)."""
+        word = CHANNEL_WORDS.get(channel, channel)
+        dot = fm.height() // 2
+        pill = QRect(thumb.left() + 8, thumb.top() + 8, fm.horizontalAdvance(word) + dot + 20, fm.height() + 6)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor(0, 0, 0, 175))
+        painter.drawRoundedRect(pill, pill.height() / 2, pill.height() / 2)
+        painter.setBrush(QColor(CHANNEL_DOTS.get(channel, "#ffffff")))
+        painter.drawEllipse(pill.left() + 8, pill.center().y() - dot // 2 + 1, dot, dot)
+        painter.setPen(QColor("#ffffff"))
+        text = pill.adjusted(dot + 13, 0, 0, 0)
+        painter.drawText(text, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, word)
+
+
+def fitted_quote(quote: str, terms: tuple[str, ...], fm: QFontMetrics, width: int) -> str:
+    """``quote`` in curly quotes, cut to ``width``: from its start when its first matched word fits, else from
+    a couple of words before that word (with a leading ellipsis), so the match is what shows."""
+    words = quote.split()
+    spans = term_spans(quote, terms)
+    text = f"“{quote}”"
+    if spans and fm.horizontalAdvance(text[: spans[0][1] + 1]) > width * 0.8:
+        before = len(quote[: spans[0][0]].split())
+        text = "“…" + " ".join(words[max(0, before - 2) :]) + "”"
+    return fm.elidedText(text, Qt.TextElideMode.ElideRight, width)
+
+
+def paint_why(painter: QPainter, rect: QRect, hit: object, terms: tuple[str, ...], font: QFont) -> None:
+    """The card's third line: the words said or shown (the query's words marked), or the shared concepts."""
+    c = theme.colors()
+    quote = getattr(hit, "quote", None)
+    if getattr(hit, "channel", "picture") not in ("speech", "text") or not quote:
+        painter.setPen(QColor(c.muted))
+        text = painter.fontMetrics().elidedText(why_text(hit), Qt.TextElideMode.ElideRight, rect.width())  # type: ignore[arg-type]
+        painter.drawText(rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, text)
+        return
+    italic = QFont(font)
+    italic.setItalic(True)
+    shown = fitted_quote(quote, terms, QFontMetrics(italic), rect.width() - 2)
+    html = f'<span style="color:{c.text}">{marked_html(shown, [(term_spans(shown, terms), query_mark())])}</span>'
+    draw_html(painter, html, italic, rect.left(), rect.top() + 1)  # (marked words make the line a little taller)
 
 
 def _relevance_color(relevance: float) -> str:

@@ -13,6 +13,8 @@ import numpy as np
 from PySide6.QtGui import QColor, QImage
 
 from desktop.engine_api import FolderStatus, IndexSummary, ModelChoice, ModelState
+from desktop.jobs import PROGRESS_INTERVAL_S
+from desktop.speech_text import ShownLine, StageStatus, VideoWords
 from engine.jobs import CancelToken, ProgressCallback, check_cancel
 from engine.search.query import Query
 from engine.search.results import Curve, MomentHit, SearchResults, VideoHit, Why
@@ -47,6 +49,13 @@ class FakeEngine:
         self._trained_epochs: dict[str, int] = {}
         self.broken_models: dict[str, tuple[str | None, Exception]] = {}  # name -> (download, problem)
         self.index_error: Exception | None = None
+        self.words: dict[str, VideoWords] = {}  # video -> what video_words() answers (default: not transcribed)
+        self.words_gate: threading.Event | None = None  # when set by a test, video_words waits on it
+        self.stages: list[StageStatus] = [StageStatus("speech", True), StageStatus("text", True)]
+        self.quotes = {  # video index -> (channel, quote) of its hits; the others are found by the picture
+            0: ("speech", "the wifi password is on the fridge"),
+            1: ("text", "Quarterly results 2024"),
+        }
 
     def library_root(self) -> Path:
         return self.root
@@ -100,6 +109,10 @@ class FakeEngine:
             if progress:
                 progress(step / self.index_steps, f"Indexed {step}/{self.index_steps}: clip{step}.mp4")
             time.sleep(self.step_s)
+        for on, label in ((self._settings.speech, "Speech"), (self._settings.screen_text, "Screen text")):
+            if on and progress:  # the stages after the pictures report under their own names
+                time.sleep(max(self.step_s, PROGRESS_INTERVAL_S))  # (the runner passes on a report per interval)
+                progress(0.95, f"{label} 1/1: clip0.mp4")
         self.indexed = True
         return IndexSummary(len(self.video_files), list(self.failed))
 
@@ -122,9 +135,14 @@ class FakeEngine:
         for n, path in enumerate(self.video_files):
             why = Why(3.0 + n, ("beach",) if n == 0 else ())
             rel = 90.0 - 20 * n
-            results.videos.append(VideoHit(str(path), n + 1, 0.3 - 0.05 * n, rel, 3.0 + n, 12.0, why))
+            channel, quote = self.quotes.get(n, ("picture", None))
+            if query.channel is not None and channel != query.channel:
+                continue  # restricted to a channel: only what was said (or shown)
+            said = {"channel": channel, "quote": quote}
+            said |= {"quote_start": 1.0, "quote_end": 3.0} if quote else {}
+            results.videos.append(VideoHit(str(path), n + 1, 0.3 - 0.05 * n, rel, 3.0 + n, 12.0, why, **said))
             for start, end in ((1.0, 3.0), (5.0, 9.0)):
-                results.moments.append(MomentHit(str(path), n + 1, start, end, 0.3, rel, start + 1, 12.0, why))
+                results.moments.append(MomentHit(str(path), n + 1, start, end, 0.3, rel, start + 1, 12.0, why, **said))
             times = np.arange(0, 12, 0.5)
             relevance = np.clip(100 * np.exp(-((times - 7) ** 2) / 4), 0, 100)
             results.curves[n + 1] = Curve(times, relevance / 300, relevance)
@@ -158,13 +176,22 @@ class FakeEngine:
         return write_markers(markers_from(moments), path, title=title)
 
     def transcript(self, video: str) -> list[Any]:
-        return []  # the fake library has heard nothing
+        return list(self.video_words(video).said)
 
     def export_transcript(self, video: str, path: Path, fmt: str) -> Path:
+        from engine.atomic import atomic_write_bytes
         from engine.export.subtitles import render
 
-        path.write_text(render([], fmt), encoding="utf-8")  # type: ignore[arg-type]
+        atomic_write_bytes(path, render(self.transcript(video), fmt).encode("utf-8"))  # type: ignore[arg-type]
         return path
+
+    def video_words(self, video: str) -> VideoWords:
+        if self.words_gate is not None:
+            self.words_gate.wait(5)
+        return self.words.get(str(video), VideoWords(said_state="pending", shown_state="pending"))
+
+    def stage_status(self) -> list[StageStatus]:
+        return list(self.stages)
 
     def list_models(self) -> list[ModelChoice]:
         return [ModelChoice("fake:hash-8", "hash"), ModelChoice("test-tiny", "tiny")]
@@ -270,3 +297,19 @@ class FakeEngine:
         best = out / "best"
         best.mkdir(parents=True, exist_ok=True)
         return TrainResult(out / "checkpoints" / f"epoch-{config.epochs:04d}", best, 40.0, history)
+
+
+def spoken_words() -> VideoWords:
+    """Three said segments with word times (0.5-2.5 s, 4-6 s, 8-11.5 s) and one line shown at 6-9 s."""
+    from engine.speech.transcript import Segment, Word
+
+    def segment(start: float, text: str, step: float = 0.5) -> Segment:
+        words = [Word(start + n * step, start + (n + 1) * step - 0.05, w) for n, w in enumerate(text.split())]
+        return Segment.from_words(words)
+
+    said = [
+        segment(0.5, "Hello and welcome home."),
+        segment(4.0, "The wifi password is on the fridge."),
+        segment(8.0, "Grandma talked about the war and the long winter of forty four.", 0.3),
+    ]
+    return VideoWords(said=said, shown=[ShownLine(6.0, 9.0, "Quarterly results 2024")], language="en")
