@@ -72,9 +72,13 @@ class TranscriptTables(CatalogConnection):
         """Videos this stage has not done for their current file with this model, in path order.
 
         A ``no_audio`` result holds whatever the model (the file has no sound); a failed one is retried when
-        the file or the model changes, or after ``retry_failed_stages``."""
+        the file or the model changes, or after ``retry_failed_stages``. The text stage reads pictures, so it
+        skips sound files (status 'no_video') and files whose pictures failed: it would only fail again on them,
+        for the reason the picture stage already gives."""
+        pictures = " AND v.status NOT IN ('no_video', 'failed')" if stage == "text" else ""
         sql = (
-            "SELECT v.* FROM videos v WHERE v.fingerprint != '' AND NOT EXISTS (SELECT 1 FROM stage_results r"
+            f"SELECT v.* FROM videos v WHERE v.fingerprint != ''{pictures} AND NOT EXISTS ("
+            " SELECT 1 FROM stage_results r"
             " WHERE r.video_id = v.id AND r.stage = ? AND r.fingerprint = v.fingerprint"
             " AND (r.model = ? OR r.status = 'no_audio')) ORDER BY v.path"
         )

@@ -217,3 +217,19 @@ def test_a_sound_file_is_recorded_as_no_video_not_failed_and_not_pending(tmp_pat
         assert (counts.videos, counts.pending, counts.failed, counts.no_video) == (1, 1, 0, 1)
         cat.update_video_file(a, folder / "memo.m4a", 5, 5, "fa2")  # changed: looked at again
         assert {v["id"] for v in cat.pending_videos("m", 1.0, 4.0, 2.0)} == {a, b}
+
+
+def test_the_text_stage_skips_sound_files_and_files_whose_pictures_failed(tmp_path: Path) -> None:
+    """Screen text reads pictures: a sound file has none, and a file the picture stage failed on would only fail
+    again for the same reason. Speech still hears both."""
+    folder = tmp_path / "v"
+    folder.mkdir()
+    with Catalog(tmp_path / "c.sqlite") as cat:
+        f, _ = cat.add_folder(folder)
+        sound = cat.add_video(f["id"], folder / "memo.m4a", 1, 1, "fa")
+        broken = cat.add_video(f["id"], folder / "broken.mp4", 1, 1, "fb")
+        fine = cat.add_video(f["id"], folder / "fine.mp4", 1, 1, "fc")
+        cat.mark_no_video(sound, "no video stream (audio only)")
+        cat.mark_failed(broken, "cannot decode the first frame")
+        assert [v["id"] for v in cat.stage_pending("text", "ocr")] == [fine]
+        assert {v["id"] for v in cat.stage_pending("speech", "tiny.en")} == {sound, broken, fine}
