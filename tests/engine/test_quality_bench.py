@@ -253,12 +253,13 @@ def test_quick_run_prints_one_table_with_every_row(tmp_path: Path, capsys: pytes
     assert len([line for line in table.splitlines() if line.startswith("| ")]) == 1 + len(rows)
     goal_lines = figures["goals"]
     assert len(goal_lines) == 4 + 3 + 2 + 1 and all(line[:6] in ("PASS  ", "FAIL  ") for line in goal_lines)
-    # the twin-pair accuracy in the table is the strict comparison of the scores in the answers (a tie loses)
+    # the twin-pair accuracy in the table is the strict comparison of the places in the answers' lists (relevance,
+    # then score: a tie loses)
     world = json.loads((work / "seed0" / "world.json").read_text())["world"]
     for row in search_rows:
         answers = read_answers(work / "seed0" / "answers" / f"{row['objective']}-{row['evaluation']}.jsonl")
         wins = []
         for i, t in enumerate(world["tests"]):
-            scores = {h["video"]: h["score"] for h in answers[f"pair:{i}"]["hits"]}
-            wins.append(scores[t["clip"]] > scores[t["reversed_twin"]])
+            places = {h["video"]: (h["relevance"], h["score"]) for h in answers[f"pair:{i}"]["hits"]}
+            wins.append(places[t["clip"]] > places[t["reversed_twin"]])
         assert row["twin_reversed"] == pytest.approx(100.0 * sum(wins) / len(wins))
