@@ -14,7 +14,8 @@ through the commands a user runs:
    temporal head (once per ``--head-windows`` choice) and ``--pooling mean`` of the same checkpoint, each in its
    own library (so two can be indexed at once), sampling every frame;
 5. ``scenefind search --batch`` asks every query: each test caption over the whole library (video R@1/R@5), over
-   its clip's folder (the clip against its twins), and each event's caption in its long video (moments);
+   its clip's folder (the clip against its twins), and each event's caption in its long video (moments), scored
+   in the order the answers list them, which is what a user sees (``engine.bench.quality_metrics``);
 6. the same checkpoints are evaluated as ``bench train`` evaluates (``engine.train.evaluate``, frames rendered in
    memory): on ``bench train``'s own test split for the seed, and on the library's test clips (with the twin
    pairs scored by the model directly), so the table shows how much of the in-memory gain survives search.

@@ -138,6 +138,7 @@ def format_report(
         f"{setup.model}, {len(seeds)} seed(s) {', '.join(map(str, seeds))}; {setup.epochs} epochs, batch "
         f"{setup.batch_size}, {spec.n_train} training clips (bench train's budget and clips); {spec.n_test} "
         f"held-out test clips with their twins, {spec.n_long} long videos.",
+        "Through search every figure follows the list a user gets (relevance order, ties by score). "
         "R@K through search: the test caption over the whole library (its twins and the long videos included; "
         "pessimistic ties); in memory: among the test clips alone, as bench train ranks them. "
         "twin rev / col: the clip strictly above its time-reversed / colour-swapped twin (a tie is a loss). "

@@ -34,7 +34,7 @@ _FLAGS = (  # (flag, TrainConfig field, type, help)
     ("--lr", "lr", float, "learning rate of the towers"),
     ("--head-lr", "head_lr", float, "learning rate of the heads"),
     ("--frames", "n_frames", int, "frames per clip"),
-    ("--patience", "patience", int, "epochs without better validation R@1 before stopping (0 = never)"),
+    ("--patience", "patience", int, "epochs with no gain in validation R@1 (ties: R@5, R@10, MnR); 0 = never"),
     ("--seed", "seed", int, "random seed"),
     ("--device", "device", str, "auto, cpu, cuda, cuda:N or mps"),
 )

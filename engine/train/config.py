@@ -41,7 +41,7 @@ class TrainConfig:
     n_frames: int = 8
     val_fraction: float = 0.1
     seed: int = 0
-    patience: int = 3  # epochs without a better validation R@1 before stopping; 0 = never stop early
+    patience: int = 3  # epochs without better validation retrieval (trainer.SELECTION) before stopping; 0 = never
     freeze_vision: bool = False
     freeze_text: bool = False
     heads_only: bool = False

@@ -5,7 +5,8 @@ in an atomic checkpoint (a folder written aside and renamed in, then ``latest.js
 steps saves a checkpoint that resumes at the same step (the epoch's order and negatives are pure functions of
 seed and epoch), and the whole state (weights, heads, EMCL ``M``, CE-CLIP θ, optimiser, schedule, history)
 travels in that folder. Mixed precision runs on CUDA only; the logit scale is clamped to ≤ 100 after every step;
-validation R@1 drives early stopping and the ``best`` copy. Logs: ``log.csv`` always, TensorBoard when installed.
+validation retrieval drives early stopping and the ``best`` copy (:func:`selection_key` says how). Logs:
+``log.csv`` always, TensorBoard when installed.
 
 Several processes (``torchrun --nproc_per_node=N -m engine.cli train CONFIG``, or ``scenefind train --nproc N``) train
 one model with DDP: ``batch_size`` is then the global batch, each rank encodes its contiguous share and the losses
@@ -51,7 +52,11 @@ from engine.train.run_folder import (
 )
 
 log = logging.getLogger(__name__)
-VAL_METRIC = "t2v_R1"
+VAL_METRIC = "t2v_R1"  # the figure shown as the best epoch's (the first of SELECTION's keys)
+# The ``best`` epoch: validation R@1, then R@5, R@10 and the mean rank (lower is better) when they tie. R@1 alone
+# ties easily: a small validation set has few possible values, and captions that occur twice cap it (of two clips
+# with one caption only one can be first), so it stops moving while the model still improves.
+SELECTION: tuple[tuple[str, float], ...] = (("t2v_R1", 1.0), ("t2v_R5", 1.0), ("t2v_R10", 1.0), ("t2v_MnR", -1.0))
 
 
 @dataclass
@@ -83,9 +88,34 @@ class _State:
     epoch: int = 0
     micro: int = 0  # next micro-batch within the epoch
     step: int = 0  # optimiser steps so far
-    best: float | None = None
+    best: float | None = None  # VAL_METRIC of the best epoch
+    best_key: list[float] | None = None  # its selection_key (None in checkpoints written before there was one)
     bad_epochs: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def selection_key(metrics: dict[str, float]) -> list[float] | None:
+    """How epochs compare for ``best`` (larger is better, compared in order): SELECTION's figures, a lower-is-better
+    one negated; None without validation figures. Missing or NaN figures count as the worst."""
+    if metrics.get(VAL_METRIC) is None:
+        return None
+    values = [sign * float(metrics.get(name, math.nan)) for name, sign in SELECTION]
+    return [-math.inf if math.isnan(v) else v for v in values]
+
+
+def _judge(state: _State, key: list[float] | None, score: float | None) -> tuple[bool, bool]:
+    """(this epoch becomes ``best``, this epoch improved): ``best`` goes to the later epoch on a full tie (it
+    trained longer to the same figures), while patience counts only strict improvements, so a plateau still
+    stops early."""
+    if key is None:
+        return False, False
+    if state.best_key is None and state.best is not None:  # resumed from a checkpoint that kept R@1 alone
+        state.best_key = [state.best, *(-math.inf for _ in SELECTION[1:])]
+    better = state.best_key is None or key > state.best_key
+    best = better or key == state.best_key
+    if best:
+        state.best, state.best_key = score, key
+    return best, better
 
 
 # --- model and optimiser ------------------------------------------------------------------------------------------
@@ -278,10 +308,8 @@ def fit(
             if cancelled:
                 raise stopped or JobCancelled(f"training cancelled during validation; resume from {last}")
             score = metrics.get(VAL_METRIC)
-            improved = score is not None and (state.best is None or score > state.best)
+            best, improved = _judge(state, selection_key(metrics), score)
             state.bad_epochs = 0 if improved or score is None else state.bad_epochs + 1
-            if improved:
-                state.best = score
             state.epoch, state.micro = epoch + 1, 0
             row = EpochReport(
                 epoch + 1,
@@ -292,7 +320,7 @@ def fit(
                 time.perf_counter() - started,
                 metrics,
                 "",
-                improved or score is None,
+                best or score is None,
             )
             state.history.append(dataclasses.asdict(row))
             last = snapshot(f"epoch-{epoch + 1:04d}")
@@ -377,5 +405,6 @@ __all__ = [
     "fit",
     "latest_checkpoint",
     "model_for",
+    "selection_key",
     "train",
 ]

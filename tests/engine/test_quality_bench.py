@@ -44,7 +44,24 @@ def test_twin_pairs_count_a_tie_as_a_loss() -> None:
     assert twin_accuracy([(0.5, 0.4), (0.5, 0.5), (0.3, 0.6), (0.2, None)]) == 50.0
     assert twin_accuracy([(1.0, 1.0)] * 10) == 0.0
     assert math.isnan(twin_accuracy([]))
-    assert pair_scores([_hit("a", 0.3), _hit("c", 0.2)], "a", "b") == (0.3, None)
+    assert pair_scores([_hit("a", 0.3), _hit("c", 0.2)], "a", "b") == ((0.0, 0.3), None)
+
+
+def test_figures_follow_the_list_a_user_sees_not_the_raw_scores() -> None:
+    """Search lists hits by relevance (calibrated per video), ties by score; the figures follow that list."""
+    listed = [_hit("b", 0.6, relevance=99.0), _hit("a", 0.9, relevance=98.0), _hit("c", 0.2, relevance=98.0)]
+    assert rank_of("b", listed) == 1 and rank_of("a", listed) == 2 and rank_of("c", listed) == 3
+    right, twin = pair_scores(listed, "a", "b")
+    assert not twin_win(right, twin)  # a scores higher but is listed below b: a loss
+    assert twin_win(*pair_scores(listed, "a", "c"))  # equal relevance: the score decides, as the list does
+    tie = [_hit("a", 0.5, relevance=90.0), _hit("b", 0.5, relevance=90.0)]
+    assert not twin_win(*pair_scores(tie, "a", "b")) and rank_of("a", tie) == 2
+    moments = [
+        _hit("v", 0.2, relevance=99.0, start=30.0, end=34.0),
+        _hit("v", 0.9, relevance=50.0, start=10.0, end=14.0),
+    ]
+    figures = moment_metrics([("q", "v", 60.0, (10.0, 14.0), moments)])
+    assert figures["R1@0.5"] == 0.0 and figures["mAP"] == pytest.approx(50.0)  # the listed first moment is wrong
 
 
 def test_moment_metrics_follow_qvhighlights() -> None:
@@ -236,12 +253,13 @@ def test_quick_run_prints_one_table_with_every_row(tmp_path: Path, capsys: pytes
     assert len([line for line in table.splitlines() if line.startswith("| ")]) == 1 + len(rows)
     goal_lines = figures["goals"]
     assert len(goal_lines) == 4 + 3 + 2 + 1 and all(line[:6] in ("PASS  ", "FAIL  ") for line in goal_lines)
-    # the twin-pair accuracy in the table is the strict comparison of the scores in the answers (a tie loses)
+    # the twin-pair accuracy in the table is the strict comparison of the places in the answers' lists (relevance,
+    # then score: a tie loses)
     world = json.loads((work / "seed0" / "world.json").read_text())["world"]
     for row in search_rows:
         answers = read_answers(work / "seed0" / "answers" / f"{row['objective']}-{row['evaluation']}.jsonl")
         wins = []
         for i, t in enumerate(world["tests"]):
-            scores = {h["video"]: h["score"] for h in answers[f"pair:{i}"]["hits"]}
-            wins.append(scores[t["clip"]] > scores[t["reversed_twin"]])
+            places = {h["video"]: (h["relevance"], h["score"]) for h in answers[f"pair:{i}"]["hits"]}
+            wins.append(places[t["clip"]] > places[t["reversed_twin"]])
         assert row["twin_reversed"] == pytest.approx(100.0 * sum(wins) / len(wins))

@@ -25,8 +25,8 @@ REPO = Path(__file__).resolve().parents[2]
 def trained_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``scenefind train CONFIG --model scratch:tiny`` for 8 epochs (seconds) on 32 clips of a moving circle.
 
-    Every clip is for training (``val_fraction = 0``: four captions, so validation R@1 would tie and keep epoch 1
-    as ``best``); ``best`` is then the last epoch."""
+    Every clip is for training (``val_fraction = 0``: with four captions a validation split would say little);
+    ``best`` is then the last epoch."""
     root = tmp_path_factory.mktemp("trained")
     data = write_training_set(root / "clips", per_direction=8)
     run = root / "run"

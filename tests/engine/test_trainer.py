@@ -281,3 +281,36 @@ def test_train_cli_parses_config_and_flags(tmp_path, monkeypatch) -> None:
     assert config.data == str(tmp_path / "caps.jsonl")
     bad = parser.parse_args(["--no-progress", "train", "--epochs", "0"])
     assert handlers["train"](bad) == 2
+
+
+def _scripted_validation(monkeypatch, figures: list[dict[str, float]]) -> None:
+    """Validation that returns ``figures[epoch]`` (each epoch's R@1, R@5, R@10, mean rank), whatever the model."""
+    import engine.train.evaluate as evaluate_module
+
+    calls = iter(figures)
+    monkeypatch.setattr(evaluate_module, "evaluate", lambda *a, **k: dict(next(calls)))
+
+
+def _figures(r1: float, r5: float = 50.0, r10: float = 80.0, mnr: float = 5.0) -> dict[str, float]:
+    return {"t2v_R1": r1, "t2v_R5": r5, "t2v_R10": r10, "t2v_MnR": mnr}
+
+
+def _best_epoch(out: Path) -> int:
+    return int(json.loads((out / "best" / "config.json").read_text(encoding="utf-8"))["epoch"])
+
+
+def test_best_breaks_r1_ties_by_the_other_figures_then_by_the_later_epoch(tmp_path, clips, monkeypatch) -> None:
+    # R@1 ties at every epoch, as duplicate captions in validation make it do: the mean rank decides
+    _scripted_validation(monkeypatch, [_figures(10, mnr=9), _figures(10, mnr=4), _figures(10, mnr=6)])
+    result = fit(_model(), clips[0], clips[1], _config(tmp_path / "a", epochs=3))
+    assert [h.best for h in result.history] == [True, True, False]
+    assert _best_epoch(tmp_path / "a") == 2 and result.best_metric == 10
+    # every figure ties: the later epoch is best (it trained longer), but patience sees no improvement and stops
+    _scripted_validation(monkeypatch, [_figures(10)] * 6)
+    result = fit(_model(), clips[0], clips[1], _config(tmp_path / "b", epochs=6, patience=2))
+    assert result.stopped_early and [h.best for h in result.history] == [True, True, True]
+    assert _best_epoch(tmp_path / "b") == 3
+    # a higher R@1 wins over any mean rank; a worse later epoch never replaces it
+    _scripted_validation(monkeypatch, [_figures(10, mnr=2), _figures(12, mnr=9), _figures(11, mnr=1)])
+    result = fit(_model(), clips[0], clips[1], _config(tmp_path / "c", epochs=3))
+    assert _best_epoch(tmp_path / "c") == 2 and result.best_metric == 12

@@ -288,6 +288,27 @@ def test_a_broken_run_folder_is_refused_naming_the_file_and_the_library_is_untou
         assert [h.video for h in Searcher(lib, lib.encoder()).search_text("blue", k=5)] == hits
 
 
+def test_switching_to_a_run_and_back_keeps_the_other_models_index(
+    tmp_path: Path, indexed_library: tuple[Path, list[str]]
+) -> None:
+    """Indexing with a trained run beside test-tiny adds the run's index; test-tiny's files and hits are as before."""
+    home, hits = indexed_library
+    _, run = _run(tmp_path / "run")
+    with Library(home) as lib:
+        folder = lib.paths.index_dir(lib.encoder().model_id)
+        files = {p: p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+        before = {m["model_id"]: m["videos"] for m in lib.catalog.models()}
+    assert main(["--home", str(home), "--model", str(run), "--no-progress", "index"]) == 0
+    with Library(home) as lib:
+        after = {m["model_id"]: m["videos"] for m in lib.catalog.models()}
+        run_id = create_encoder(str(run)).model_id
+        assert after == {**before, run_id: next(iter(before.values()))}  # one more index, the old one as it was
+        assert {p: p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()} == files
+        lib.settings = lib.settings.replace(model="test-tiny")
+        assert [h.video for h in Searcher(lib, lib.encoder()).search_text("blue", k=5)] == hits
+        assert lib.paths.index_dir(run_id).is_dir()
+
+
 def test_a_plain_open_clip_checkpoint_folder_still_loads_as_towers(tmp_path: Path) -> None:
     from engine.models.checkpoint import save_checkpoint
     from engine.models.openclip_encoder import OpenClipEncoder
