@@ -9,7 +9,9 @@ back (these machines are shared: compare ratios, not absolute figures):
 * ``ffmpeg`` decoding every frame, and with ``-skip_frame nokey`` (keyframes only): the two limits;
 * Scenefind indexing the file (three links to it in one run, the long file once) into a library that has
   been used before, with ``fake:color`` (decoding is nearly all of the work) and with ``random:ViT-B-32``
-  (real ViT-B/32 compute, no weights needed), timed from the scan to the last save;
+  (real ViT-B/32 compute, no weights needed), timed from the scan to the last save of the picture stage (the
+  speech and on-screen text stages that ``index`` runs next are off here: they are ``bench speech``'s, and
+  would otherwise be most of the time);
 * Scenefind's decoder alone, as indexing runs it (its plan and the share of packets it decoded);
 * the bytes of index (hnswlib graphs, float16 vectors, metadata) per hour of video, with ViT-B-32.
 
@@ -171,12 +173,11 @@ def index_once(path: Path, model: str, encoder: Any, copies: int = 1) -> dict[st
     copies spread the run's own costs (job row, index saves) as a folder of many files does."""
     from engine.library.library import Library
     from engine.media.clock_video import write_clock_video
-    from engine.settings import EngineSettings
 
     with tempfile.TemporaryDirectory(prefix="scenefind-bench-decode-") as tmp:
         folder = Path(tmp) / "videos"
         write_clock_video(folder / "warm-up.mp4", 1.0, size=(64, 36))
-        with Library(Path(tmp) / "home", settings=EngineSettings(model=model)) as lib:
+        with Library(Path(tmp) / "home", settings=picture_only(model)) as lib:
             lib.add_folder(folder)
             lib.index(encoder)
             before = _bytes(lib.paths.index_dir(encoder.model_id))
@@ -190,6 +191,13 @@ def index_once(path: Path, model: str, encoder: Any, copies: int = 1) -> dict[st
         raise RuntimeError(f"{path}: not indexed: {result.failed}")
     return {"seconds": elapsed / copies, "cpu_s": cpu / copies, "frames": result.frames // copies,
             "index_bytes": added / copies}  # fmt: skip
+
+
+def picture_only(model: str) -> Any:
+    """Settings that index the picture alone: the speech and on-screen text stages off (``bench speech``)."""
+    from engine.settings import EngineSettings
+
+    return EngineSettings(model=model, speech=False, screen_text=False)
 
 
 def _bytes(folder: Path) -> int:
@@ -269,9 +277,9 @@ def _check(row: dict[str, Any], goal: str, value: float, target: float) -> dict[
 
 
 def peak_rss(path: Path) -> dict[str, float]:
-    """Peak resident memory (MB) of child processes: indexing ``path`` with fake:color against the same
-    process made ready to index (library open, encoder built, nothing indexed), and decoding ``path`` as
-    indexing does against a process that only imported the decoder."""
+    """Peak resident memory (MB) of child processes: indexing ``path`` (the picture stage) with fake:color against
+    the same process made ready to index (library open, encoder built, nothing indexed), and decoding ``path``
+    as indexing does against a process that only imported the decoder."""
     index_code = """
 import sys, tempfile
 from pathlib import Path
@@ -281,7 +289,8 @@ import engine.media.decode, engine.indexing.pipeline
 with tempfile.TemporaryDirectory() as tmp:
     folder = Path(tmp) / "videos"; folder.mkdir()
     (folder / "v.mp4").symlink_to(sys.argv[1])
-    with Library(Path(tmp) / "home", settings=EngineSettings(model="fake:color")) as lib:
+    settings = EngineSettings(model="fake:color", speech=False, screen_text=False)  # the picture stage alone
+    with Library(Path(tmp) / "home", settings=settings) as lib:
         lib.add_folder(folder)
         encoder = lib.encoder()
         encoder.encode_images(__import__("numpy").zeros((1, encoder.image_size, encoder.image_size, 3), "uint8"))

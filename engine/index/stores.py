@@ -7,8 +7,9 @@ video from the float16 file, which finds the same moments at less than half the 
 search --library`` measures both layouts). Beside them, as the index's ``layout.json`` records
 (``engine.index.layout``): a head model's per-frame context vectors (``context.f16``, keyed by frame keys, no
 graph) and a concept head's sparse codes (``<grain>.codes.u16``, and ``context.codes.u16``). Side rows are
-written and flushed with the vectors, before the catalog transaction that names them, so they are exactly as
-crash-safe; they need no reconciling, since only keys the catalog names are ever read.
+written and flushed with the vectors (``flush_written``, all files at once), before the catalog transaction
+that names them, so they are exactly as crash-safe; they need no reconciling, since only keys the catalog
+names are ever read.
 
 The catalog is the source of truth: every vector change bumps the model's generation in the
 same transaction that commits the rows. Indexes are saved now and then with the generation they reflect;
@@ -25,6 +26,7 @@ graphs from the float16 files (a reconcile from nothing); a writer then saves th
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,6 +114,7 @@ class ModelStores:
         self.layout = layout or IndexLayout()
         self.context = context  # per-frame context vectors (head models), or None
         self.codes = codes or {}  # "video", "segment", "frame", "context" -> sparse codes, when stored
+        self._unflushed: dict[int, VectorStore] = {}  # written since the last ``flush_written``
 
     @classmethod
     def open(
@@ -195,26 +198,41 @@ class ModelStores:
         return changed
 
     def write_vectors(self, grain: Grain, keys: list[int], vectors: np.ndarray) -> None:
-        """Store vectors durably (flushed) before the catalog transaction that names them commits."""
+        """Store vectors; ``flush_written`` makes them durable before the catalog transaction that names them
+        commits."""
         if keys:
-            store = self.grains[grain].vectors
-            store.write(np.asarray(keys, dtype=np.int64), vectors)
-            store.flush()
+            self._write(self.grains[grain].vectors, keys, vectors)
 
     def write_context(self, keys: list[int], vectors: np.ndarray) -> None:
-        """Store the per-frame context vectors of frame ``keys`` durably, like ``write_vectors``."""
+        """Store the per-frame context vectors of frame ``keys``, like ``write_vectors``."""
         if keys:
             if self.context is None:
                 raise ValueError(f"{self.folder}: this index stores no context vectors ({self.layout.label})")
-            self.context.write(np.asarray(keys, dtype=np.int64), vectors)
-            self.context.flush()
+            self._write(self.context, keys, vectors)
 
     def write_codes(self, name: str, keys: list[int], ids: np.ndarray, weights: np.ndarray) -> None:
-        """Store the sparse codes of ``name``'s ``keys`` (a grain or ``context``) durably; a no-op without codes."""
+        """Store the sparse codes of ``name``'s ``keys`` (a grain or ``context``), like ``write_vectors``; a
+        no-op without codes."""
         store = self.codes.get(name)
         if keys and store is not None:
             store.write(np.asarray(keys, dtype=np.int64), ids, weights)
-            store.flush()
+            self._unflushed[id(store.vectors)] = store.vectors
+
+    def _write(self, store: VectorStore, keys: list[int], vectors: np.ndarray) -> None:
+        store.write(np.asarray(keys, dtype=np.int64), vectors)
+        self._unflushed[id(store)] = store
+
+    def flush_written(self) -> None:
+        """Make every file written since the last call durable; call before committing the rows that name them.
+        The files' fsyncs run at once: a journalling file system commits them together (six files in a row
+        took 35 ms here, at once 4 ms, each video's cost with a fast encoder)."""
+        pending = list(self._unflushed.values())
+        self._unflushed = {}
+        if len(pending) == 1:
+            pending[0].flush()
+        elif pending:
+            with ThreadPoolExecutor(len(pending), thread_name_prefix="scenefind-fsync") as pool:
+                list(pool.map(VectorStore.flush, pending))
 
     def add_to_indexes(self, grain: Grain, keys: list[int], vectors: np.ndarray) -> None:
         """Add to ``grain``'s graph; a no-op for a grain without one (frames)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,6 +27,10 @@ SCHEMA_VERSION = 1
 DTYPES = {"float16": np.float16, "uint16": np.uint16}  # uint16 rows hold sparse concept codes (engine.index.codes)
 SUFFIXES = {"float16": "f16", "uint16": "u16"}
 _INITIAL_ROWS = 1024
+# On Linux a shared mapping's pages are the file's page cache, and msync(MS_SYNC) is an fdatasync of the range:
+# the fsync that ``flush`` does anyway writes them back, so an msync first would write everything twice (half
+# of a committed video's cost with a fast encoder). Elsewhere (macOS, Windows) the mapping is flushed first.
+_FSYNC_WRITES_MAPPED_PAGES = sys.platform.startswith("linux")
 _TOPK_CELLS = 1 << 24  # query×row scores computed at once by brute_force_topk (64 MiB of float32)
 
 Keys = np.ndarray | Sequence[int]
@@ -256,12 +261,13 @@ class VectorStore:
         self._remap()
 
     def flush(self) -> None:
-        """Make every written row durable (msync, then fsync for the file's size); call before committing."""
+        """Make every written row durable (fsync: the rows and the file's size; msync first where the mapping is
+        not the page cache); call before committing."""
         if self.readonly:
             return
         with self._lock:
             self._check_open()
-            if self._map is not None:
+            if self._map is not None and not _FSYNC_WRITES_MAPPED_PAGES:
                 self._map.flush()
             fd = os.open(self.path, os.O_RDWR)
             try:

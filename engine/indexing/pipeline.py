@@ -352,7 +352,8 @@ class VideoWriter:
         check_cancel(self.cancel)
 
     def _write(self, embedded: EmbeddedVideo) -> None:
-        """Write vectors (flushed), then commit the rows that name them, then update the in-memory indexes."""
+        """Write vectors (flushed, every file at once), then commit the rows that name them, then update the
+        in-memory indexes."""
         s = self.settings
         shape = (len(embedded.times), self.stores.dim)
         if np.shape(embedded.vectors) != shape:  # a worker on another model or a truncated answer: never store it
@@ -406,6 +407,7 @@ class VideoWriter:
             if self.concepts is not None:
                 for name, name_keys, vectors in written:
                     stores.write_codes(name, name_keys, *top_codes(vectors, self.concepts))
+            stores.flush_written()  # durable before the rows that name them commit
         stores.mark_removed(removed)
         stores.add_to_indexes("video", [keys.video], video_vec)
         stores.add_to_indexes("segment", keys.segments, seg_vecs)

@@ -271,3 +271,26 @@ def test_two_second_gops_decode_half_and_give_the_same_pictures_as_decoding_ever
     assert all(np.array_equal(a.image, b.image) for a, b in zip(by_all, by_plan, strict=True))
     assert all(abs(_clock(f) - f.t) <= 0.011 for f in by_plan)
     assert planned.strategy == "keyframes+gops" and planned.sent < 0.65 * every.sent and planned.decode_errors == 0
+
+
+def test_a_moment_indexed_at_t_plays_the_picture_of_t(clips: dict[str, Path], tmp_path: Path) -> None:
+    """Through the indexer and the catalog (what search answers and the player seeks to): every stored frame
+    time is a time whose picture shows that time, a sample in every second of a variable-rate file too."""
+    from engine.library.library import Library
+    from engine.settings import EngineSettings
+
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    chosen = ["vfr 30-10-60 long GOP.mkv", "portrait 270 hevc.mp4", "hevc 10-bit.mov"]
+    for name in chosen:
+        (folder / name).symlink_to(clips[name])
+    settings = EngineSettings(model="fake:color", speech=False, screen_text=False)  # the picture stage alone
+    with Library(tmp_path / "home", settings=settings) as lib:
+        lib.add_folder(folder)
+        assert lib.index().indexed == len(chosen)
+        for row in lib.catalog.videos():
+            times = [f["t"] for f in lib.catalog.frames_of(lib.catalog.embedding_for(row["id"], "fake:color"))]
+            name = Path(row["path"]).name
+            assert {int(t) for t in times} == set(range(int(KINDS[name]["duration_s"]))), (name, times)
+            for t in times:
+                assert read_clock(frame_at(row["path"], t, short_side=96)) == pytest.approx(t, abs=0.011), (name, t)

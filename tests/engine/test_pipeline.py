@@ -240,3 +240,53 @@ def test_segments_cover_the_video_and_pool_frames(tmp_path: Path) -> None:
         assert np.allclose(np.diff(starts), 2.0)
         frames = lib.catalog.frames_of(emb)
         assert len(frames) >= 12 and any(f["is_cut"] for f in frames)
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="names fsynced files through /proc (Linux)")
+def test_every_file_written_for_a_video_is_fsynced_before_its_rows_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The vectors and sparse codes of a video are fsynced (together, from threads) inside the catalog
+    transaction that names them, so the catalog never names a row a crash could lose; a failed fsync fails
+    the run, and no row names what it wrote."""
+    from engine.media.synthetic import write_color_video
+
+    write_color_video(tmp_path / "videos" / "red.mp4", [(2, (220, 30, 30))], fps=10)
+    events: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        events.append(Path(os.readlink(f"/proc/self/fd/{fd}")).name)
+        real_fsync(fd)
+
+    lib = _lib(tmp_path / "home", speech=False, screen_text=False)
+    lib.add_folder(tmp_path / "videos")
+    lib.catalog._db.set_trace_callback(lambda sql: events.append(sql) if sql in ("BEGIN IMMEDIATE", "COMMIT") else None)
+    monkeypatch.setattr(os, "fsync", fsync)
+    with lib:
+        assert lib.index().indexed == 1
+    written = {f"{grain}.{kind}" for grain in ("video", "segment", "frame") for kind in ("f16", "codes.u16")}
+    synced_inside: list[set[str]] = []  # per transaction: the files fsynced after its BEGIN, before its COMMIT
+    inside = False
+    for event in events:
+        if event in ("BEGIN IMMEDIATE", "COMMIT"):
+            inside = event == "BEGIN IMMEDIATE"
+            synced_inside += [set()] if inside else []
+        elif inside:
+            synced_inside[-1].add(event)
+    assert any(written <= names for names in synced_inside), events
+
+    def failing(fd: int) -> None:
+        if Path(os.readlink(f"/proc/self/fd/{fd}")).name == "segment.codes.u16":
+            raise OSError(5, "Input/output error")
+        real_fsync(fd)
+
+    write_color_video(tmp_path / "videos" / "green.mp4", [(2, (30, 200, 30))], fps=10)
+    monkeypatch.setattr(os, "fsync", failing)
+    with _lib(tmp_path / "home", speech=False, screen_text=False) as again:
+        with pytest.raises(OSError, match="Input/output error"):
+            again.index()
+        green = again.catalog.video_by_path(tmp_path / "videos" / "green.mp4")
+        red = again.catalog.video_by_path(tmp_path / "videos" / "red.mp4")
+        assert green is not None and again.catalog.embedding_for(green["id"], "fake:color") is None
+        assert red is not None and again.catalog.embedding_for(red["id"], "fake:color") is not None

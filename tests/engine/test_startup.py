@@ -1,4 +1,5 @@
-"""Fast commands: a no-op ``index`` and a repeated ``search`` import neither torch nor open_clip; a text search
+"""Fast commands: a no-op ``index`` and a repeated ``search`` import neither torch nor open_clip, nor a decoder
+or a speech or text-reading model, and stay small (the whole command's peak memory); a text search
 builds the text tower alone; the query vector cache survives damage and concurrent writers.
 
 The speed itself is measured by ``scenefind bench cli`` (whole commands), not here: these tests check what
@@ -24,19 +25,25 @@ from tests.engine.videos import color_library
 
 REPO = Path(__file__).resolve().parents[2]
 HEAVY = ("torch", "open_clip", "transformers", "torchvision")
+# decoders and the later stages' models: a command with nothing to decode or read must not load them either
+LOADED = (*HEAVY, "av", "cv2", "faster_whisper", "ctranslate2", "rapidocr", "onnxruntime")
 _PROBE = (
     "import json, sys; from engine.cli import main; code = main(sys.argv[1:]); "
-    f"print(json.dumps([code, sorted(m for m in {HEAVY!r} if m in sys.modules)]))"
+    f"loaded = sorted(m for m in {LOADED!r} if m in sys.modules); "
+    "peak = next(int(x.split()[1]) for x in open('/proc/self/status') if x.startswith('VmHWM')); "
+    "print(json.dumps([code, loaded, peak]))"
 )
+PEAK_KIB: dict[str, int] = {}  # the last probe's peak resident memory (VmHWM: a fresh process's own), by command
 
 
 def _probe(*args: str, cache: Path) -> tuple[int, list[str], str]:
-    """Run ``scenefind ARGS`` in a fresh process; its exit code, which heavy modules it imported, its stdout."""
+    """Run ``scenefind ARGS`` in a fresh process; its exit code, which heavy modules (torch and co., decoders,
+    speech and OCR models) it imported, its stdout. Its peak memory goes to ``PEAK_KIB``."""
     env = {**os.environ, "PYTHONPATH": str(REPO), "SCENEFIND_CACHE": str(cache)}
     done = subprocess.run([sys.executable, "-c", _PROBE, *args], env=env, capture_output=True, text=True, check=False)
     *output, last = done.stdout.strip().splitlines() or [""]
     assert last.startswith("["), done.stderr
-    code, heavy = json.loads(last)
+    code, heavy, PEAK_KIB[args[-1]] = json.loads(last)
     return code, heavy, "\n".join(output)
 
 
@@ -88,6 +95,8 @@ def test_noop_index_and_repeated_search_import_no_torch(tmp_path: Path) -> None:
 
     code, heavy, out = _probe(*base, "index", cache=cache)
     assert (code, heavy) == (0, []) and "nothing new to index" in out  # it built the model to find nothing to do
+    # the whole command: the release before peaked at 965 MB finding nothing to do (torch, a decoder)
+    assert PEAK_KIB["index"] < 200 * 1024, PEAK_KIB
     videos["green"].unlink()  # a removal drops vectors from the index, still without the model
     code, heavy, out = _probe(*base, "index", cache=cache)
     assert (code, heavy) == (0, []) and "1 removed" in out
