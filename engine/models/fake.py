@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from engine.models.base import ConceptBank, EncoderIdentity, check_frames, l2_normalise
+from engine.models.base import ConceptBank, EncoderIdentity, UnknownModel, check_frames, l2_normalise
 
 # Prototype colours in RGB; the order fixes the vector layout.
 COLOURS: dict[str, tuple[int, int, int]] = {
@@ -157,3 +157,17 @@ class HashEncoder(_FakeEncoder):
             for word in words:
                 out[row] += _seeded_vector(word, self.dim, "hash")
         return l2_normalise(out)
+
+
+def create_fake_encoder(name: str) -> ColorEncoder | HashEncoder:
+    """``fake:color`` or ``fake:hash-N``; anything else is an ``UnknownModel`` naming the two forms. NumPy only, so
+    building one is as cheap as telling its id (the registry imports open_clip only for the schemes that need it)."""
+    kind, _, param = name.strip().removeprefix("fake:").partition("-")
+    if kind == "color" and not param:
+        return ColorEncoder()
+    if kind == "hash" and param.isdigit():
+        try:
+            return HashEncoder(int(param))
+        except ValueError as exc:
+            raise UnknownModel(f"fake model {name!r}: {exc}") from exc
+    raise UnknownModel(f"unknown fake model {name!r}; use fake:color or fake:hash-N (N = dimension)")

@@ -25,15 +25,14 @@ import difflib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
-
-import open_clip
 
 from engine.jobs import ProgressCallback
 from engine.models.base import Encoder, ModelUnavailable, UnknownModel
-from engine.models.checkpoint import check_weights_file, find_weights, load_state_dict
-from engine.models.checkpoint import read_config as read_checkpoint_config
-from engine.models.fake import ColorEncoder, HashEncoder
+from engine.models.checkpoint_files import find_weights
+from engine.models.checkpoint_files import read_config as read_checkpoint_config
+from engine.models.fake import create_fake_encoder
 from engine.models.identity import (
     MODEL_CONFIG_DIR,
     OPEN_CLIP_PREFIX,
@@ -45,7 +44,6 @@ from engine.models.identity import (
     random_model_id,
     tiny_model_id,
 )
-from engine.models.openclip_encoder import OpenClipEncoder, cached_pretrained, fetch_pretrained, require_network
 from engine.models.run_files import run_folder_of
 from engine.paths import weights_dir
 from engine.settings import DEFAULT_MODEL, HEAD_WINDOWS, POOLINGS
@@ -93,18 +91,28 @@ class ModelInfo:
     cached: bool | None
 
 
-def _register_configs() -> list[str]:
-    """Add ``resources/models/*.json`` to open_clip's architecture registry once; return their names."""
+def _open_clip() -> ModuleType:
+    """open_clip, imported on first need (it brings torch, torchvision and transformers: seconds), with
+    ``resources/models/*.json`` added to its architecture registry once. Fake models and every command that only
+    needs a model's id never pay for it (``engine.models.identity``)."""
+    import open_clip
+
     if not _registered and MODEL_CONFIG_DIR.is_dir():
         open_clip.add_model_config(MODEL_CONFIG_DIR)
         _registered.extend(sorted(p.stem for p in MODEL_CONFIG_DIR.glob("*.json")))
+    return open_clip
+
+
+def _register_configs() -> list[str]:
+    """The names of our tiny architectures, registered with open_clip (importing it)."""
+    _open_clip()
     return list(_registered)
 
 
 def list_architectures() -> list[str]:
     """Every open_clip architecture name, ours included."""
     _register_configs()
-    return list(open_clip.list_models())
+    return list(_open_clip().list_models())
 
 
 def _suggest(wanted: str, candidates: Sequence[str]) -> str:
@@ -113,7 +121,7 @@ def _suggest(wanted: str, candidates: Sequence[str]) -> str:
 
 
 def _known_names() -> list[str]:
-    pairs = [f"{arch}/{tag}" for arch, tag in open_clip.list_pretrained()]
+    pairs = [f"{arch}/{tag}" for arch, tag in _open_clip().list_pretrained()]
     return [*TEST_MODELS, "scratch:tiny", "fake:color", "fake:hash-8", *pairs]
 
 
@@ -124,7 +132,7 @@ def _check_arch(arch: str, name: str) -> None:
 
 def _norm_for(arch: str) -> dict[str, Any]:
     """Mean and std for an architecture without a tag: those of its pretrained tags, when they agree."""
-    cfgs = [open_clip.get_pretrained_cfg(arch, tag) for tag in open_clip.list_pretrained_tags_by_model(arch)]
+    cfgs = [_open_clip().get_pretrained_cfg(arch, tag) for tag in _open_clip().list_pretrained_tags_by_model(arch)]
     norms = {(tuple(c["mean"]), tuple(c["std"])) for c in cfgs if "mean" in c and "std" in c}
     return {"mean": next(iter(norms))[0], "std": next(iter(norms))[1]} if len(norms) == 1 else {}
 
@@ -133,17 +141,12 @@ def _norm_for(arch: str) -> dict[str, Any]:
 
 
 def _create_fake(name: str, opts: EncoderOptions) -> Encoder:
-    kind, _, param = name.removeprefix("fake:").partition("-")
-    makers: dict[str, Callable[[str], Encoder]] = {
-        "color": lambda p: ColorEncoder(),
-        "hash": lambda p: HashEncoder(int(p)),
-    }
-    if kind not in makers or (kind == "hash") != param.isdigit() or (kind == "color" and param):
-        raise UnknownModel(f"unknown fake model {name!r}; use fake:color or fake:hash-N (N = dimension)")
-    return makers[kind](param)
+    return create_fake_encoder(name)
 
 
 def _create_test(name: str, opts: EncoderOptions) -> Encoder:
+    from engine.models.openclip_encoder import OpenClipEncoder
+
     arch = TEST_MODELS.get(name, name)
     return OpenClipEncoder(arch, tiny_model_id(arch), device=opts.device, batch_size=opts.batch_size, seed=TEST_SEED)
 
@@ -152,16 +155,21 @@ def _create_pretrained(name: str, opts: EncoderOptions) -> Encoder:
     arch, _, tag = name.removeprefix(OPEN_CLIP_PREFIX).partition("/")
     tag = tag.lower().replace("-", "_")  # open_clip's own tag normalisation, so ids stay canonical
     _check_arch(arch, name)
-    if (arch, tag) not in open_clip.list_pretrained():
-        tags = open_clip.list_pretrained_tags_by_model(arch)
+    if (arch, tag) not in _open_clip().list_pretrained():
+        tags = _open_clip().list_pretrained_tags_by_model(arch)
         hint = _suggest(f"{arch}/{tag}", [f"{arch}/{t}" for t in tags]) or (
             f"; {arch} has {', '.join(tags[:8])}{' ...' if len(tags) > 8 else ''}" if tags else ""
         )
         raise UnknownModel(f"unknown pretrained weights {name!r}{hint or _suggest(name, _known_names())}")
-    cfg = open_clip.get_pretrained_cfg(arch, tag)
+    cfg = _open_clip().get_pretrained_cfg(arch, tag)
 
     def weights(progress: ProgressCallback | None) -> Any:
+        from engine.models.checkpoint import load_state_dict
+        from engine.models.openclip_encoder import fetch_pretrained
+
         return load_state_dict(fetch_pretrained(arch, tag, weights_dir(), progress))
+
+    from engine.models.openclip_encoder import OpenClipEncoder
 
     return OpenClipEncoder(
         arch,
@@ -177,6 +185,9 @@ def _create_pretrained(name: str, opts: EncoderOptions) -> Encoder:
 
 
 def _checkpoint_encoder(arch: str, weights_file: Path, config: dict[str, Any], device: str, batch: int) -> Encoder:
+    from engine.models.checkpoint import check_weights_file, load_state_dict
+    from engine.models.openclip_encoder import OpenClipEncoder
+
     check_weights_file(weights_file)
     label = str(config.get("model_id") or arch)
     return OpenClipEncoder(
@@ -215,7 +226,7 @@ def _create_from_folder(name: str, opts: EncoderOptions) -> Encoder:
 def _create_arch_only(name: str, opts: EncoderOptions) -> Encoder:
     if name in _register_configs():
         return _create_test(name, opts)
-    tags = open_clip.list_pretrained_tags_by_model(name)
+    tags = _open_clip().list_pretrained_tags_by_model(name)
     if tags:
         examples = ", ".join(f"{name}/{tag}" for tag in tags[:4])
         raise UnknownModel(f"{name!r} needs its pretrained weights named too, e.g. {examples}")
@@ -293,13 +304,16 @@ def create_encoder(
             f"pooling {pooling!r} / head windows {head_windows!r}: choose pooling from {', '.join(POOLINGS)} "
             f"and head windows from {', '.join(HEAD_WINDOWS)}"
         )
-    _register_configs()
     scheme = next(scheme for scheme, matches in _SCHEMES if matches(name))
+    if scheme != "fake":
+        _register_configs()  # every other scheme may name one of our tiny architectures
     return _FACTORIES[scheme](name, EncoderOptions(device, batch_size, pooling, head_windows))
 
 
 def create_random_openclip_encoder(arch: str, *, device: str = "auto", batch_size: int = 32, seed: int = 0) -> Encoder:
     """Any open_clip architecture with random (seeded) weights: for benchmarks, never for indexing."""
+    from engine.models.openclip_encoder import OpenClipEncoder
+
     _check_arch(arch, arch)
     return OpenClipEncoder(
         arch, random_model_id(arch, seed), device=device, batch_size=batch_size, seed=seed, **_norm_for(arch)
@@ -311,12 +325,13 @@ def pending_download(name: str) -> str | None:
     None: a local checkpoint, a test or fake model, weights already here, or a name ``create_encoder``
     refuses. Looks at the disk only."""
     name = name.strip()
-    _register_configs()
     if next(scheme for scheme, matches in _SCHEMES if matches(name)) != "open_clip":
         return None
+    from engine.models.openclip_encoder import cached_pretrained
+
     arch, _, tag = name.removeprefix(OPEN_CLIP_PREFIX).partition("/")
     tag = tag.lower().replace("-", "_")
-    if (arch, tag) not in open_clip.list_pretrained():
+    if (arch, tag) not in _open_clip().list_pretrained():
         return None
     return None if cached_pretrained(arch, tag, weights_dir()) is not None else f"{arch}/{tag}"
 
@@ -326,6 +341,8 @@ def probe_download(name: str) -> None:
     be reached (or offline mode is on): said when the app starts, not when indexing first needs them."""
     label = pending_download(name)
     if label is not None:
+        from engine.models.openclip_encoder import require_network
+
         require_network(label, weights_dir(), label.partition("/")[0])
 
 
@@ -351,8 +368,10 @@ def list_models() -> list[ModelInfo]:
         ModelInfo("fake:color", "weightless colour-histogram encoder (tests only)", "fake", True),
         ModelInfo("fake:hash-8", "weightless hash encoder, any width N as fake:hash-N (tests only)", "fake", True),
     ]
+    from engine.models.openclip_encoder import cached_pretrained
+
     cache = weights_dir()
-    for arch, tag in open_clip.list_pretrained():
+    for arch, tag in _open_clip().list_pretrained():
         name = f"{arch}/{tag}"
         try:
             cached: bool | None = cached_pretrained(arch, tag, cache) is not None

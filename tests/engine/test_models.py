@@ -119,7 +119,7 @@ def test_construction_is_lazy(monkeypatch: pytest.MonkeyPatch, tiny_checkpoint: 
     assert isinstance(default, OpenClipEncoder) and not default.loaded
     loads: list[Path] = []
     monkeypatch.setattr(
-        "engine.models.registry.load_state_dict", lambda path: loads.append(path) or load_state_dict(path)
+        "engine.models.checkpoint.load_state_dict", lambda path: loads.append(path) or load_state_dict(path)
     )
     local = create_encoder(str(tiny_checkpoint))
     assert isinstance(local, OpenClipEncoder) and not local.loaded and loads == []
@@ -466,3 +466,9 @@ def test_default_model_downloads_and_understands_colours() -> None:
     scores = encoder.encode_texts(["a red image", "a blue image"]) @ encoder.encode_images(frames).T
     assert scores[0, 0] > scores[0, 1] and scores[1, 1] > scores[1, 0]
     assert ticks and ticks[-1] == 1.0
+
+
+@pytest.mark.parametrize("name", ["fake:hash-0", "fake:hash-5000", "fake:hash", "fake:color-2", "fake:nope"])
+def test_bad_fake_names_are_unknown_models_naming_the_forms(name: str) -> None:
+    with pytest.raises(ModelUnavailable, match=r"fake:hash"):  # UnknownModel, never a bare ValueError
+        create_encoder(name)

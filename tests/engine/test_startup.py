@@ -110,6 +110,22 @@ def test_noop_index_and_repeated_search_import_no_torch(tmp_path: Path) -> None:
     assert code == 0 and "torch" in heavy  # "blue" was never encoded
 
 
+def test_demo_models_never_import_torch(tmp_path: Path) -> None:
+    """The offline demo models are NumPy only: every command with them, a new search text included, must skip
+    torch and open_clip (the registry imported open_clip for any name, so the demo paid 8 s a command)."""
+    color_library(tmp_path / "videos")
+    home, cache = tmp_path / "lib", tmp_path / "cache"
+    base = ["--home", str(home), "--model", "fake:color", "--no-progress"]
+    assert _probe(*base, "add", str(tmp_path / "videos"), cache=cache)[:2] == (0, [])
+    code, loaded, _ = _probe(*base, "index", "--no-speech", "--no-screen-text", cache=cache)
+    assert code == 0 and not set(HEAVY) & set(loaded), loaded  # decoders, yes: three videos to read
+    for args in (["status"], ["index", "--no-speech", "--no-screen-text"], ["search", "a red screen", "--json"]):
+        code, loaded, out = _probe(*base, *args, cache=cache)
+        assert (code, loaded) == (0, []), (args, loaded, out)
+    code, loaded, _ = _probe("--home", str(home), "--model", "fake:hash-0", "status", cache=cache)
+    assert code == 2 and not set(HEAVY) & set(loaded)  # a bad name is refused (a usage error) as cheaply
+
+
 def test_text_tower_alone_gives_the_full_models_vectors(checkpoint: Path) -> None:
     texts = ["a dog catching a frisbee", "the slide about Q3", "x"]
     alone = create_encoder(str(checkpoint), device="cpu")
