@@ -11,6 +11,8 @@ here is the wall time of ``python -m engine.cli ...`` in a fresh process (the me
   bench cache, since no pretrained weights can be assumed): cold (a text never searched: the text tower is
   built and run) and repeated (the same text again: its vector comes from the query vector cache), after one
   first search that encodes the library's background captions once;
+* the offline demo model (``fake:color``, what a first run without network can use): ``status``, a no-op
+  ``index`` and a new search text, none of which may import torch or open_clip;
 * in this process, building and running the full model versus the text tower alone;
 * the app: seconds from starting Python to the main window shown (offscreen, on a library of the small
   videos), as the process itself reports it after its first event loop pass (timing the whole process would
@@ -36,6 +38,7 @@ from engine.jobs import CancelToken, ProgressCallback, check_cancel, report
 from engine.paths import cache_home
 
 SEARCH_ARCH = "ViT-B-32"
+DEMO_MODEL = "fake:color"  # what the app offers when no weights can be downloaded (desktop.problems.DEMO_MODELS)
 HEAVY = ("torch", "open_clip", "transformers", "torchvision")
 
 
@@ -131,6 +134,20 @@ def _in_process_text(checkpoint: Path) -> dict[str, float]:
     return {"full_model_s": full_s, "text_tower_s": time.perf_counter() - start}
 
 
+def _demo_figures(demo_cmd: list[str], root: Path, runs: int, env: dict[str, str]) -> dict[str, Any]:
+    """The offline demo model's commands: what a first run without network is left with, so it must be as fast
+    (it is NumPy only: no command with it may import torch or open_clip, a new search text included)."""
+    for args in (["add", str(root / "small-videos")], ["index"]):
+        _timed([*demo_cmd, *args], env)
+    texts = [f"a red screen, take {i}" for i in range(runs)]
+    return {
+        "demo_status_s": _median([[*demo_cmd, "status"]] * runs, env),
+        "demo_noop_index_s": _median([[*demo_cmd, "index"]] * runs, env),
+        "demo_search_cold_s": _median([[*demo_cmd, "search", t, "--all"] for t in texts], env),
+        "demo_imports": _imports_heavy([*demo_cmd, "search", "a blue screen, once", "--all"], env),
+    }
+
+
 def run_cli_bench(
     *,
     videos: int = 1000,
@@ -187,6 +204,9 @@ def run_cli_bench(
         figures["search_repeated_s"] = _median([[*small_cmd, "search", texts[0], "--all"]] * runs, env)
         figures["search_repeated_imports"] = _imports_heavy([*small_cmd, "search", texts[0], "--all"], env)
         check_cancel(cancel)
+        report(progress, 0.75, "Timing the offline demo model")
+        figures.update(_demo_figures([*cli, "--home", str(root / "demo"), "--model", DEMO_MODEL], root, runs, env))
+        check_cancel(cancel)
         report(progress, 0.8, "Timing the app's first window")
         figures["gui_visible_s"] = _window_visible_s(small, env, runs)
         report(progress, 0.9, "Full model versus text tower")
@@ -214,6 +234,8 @@ def table(f: dict[str, Any]) -> list[str]:
         f"  search, the same text (repeated)   {f['search_repeated_s']:6.2f} s  "
         f"({imports(f['search_repeated_imports'])}; cold / repeated = "
         f"{f['search_cold_s'] / f['search_repeated_s']:.1f})",
+        f"  the demo model ({DEMO_MODEL}): status {f['demo_status_s']:.2f} s, index with nothing to do "
+        f"{f['demo_noop_index_s']:.2f} s, a new search {f['demo_search_cold_s']:.2f} s ({imports(f['demo_imports'])})",
         f"  the app, start to window shown     {f['gui_visible_s']:6.2f} s  (offscreen; torch loads after it)",
         f"In this process, build + load + encode one text with {f['arch']}: full model {f['full_model_s']:.2f} s, "
         f"text tower alone {f['text_tower_s']:.2f} s ({f['full_model_s'] / f['text_tower_s']:.1f}x)",

@@ -233,6 +233,8 @@ def test_cli_bench_reports_every_figure(tmp_path: Path) -> None:
     for key in ("search_cold_s", "search_repeated_s", "full_model_s", "text_tower_s", "gui_visible_s"):
         assert figures[key] > 0, key
     assert figures["noop_index_imports"] == [] and figures["search_repeated_imports"] == []
+    assert min(figures["demo_status_s"], figures["demo_noop_index_s"], figures["demo_search_cold_s"]) > 0
+    assert figures["demo_imports"] == []  # the demo model: a new text is encoded with NumPy alone
     lines = table(figures)
     assert any("index with nothing to do" in line and "no torch or open_clip" in line for line in lines)
     assert any("start to window shown" in line for line in lines)
