@@ -27,6 +27,7 @@ import numpy as np
 
 from engine.index.layout import layout_for
 from engine.index.stores import CONTEXT, ModelStores
+from engine.indexing.core_sharing import embedding_threads
 from engine.indexing.head_pooling import head_pool
 from engine.indexing.pooling import pool_segments, pool_video
 from engine.indexing.producer import Ended, Failed, FrameProducer, Frames, Started
@@ -151,7 +152,7 @@ def embed_videos(
                 item = producer.queue.get(timeout=0.2) if not buffer else producer.queue.get_nowait()
             except queue.Empty:
                 if buffer:  # the decoder is behind: embed what we have rather than wait
-                    _encode(encoder, buffer, works)
+                    _encode(encoder, buffer, works, decoding=producing)
                     buffer = []
                 _commit_ready(works, sink, encoder.dim)
                 continue
@@ -176,7 +177,7 @@ def embed_videos(
                 row = work.video if work else next(v for v in todo if v["id"] == item.video_id)
                 sink.fail(row, item.error, no_video=item.no_video)
             if len(buffer) >= s.batch_size or (not producing and buffer):
-                _encode(encoder, buffer[: s.batch_size], works)
+                _encode(encoder, buffer[: s.batch_size], works, decoding=producing)
                 buffer = buffer[s.batch_size :]
             _commit_ready(works, sink, encoder.dim)
         _commit_ready(works, sink, encoder.dim)
@@ -184,12 +185,16 @@ def embed_videos(
         producer.stop()
 
 
-def _encode(encoder: Encoder, batch: list[tuple[int, int, SampledFrame]], works: dict[int, _Work]) -> None:
-    """Embed one batch; a head model keeps the raw features too (its head pools them, not the vectors)."""
+def _encode(
+    encoder: Encoder, batch: list[tuple[int, int, SampledFrame]], works: dict[int, _Work], *, decoding: bool
+) -> None:
+    """Embed one batch; a head model keeps the raw features too (its head pools them, not the vectors).
+    ``decoding``: the decoder thread still runs, so the model leaves it a share of the cores."""
     images = np.stack([frame.image for _, _, frame in batch])
     temporal = temporal_of(encoder)
-    features = temporal.frame_features(images) if temporal is not None else None
-    vectors = l2_normalise(features) if features is not None else encoder.encode_images(images)
+    with embedding_threads(encoder.device, decoding=decoding):
+        features = temporal.frame_features(images) if temporal is not None else None
+        vectors = l2_normalise(features) if features is not None else encoder.encode_images(images)
     for row, (video_id, position, _) in enumerate(batch):
         works[video_id].vectors[position] = vectors[row]
         if features is not None:
