@@ -71,7 +71,8 @@ def _imports_heavy(argv: Sequence[str], env: dict[str, str]) -> list[str]:
     return [name for name in HEAVY if name in names]
 
 
-_WINDOW_UP = (
+# Python to the main window shown, in a child process (tests/desktop/test_main_window.py runs it too)
+WINDOW_UP = (
     "import time, sys; t0 = time.perf_counter()\n"
     "from PySide6.QtWidgets import QApplication\n"
     "app = QApplication([])\n"
@@ -87,7 +88,7 @@ def _window_visible_s(home: Path, env: dict[str, str], runs: int) -> float:
     gui_env = {**env, "QT_QPA_PLATFORM": "offscreen", "SCENEFIND_HOME": str(home)}
     times = []
     for _ in range(runs):
-        _, done = _timed([sys.executable, "-c", _WINDOW_UP], gui_env)
+        _, done = _timed([sys.executable, "-c", WINDOW_UP], gui_env)
         visible, seconds = done.stdout.split()[:2]
         if visible != "True":
             raise RuntimeError(f"the main window did not show: {done.stdout.strip()}")
