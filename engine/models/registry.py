@@ -364,8 +364,20 @@ def list_models() -> list[ModelInfo]:
             "scratch",
             True,
         ),
-        ModelInfo("test-tiny", "tiny random open_clip model with fixed weights (tests only)", "test", True),
-        ModelInfo("fake:color", "weightless colour-histogram encoder (tests only)", "fake", True),
+        ModelInfo(
+            "test-tiny",
+            "tiny open_clip model with fixed random weights: shows how indexing works, its results are random "
+            "(an offline demo in the app, and tests)",
+            "test",
+            True,
+        ),
+        ModelInfo(
+            "fake:color",
+            'colour demo: finds scenes by the colours you name ("red", "a blue sky"), weightless, no download '
+            "an offline demo in the app, and tests",
+            "fake",
+            True,
+        ),
         ModelInfo("fake:hash-8", "weightless hash encoder, any width N as fake:hash-N (tests only)", "fake", True),
     ]
     from engine.models.openclip_encoder import cached_pretrained
