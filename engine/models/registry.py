@@ -374,7 +374,7 @@ def list_models() -> list[ModelInfo]:
         ModelInfo(
             "fake:color",
             'colour demo: finds scenes by the colours you name ("red", "a blue sky"), weightless, no download '
-            "an offline demo in the app, and tests",
+            "(an offline demo in the app, and tests)",
             "fake",
             True,
         ),
