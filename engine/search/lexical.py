@@ -25,8 +25,9 @@ diacritics), also for locating the matched words inside a row, so "cafés" finds
 
 The cost is in Python, not in SQLite (~3 ms of a query at 10,000 hours): up to ~120 candidate rows of ~20
 words each. So every word of every candidate is stemmed in one batch through the tokenizer (words already
-seen come from a cache) and matched with one dict look-up, and only the moments that make the ``k`` best get
-their quote built.
+seen come from a cache) and matched with one dict look-up; a row is scored sentence by sentence only while
+its bound (its coverage and surest word over the whole row) can still beat the ``k``-th span found; and only
+the ``k`` best get their quote built. The answer is the one scoring every row would give.
 
 Rows come from an AND query first (every content word), then, when that finds fewer than ``k``, an OR query
 fills in partial matches (ranked lower by their coverage). A word found in more than ``COMMON_ROWS`` rows
