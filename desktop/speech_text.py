@@ -10,6 +10,7 @@ calls them on a worker and the fake engine builds the same dataclasses for the G
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -61,6 +62,8 @@ class StageStatus:
     failed: int = 0
     pending_files: tuple[str, ...] = ()
     failed_files: tuple[tuple[str, str], ...] = ()
+    # per folder (by path): the same counts, ``{done, no_audio, failed, pending}``, for the folder rows
+    folders: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -117,11 +120,14 @@ def read_stage_status(catalog: Catalog, settings: EngineSettings) -> list[StageS
         ("speech", settings.speech, model_id_for(settings.speech_model)),
         ("text", settings.screen_text, reader_id()),
     ):
-        counts = catalog.stage_counts(stage, model)  # type: ignore[arg-type]
+        folders = catalog.stage_folder_counts(stage, model)  # type: ignore[arg-type]
+        counts = {key: sum(c[key] for c in folders.values()) for key in ("done", "no_audio", "failed")}
         pending = tuple(v["path"] for v in catalog.stage_pending(stage, model))  # type: ignore[arg-type]
         failed = tuple(catalog.stage_failures(stage))  # type: ignore[arg-type]
         out.append(
-            StageStatus(stage, on, counts["done"], len(pending), counts["no_audio"], counts["failed"], pending, failed)
+            StageStatus(
+                stage, on, counts["done"], len(pending), counts["no_audio"], counts["failed"], pending, failed, folders
+            )
         )
     return out
 

@@ -8,14 +8,13 @@ OCR release in use now, like the picture counts are for the current search model
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QWidget
 
 from desktop import theme
 from desktop.speech_text import StageStatus
-from desktop.views.library_rows import folder_of
 
 PICTURES = "Pictures"
 STEP_PREFIXES = (("Speech", "Speech"), ("Screen text", "Screen text"))  # message prefix -> step
@@ -30,24 +29,32 @@ def stages_summary(stages: Sequence[StageStatus]) -> str:
         if not s.enabled and not (s.done or s.no_audio):
             parts.append(f"{s.name}: off")
             continue
-        counts = [f"{s.done} {DONE_WORDS.get(s.stage, 'done')}"]
-        counts += [f"{s.pending} waiting"] if s.pending and s.enabled else []
-        counts += [f"{s.no_audio} without sound"] if s.no_audio and s.stage == "speech" else []
-        counts += [f"{s.failed} failed"] if s.failed else []
-        parts.append(f"{s.name}: {' · '.join(counts)}" + ("" if s.enabled else " (now off)"))
+        counts = {"done": s.done, "pending": s.pending, "no_audio": s.no_audio, "failed": s.failed}
+        said = " · ".join(_counts(s, counts, always_done=True))
+        parts.append(f"{s.name}: {said}" + ("" if s.enabled else " (now off)"))
     return "      ".join(parts)
 
 
-def folder_stage_text(stages: Sequence[StageStatus], folder: str, folders: Sequence[str]) -> str:
-    """What a folder still waits for after its pictures ("2 to transcribe, 3 to read"), "" when nothing."""
-    waiting = []
+def folder_stage_text(stages: Sequence[StageStatus], folder: str) -> str:
+    """How far speech and screen text have got in one folder, for its row: "Speech: 5 transcribed, 2 waiting,
+    1 without sound · Screen text: 7 read" ("" when neither has anything there; zero counts are left out)."""
+    parts = []
     for s in stages:
-        if not s.enabled:
-            continue
-        n = sum(folder_of(path, folders) == folder for path in s.pending_files)
-        if n:
-            waiting.append(f"{n} to {'transcribe' if s.stage == 'speech' else 'read'}")
-    return ", ".join(waiting)
+        said = ", ".join(_counts(s, s.folders.get(folder, {}), always_done=False))
+        if said:
+            parts.append(f"{s.name}: {said}")
+    return " · ".join(parts)
+
+
+def _counts(s: StageStatus, counts: Mapping[str, int], *, always_done: bool) -> list[str]:
+    """A stage's counts in words: done, waiting (while the stage is on), without sound (speech), failed."""
+    done, pending = counts.get("done", 0), counts.get("pending", 0)
+    no_audio, failed = counts.get("no_audio", 0), counts.get("failed", 0)
+    out = [f"{done} {DONE_WORDS.get(s.stage, 'done')}"] if done or always_done else []
+    out += [f"{pending} waiting"] if pending and s.enabled else []
+    out += [f"{no_audio} without sound"] if no_audio and s.stage == "speech" else []
+    out += [f"{failed} failed"] if failed else []
+    return out
 
 
 def stage_failures(stages: Sequence[StageStatus]) -> list[tuple[str, str]]:

@@ -181,8 +181,7 @@ class LibraryView(QWidget):
         except Exception as exc:
             self.summary.setText(f"The library cannot be read: {describe_error(exc)}")
             return
-        paths = [f.path for f in folders]
-        statuses = [self._status(f, folder_stage_text(self.stages, f.path, paths)) for f in folders]
+        statuses = [self._status(f, folder_stage_text(self.stages, f.path)) for f in folders]
         pictures_failed = {path for path, _ in failed}  # its picture's reason says it all: not repeated per stage
         all_failed = failed + [(p, why) for p, why in stage_failures(self.stages) if p not in pictures_failed]
         self.table.set_rows(folders, statuses, all_failed, posters, self.selected_folder())
@@ -206,17 +205,15 @@ class LibraryView(QWidget):
         self.table.headerItem().setToolTip(2, f"Videos indexed with {model}, the model searches use now")
         self._update_buttons()
 
-    def _status(self, f: FolderStatus, stages_waiting: str = "") -> tuple[str, str]:
+    def _status(self, f: FolderStatus, stages: str = "") -> tuple[str, str]:
         """A folder's state in words, and its kind (``ok``, ``busy``, ``waiting``, ``failed``, ``none``); sound
-        files (no video stream: not failures, kept for speech indexing) are said after it, then what speech and
-        screen text still have to do there."""
+        files (no video stream: not failures, kept for speech indexing) are said after it, then how far speech
+        and screen text have got there (``folder_stage_text``)."""
         text, kind = self._video_status(f)
-        if stages_waiting:
-            text = f"{text} · {stages_waiting}"
         if f.no_video:
             sounds = f"{f.no_video} sound file{'s' * (f.no_video != 1)} (no video)"
             text = f"{text} · {sounds}" if f.videos or kind == "busy" else sounds
-        return text, kind
+        return (f"{text} · {stages}" if stages else text), kind
 
     def _video_status(self, f: FolderStatus) -> tuple[str, str]:
         if self.runner.running and (f.pending or not f.videos):

@@ -140,15 +140,27 @@ class TranscriptTables(CatalogConnection):
 
     def stage_counts(self, stage: Stage, model: str) -> dict[str, int]:
         """``{done, no_audio, failed, pending}`` over the library's videos, for this stage and model."""
-        counts = {"done": 0, "no_audio": 0, "failed": 0}
+        totals = {"done": 0, "no_audio": 0, "failed": 0, "pending": 0}
+        for counts in self.stage_folder_counts(stage, model).values():
+            for key, n in counts.items():
+                totals[key] += n
+        return totals
+
+    def stage_folder_counts(self, stage: Stage, model: str) -> dict[str, dict[str, int]]:
+        """``stage_counts`` per folder, by its path (every folder, with zeros): the Library's folder rows say
+        how far speech and screen text have got in each, as they say it for the pictures."""
+        folders = {int(r[0]): str(r[1]) for r in self._query("SELECT id, path FROM folders")}
+        out = {path: {"done": 0, "no_audio": 0, "failed": 0, "pending": 0} for path in folders.values()}
         sql = (
-            "SELECT r.status, COUNT(*) FROM stage_results r JOIN videos v ON v.id = r.video_id WHERE r.stage = ?"
-            " AND r.fingerprint = v.fingerprint AND (r.model = ? OR r.status = 'no_audio') GROUP BY r.status"
+            "SELECT v.folder_id, r.status, COUNT(*) FROM stage_results r JOIN videos v ON v.id = r.video_id"
+            " WHERE r.stage = ? AND r.fingerprint = v.fingerprint AND (r.model = ? OR r.status = 'no_audio')"
+            " GROUP BY v.folder_id, r.status"
         )
-        for status, n in self._query(sql, (stage, model)):
-            counts[status] = int(n)
-        counts["pending"] = len(self.stage_pending(stage, model))
-        return counts
+        for folder_id, status, n in self._query(sql, (stage, model)):
+            out[folders[int(folder_id)]][status] = int(n)  # a video's folder is a row (the key cascades)
+        for video in self.stage_pending(stage, model):
+            out[folders[int(video["folder_id"])]]["pending"] += 1
+        return out
 
     def stage_done(self, stage: Stage) -> int:
         """How many videos this stage has done, whatever the model (0: nothing to search in its channel yet)."""

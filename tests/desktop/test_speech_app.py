@@ -18,7 +18,7 @@ from desktop.player.player_view import Opened, PlayerView
 from desktop.player.transcript_lines import line_at, lines_from, subtitle_at
 from desktop.player.transcript_panel import LineRole
 from desktop.speech_text import StageStatus, VideoWords
-from desktop.views.library_rows import failed_rows
+from desktop.views.library_rows import PathRole, failed_rows
 from desktop.views.library_view import LibraryView
 from desktop.views.search_view import SearchView
 from desktop.views.search_widgets import CHANNEL_DOTS, ResultDelegate, fitted_quote
@@ -241,21 +241,27 @@ def test_the_channel_choice_restricts_the_search(qtbot, fake_engine, tmp_path: P
 
 
 def test_the_library_counts_each_stage_and_shows_which_one_runs(qtbot, fake_engine, tmp_path: Path) -> None:
-    folder = tmp_path / "videos"
-    fake_engine.folder_paths.append(str(folder))
+    folder, other = str(tmp_path / "videos"), str(tmp_path / "more")
+    fake_engine.folder_paths += [folder, other]
     fake_engine.indexed = True
     first, second = (str(v) for v in fake_engine.video_files[:2])
+    speech = {folder: {"done": 1, "pending": 1, "no_audio": 1, "failed": 1}, other: {"done": 3}}
     fake_engine.stages = [
-        StageStatus("speech", True, 1, 1, 1, 1, (first,), ((second, "the audio stream is corrupt"),)),
-        StageStatus("text", True, 2, 1, 0, 0, (first,)),
+        StageStatus("speech", True, 4, 1, 1, 1, (first,), ((second, "the audio stream is corrupt"),), speech),
+        StageStatus("text", True, 2, 1, 0, 0, (first,), (), {folder: {"done": 2, "pending": 1}}),
     ]
     view = LibraryView(fake_engine)
     qtbot.addWidget(view)
     view.show()
     assert view.stages_label.text() == (
-        "Speech: 1 transcribed · 1 waiting · 1 without sound · 1 failed      Screen text: 2 read · 1 waiting"
+        "Speech: 4 transcribed · 1 waiting · 1 without sound · 1 failed      Screen text: 2 read · 1 waiting"
     )
-    assert view.table.topLevelItem(0).text(6) == "Indexed · 1 to transcribe, 1 to read"
+    rows = {view.table.topLevelItem(n).data(0, PathRole): view.table.topLevelItem(n).text(6) for n in range(2)}
+    assert rows == {  # each folder its own counts, which add up to the library's line
+        folder: "Indexed · Speech: 1 transcribed, 1 waiting, 1 without sound, 1 failed"
+        " · Screen text: 2 read, 1 waiting",
+        other: "Indexed · Speech: 3 transcribed",
+    }
     assert failed_rows(view.table) == {second: "Speech failed: the audio stream is corrupt"}
     assert view.retry_button.isVisibleTo(view)
     steps: list[str] = []

@@ -68,6 +68,8 @@ def test_the_library_counts_the_real_stages(qtbot, engine) -> None:
     view = LibraryView(real)
     qtbot.addWidget(view)
     assert view.stages_label.text() == "Speech: 1 transcribed · 1 without sound      Screen text: 2 read"
+    row = view.table.topLevelItem(0).text(6)  # the folder's own counts (one folder: the library's)
+    assert row == "Indexed · Speech: 1 transcribed, 1 without sound · Screen text: 2 read"
 
 
 def test_the_player_exports_the_real_transcript(qtbot, engine, tmp_path: Path) -> None:

@@ -233,3 +233,34 @@ def test_the_text_stage_skips_sound_files_and_files_whose_pictures_failed(tmp_pa
         cat.mark_failed(broken, "cannot decode the first frame")
         assert [v["id"] for v in cat.stage_pending("text", "ocr")] == [fine]
         assert {v["id"] for v in cat.stage_pending("speech", "tiny.en")} == {sound, broken, fine}
+
+
+def test_stage_counts_are_per_folder_and_add_up_to_the_librarys(tmp_path: Path) -> None:
+    from engine.library.transcripts import SpeechRow, StageOutcome
+
+    catalog = Catalog(tmp_path / "catalog.sqlite")
+    home, work, empty = (tmp_path / name for name in ("home", "work", "empty"))
+    ids = {}
+    for folder, names in ((home, ("a", "b", "c", "d")), (work, ("e", "f"))):
+        folder.mkdir()
+        row, _ = catalog.add_folder(folder)
+        for name in names:
+            ids[name] = catalog.add_video(row["id"], folder / f"{name}.mp4", 1, 1, f"fp-{name}")
+    empty.mkdir()
+    catalog.add_folder(empty)
+    said = [SpeechRow(0.0, 1.0, "hello", '[[0.0,1.0,"hello",0.9]]')]
+    catalog.commit_speech(ids["a"], "fp-a", "tiny", said, StageOutcome("done", items=1))
+    catalog.commit_speech(ids["e"], "fp-e", "tiny", said, StageOutcome("done", items=1))
+    catalog.commit_speech(ids["f"], "fp-f", "base", said, StageOutcome("done", items=1))  # another model
+    catalog.record_stage(ids["b"], "speech", "fp-b", "other", StageOutcome("no_audio"))  # whatever the model
+    catalog.record_stage(ids["c"], "speech", "fp-c", "tiny", StageOutcome("failed", error="corrupt"))
+    catalog.commit_speech(ids["d"], "old-fp", "tiny", said, StageOutcome("done", items=1))  # the file changed
+    by_folder = catalog.stage_folder_counts("speech", "tiny")
+    assert by_folder == {
+        str(home): {"done": 1, "no_audio": 1, "failed": 1, "pending": 1},
+        str(work): {"done": 1, "no_audio": 0, "failed": 0, "pending": 1},
+        str(empty): {"done": 0, "no_audio": 0, "failed": 0, "pending": 0},
+    }
+    assert catalog.stage_counts("speech", "tiny") == {"done": 2, "no_audio": 1, "failed": 1, "pending": 2}
+    text = catalog.stage_folder_counts("text", "ocr")
+    assert text[str(work)] == {"done": 0, "no_audio": 0, "failed": 0, "pending": 2}
