@@ -64,6 +64,8 @@ class StageStatus:
     failed_files: tuple[tuple[str, str], ...] = ()
     # per folder (by path): the same counts, ``{done, no_audio, failed, pending}``, for the folder rows
     folders: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    # per video (by path): ``done``, ``no_audio``, ``failed`` or ``pending``; absent where the stage does not apply
+    videos: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -120,15 +122,14 @@ def read_stage_status(catalog: Catalog, settings: EngineSettings) -> list[StageS
         ("speech", settings.speech, model_id_for(settings.speech_model)),
         ("text", settings.screen_text, reader_id()),
     ):
+        states = catalog.stage_states(stage, model)  # type: ignore[arg-type]
         folders = catalog.stage_folder_counts(stage, model)  # type: ignore[arg-type]
         counts = {key: sum(c[key] for c in folders.values()) for key in ("done", "no_audio", "failed")}
-        pending = tuple(v["path"] for v in catalog.stage_pending(stage, model))  # type: ignore[arg-type]
+        pending = tuple(sorted(path for _, path, status in states.values() if status == "pending"))
         failed = tuple(catalog.stage_failures(stage))  # type: ignore[arg-type]
-        out.append(
-            StageStatus(
-                stage, on, counts["done"], len(pending), counts["no_audio"], counts["failed"], pending, failed, folders
-            )
-        )
+        videos = {path: status for _, path, status in states.values()}
+        numbers = (counts["done"], len(pending), counts["no_audio"], counts["failed"])
+        out.append(StageStatus(stage, on, *numbers, pending, failed, folders, videos))
     return out
 
 

@@ -34,6 +34,7 @@ from desktop.problems import MODEL_DOWNLOAD, MODEL_INVALID, Problem, explain, mo
 from desktop.speech_text import StageStatus
 from desktop.views.library_rows import POSTERS, FolderTable
 from desktop.views.library_stages import StageSteps, folder_stage_text, stage_failures, stages_summary
+from desktop.views.library_videos import FolderVideos
 from desktop.views.widgets import MessagePage
 
 WATCH_KEY = "library/watch"
@@ -115,6 +116,8 @@ class LibraryView(QWidget):
         self.thumbnails = ThumbnailLoader(engine, self)
         self.table = FolderTable(self.thumbnails)
         self.table.itemSelectionChanged.connect(self._update_buttons)
+        self.videos = FolderVideos()  # the selected folder's videos, speech and screen text video by video
+        self.table.itemSelectionChanged.connect(self._show_videos)
 
         self.empty = MessagePage()
         self.empty.show_message(
@@ -155,6 +158,7 @@ class LibraryView(QWidget):
         layout.setSpacing(12)
         layout.addLayout(header)
         layout.addWidget(self.stack, 1)
+        layout.addWidget(self.videos)
         layout.addWidget(self.progress_box)
 
         self.runner.progress.connect(self._on_progress)
@@ -204,6 +208,10 @@ class LibraryView(QWidget):
         self.retry_button.setVisible(bool(all_failed))
         self.table.headerItem().setToolTip(2, f"Videos indexed with {model}, the model searches use now")
         self._update_buttons()
+        self._show_videos()
+
+    def _show_videos(self) -> None:
+        self.videos.show_folder(self.selected_folder(), self.stages)
 
     def _status(self, f: FolderStatus, stages: str = "") -> tuple[str, str]:
         """A folder's state in words, and its kind (``ok``, ``busy``, ``waiting``, ``failed``, ``none``); sound

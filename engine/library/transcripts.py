@@ -146,20 +146,28 @@ class TranscriptTables(CatalogConnection):
                 totals[key] += n
         return totals
 
+    def stage_states(self, stage: Stage, model: str) -> dict[int, tuple[int, str, str]]:
+        """Every video this stage has a state for with this model: ``{video id: (folder id, path, status)}``,
+        status ``done``, ``no_audio`` or ``failed`` (its result for the current file) or ``pending``. Videos the
+        stage does not apply to (the text stage on sound files and picture failures) are absent. The counts
+        below are these states summed, so a folder's counts and its videos' states cannot disagree."""
+        sql = (
+            "SELECT v.id, v.folder_id, v.path, r.status FROM stage_results r JOIN videos v ON v.id = r.video_id"
+            " WHERE r.stage = ? AND r.fingerprint = v.fingerprint AND (r.model = ? OR r.status = 'no_audio')"
+        )
+        states = {int(r[0]): (int(r[1]), str(r[2]), str(r[3])) for r in self._query(sql, (stage, model))}
+        for video in self.stage_pending(stage, model):  # no result for the current file: never both
+            states[int(video["id"])] = (int(video["folder_id"]), str(video["path"]), "pending")
+        return states
+
     def stage_folder_counts(self, stage: Stage, model: str) -> dict[str, dict[str, int]]:
         """``stage_counts`` per folder, by its path (every folder, with zeros): the Library's folder rows say
         how far speech and screen text have got in each, as they say it for the pictures."""
         folders = {int(r[0]): str(r[1]) for r in self._query("SELECT id, path FROM folders")}
         out = {path: {"done": 0, "no_audio": 0, "failed": 0, "pending": 0} for path in folders.values()}
-        sql = (
-            "SELECT v.folder_id, r.status, COUNT(*) FROM stage_results r JOIN videos v ON v.id = r.video_id"
-            " WHERE r.stage = ? AND r.fingerprint = v.fingerprint AND (r.model = ? OR r.status = 'no_audio')"
-            " GROUP BY v.folder_id, r.status"
-        )
-        for folder_id, status, n in self._query(sql, (stage, model)):
-            out[folders[int(folder_id)]][status] = int(n)  # a video's folder is a row (the key cascades)
-        for video in self.stage_pending(stage, model):
-            out[folders[int(video["folder_id"])]]["pending"] += 1
+        for folder_id, _, status in self.stage_states(stage, model).values():
+            counts = out[folders[folder_id]]  # a video's folder is a row (the key cascades)
+            counts[status] = counts.get(status, 0) + 1
         return out
 
     def stage_done(self, stage: Stage) -> int:
