@@ -28,7 +28,7 @@ def _seeds(text: str) -> tuple[int, ...]:
 
 def register_quality(bench_subparsers: Any) -> dict[str, Handler]:
     """Add ``quality`` to the ``bench`` sub-parsers; returns ``{"quality": handler}``."""
-    from engine.bench.quality_bench import DEFAULT_MODEL, QUICK_WINDOWS, WINDOWS
+    from engine.bench.quality_bench import DEFAULT_MODEL, DEFAULT_WINDOWS, QUICK_WINDOWS, WINDOWS
 
     p = bench_subparsers.add_parser(
         "quality",
@@ -44,8 +44,8 @@ def register_quality(bench_subparsers: Any) -> dict[str, Handler]:
         "--windows",
         type=lambda text: tuple(w.strip() for w in text.split(",") if w.strip()),
         default=None,
-        help=f"head window settings measured, the first being the goals' head row (default {','.join(WINDOWS)}; "
-        f"{','.join(QUICK_WINDOWS)} with --quick)",
+        help=f"head window settings measured, the first being the goals' head row, from {','.join(WINDOWS)} "
+        f"(default {','.join(DEFAULT_WINDOWS)}; {','.join(QUICK_WINDOWS)} with --quick)",
     )
     p.add_argument("--epochs", type=count, default=None, help="epochs per training (default 16, bench train's)")
     p.add_argument("--workers", type=count, default=None, help="commands run at once (default: CPU cores, at most 4)")
