@@ -64,8 +64,9 @@ class StageStatus:
     failed_files: tuple[tuple[str, str], ...] = ()
     # per folder (by path): the same counts, ``{done, no_audio, failed, pending}``, for the folder rows
     folders: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
-    # per video (by path): ``done``, ``no_audio``, ``failed`` or ``pending``; absent where the stage does not apply
-    videos: Mapping[str, str] = field(default_factory=dict)
+    # per folder (by path), its videos by path: ``done``, ``no_audio``, ``failed`` or ``pending``; a video is absent
+    # where the stage does not apply (``Catalog.stage_folder_states``, which the counts above are summed from)
+    videos: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -114,6 +115,7 @@ def read_video_words(catalog: Catalog, settings: EngineSettings, video: str | Pa
 
 def read_stage_status(catalog: Catalog, settings: EngineSettings) -> list[StageStatus]:
     """Speech, then screen text: counts for the model each would use now, pending and failed files by path."""
+    from engine.library.transcripts import count_states
     from engine.screen_text.reader import reader_id
     from engine.speech.models import model_id_for
 
@@ -122,12 +124,11 @@ def read_stage_status(catalog: Catalog, settings: EngineSettings) -> list[StageS
         ("speech", settings.speech, model_id_for(settings.speech_model)),
         ("text", settings.screen_text, reader_id()),
     ):
-        states = catalog.stage_states(stage, model)  # type: ignore[arg-type]
-        folders = catalog.stage_folder_counts(stage, model)  # type: ignore[arg-type]
+        videos = catalog.stage_folder_states(stage, model)  # type: ignore[arg-type]  # read once: all below
+        folders = {folder: count_states(states) for folder, states in videos.items()}
         counts = {key: sum(c[key] for c in folders.values()) for key in ("done", "no_audio", "failed")}
-        pending = tuple(sorted(path for _, path, status in states.values() if status == "pending"))
+        pending = tuple(sorted(p for states in videos.values() for p, status in states.items() if status == "pending"))
         failed = tuple(catalog.stage_failures(stage))  # type: ignore[arg-type]
-        videos = {path: status for _, path, status in states.values()}
         numbers = (counts["done"], len(pending), counts["no_audio"], counts["failed"])
         out.append(StageStatus(stage, on, *numbers, pending, failed, folders, videos))
     return out

@@ -3,7 +3,7 @@
 A folder row's counts ("Speech: 5 transcribed, 2 waiting, 1 without sound") answer "how far along is it?" but
 not "which of my videos can I already find by what is said?". This list answers the second for the folder the
 user selects. Its words are the folder row's words, and it is built from the same per-video states the counts
-are summed from (``Catalog.stage_states``), so the list and the counts cannot disagree. A failed video says why
+are summed from (``Catalog.stage_folder_states``), so the list and the counts cannot disagree. A failed video says why
 in its tooltip; the reason is also shown under its folder in the table above.
 """
 
@@ -58,7 +58,7 @@ class FolderVideos(QWidget):
     def show_folder(self, folder: str | None, stages: Sequence[StageStatus]) -> None:
         """List ``folder``'s videos with their state in each stage; hidden without a folder or stage states."""
         self.folder = folder
-        paths = sorted({p for s in stages for p in s.videos if folder and Path(p).is_relative_to(folder)})
+        paths = sorted({p for s in stages for p in s.videos.get(folder, {})}) if folder else []
         if folder is None or not paths:
             self.list.clear()
             self.hide()
@@ -75,7 +75,7 @@ class FolderVideos(QWidget):
             item = QTreeWidgetItem([str(Path(path).relative_to(folder))])
             item.setToolTip(0, path)
             for col, s in enumerate(stages, start=1):
-                status = s.videos.get(path)
+                status = s.videos.get(folder, {}).get(path)
                 item.setText(col, stage_word(s, status))
                 if status == "failed":
                     item.setForeground(col, QColor(c.error))

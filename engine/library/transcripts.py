@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -61,6 +61,17 @@ class StageOutcome:
     items: int = 0  # segments or lines stored
     media_s: float = 0.0  # seconds of sound (speech) or of video (text) the stage went through
     elapsed_s: float = 0.0
+
+
+STAGE_STATES = ("done", "no_audio", "failed", "pending")  # a video's state in a stage (``stage_folder_states``)
+
+
+def count_states(states: Mapping[str, str]) -> dict[str, int]:
+    """``{done, no_audio, failed, pending}``: how many of ``states`` (video path -> status) are in each."""
+    counts = dict.fromkeys(STAGE_STATES, 0)
+    for status in states.values():
+        counts[status] = counts.get(status, 0) + 1
+    return counts
 
 
 class TranscriptTables(CatalogConnection):
@@ -140,35 +151,34 @@ class TranscriptTables(CatalogConnection):
 
     def stage_counts(self, stage: Stage, model: str) -> dict[str, int]:
         """``{done, no_audio, failed, pending}`` over the library's videos, for this stage and model."""
-        totals = {"done": 0, "no_audio": 0, "failed": 0, "pending": 0}
+        totals = dict.fromkeys(STAGE_STATES, 0)
         for counts in self.stage_folder_counts(stage, model).values():
             for key, n in counts.items():
                 totals[key] += n
         return totals
 
-    def stage_states(self, stage: Stage, model: str) -> dict[int, tuple[int, str, str]]:
-        """Every video this stage has a state for with this model: ``{video id: (folder id, path, status)}``,
-        status ``done``, ``no_audio`` or ``failed`` (its result for the current file) or ``pending``. Videos the
-        stage does not apply to (the text stage on sound files and picture failures) are absent. The counts
-        below are these states summed, so a folder's counts and its videos' states cannot disagree."""
+    def stage_folder_states(self, stage: Stage, model: str) -> dict[str, dict[str, str]]:
+        """Per folder (by its path; every folder, ``{}`` when it has none): ``{video path: status}`` of the videos
+        this stage has a state for with this model, status ``done``, ``no_audio`` or ``failed`` (its result for
+        the current file) or ``pending``. Videos the stage does not apply to (the text stage on sound files and
+        picture failures) are absent. The counts are these states summed (``count_states``), so a folder's
+        counts and its videos' states cannot disagree."""
+        folders = {int(r[0]): str(r[1]) for r in self._query("SELECT id, path FROM folders")}
+        out: dict[str, dict[str, str]] = {path: {} for path in folders.values()}
         sql = (
-            "SELECT v.id, v.folder_id, v.path, r.status FROM stage_results r JOIN videos v ON v.id = r.video_id"
+            "SELECT v.folder_id, v.path, r.status FROM stage_results r JOIN videos v ON v.id = r.video_id"
             " WHERE r.stage = ? AND r.fingerprint = v.fingerprint AND (r.model = ? OR r.status = 'no_audio')"
         )
-        states = {int(r[0]): (int(r[1]), str(r[2]), str(r[3])) for r in self._query(sql, (stage, model))}
+        for folder_id, path, status in self._query(sql, (stage, model)):
+            out[folders[int(folder_id)]][str(path)] = str(status)  # a video's folder is a row (the key cascades)
         for video in self.stage_pending(stage, model):  # no result for the current file: never both
-            states[int(video["id"])] = (int(video["folder_id"]), str(video["path"]), "pending")
-        return states
+            out[folders[int(video["folder_id"])]][str(video["path"])] = "pending"
+        return out
 
     def stage_folder_counts(self, stage: Stage, model: str) -> dict[str, dict[str, int]]:
         """``stage_counts`` per folder, by its path (every folder, with zeros): the Library's folder rows say
         how far speech and screen text have got in each, as they say it for the pictures."""
-        folders = {int(r[0]): str(r[1]) for r in self._query("SELECT id, path FROM folders")}
-        out = {path: {"done": 0, "no_audio": 0, "failed": 0, "pending": 0} for path in folders.values()}
-        for folder_id, _, status in self.stage_states(stage, model).values():
-            counts = out[folders[folder_id]]  # a video's folder is a row (the key cascades)
-            counts[status] = counts.get(status, 0) + 1
-        return out
+        return {folder: count_states(videos) for folder, videos in self.stage_folder_states(stage, model).items()}
 
     def stage_done(self, stage: Stage) -> int:
         """How many videos this stage has done, whatever the model (0: nothing to search in its channel yet)."""

@@ -264,7 +264,9 @@ def test_stage_counts_are_per_folder_and_add_up_to_the_librarys(tmp_path: Path) 
     assert catalog.stage_counts("speech", "tiny") == {"done": 2, "no_audio": 1, "failed": 1, "pending": 2}
     text = catalog.stage_folder_counts("text", "ocr")
     assert text[str(work)] == {"done": 0, "no_audio": 0, "failed": 0, "pending": 2}
-    states = {Path(path).name: status for _, path, status in catalog.stage_states("speech", "tiny").values()}
+    folders = catalog.stage_folder_states("speech", "tiny")
+    states = {Path(path).name: status for videos in folders.values() for path, status in videos.items()}
+    assert set(folders[str(work)]) == {str(work / "e.mp4"), str(work / "f.mp4")} and folders[str(empty)] == {}
     assert states == {  # each video's own state, which the counts above are the sums of
         "a.mp4": "done", "b.mp4": "no_audio", "c.mp4": "failed", "d.mp4": "pending", "e.mp4": "done",
         "f.mp4": "pending",
