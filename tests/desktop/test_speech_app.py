@@ -264,6 +264,7 @@ def test_the_library_counts_each_stage_and_shows_which_one_runs(qtbot, fake_engi
     }
     assert failed_rows(view.table) == {second: "Speech failed: the audio stream is corrupt"}
     assert view.retry_button.isVisibleTo(view)
+    assert not view.videos.isVisibleTo(view)  # no folder selected: no list of its videos
     steps: list[str] = []
     view.runner.progress.connect(lambda f, m, eta: steps.append(view.steps.current))
     with qtbot.waitSignal(view.index_finished, timeout=5000):
@@ -277,6 +278,37 @@ def test_the_library_counts_each_stage_and_shows_which_one_runs(qtbot, fake_engi
     view.start_index()
     assert not view.steps.isVisible()  # pictures alone: no steps to tell apart
     view.runner.wait()
+
+
+def test_the_library_lists_a_folders_videos_with_their_speech_and_text(qtbot, fake_engine, tmp_path: Path) -> None:
+    folder, other = tmp_path / "videos", tmp_path / "more"
+    fake_engine.folder_paths += [str(folder), str(other)]
+    fake_engine.indexed = True
+    said, broken, silent, later = (str(folder / n) for n in ("talk.mp4", "sub/broken.mp4", "quiet.mp4", "new.mp4"))
+    speech = {str(folder): {said: "done", broken: "failed", silent: "no_audio", later: "pending"}}
+    speech[str(other)] = {str(other / "x.mp4"): "done"}
+    text = {str(folder): {said: "pending", later: "pending", silent: "done"}}  # the broken file: no text stage
+    fake_engine.stages = [
+        StageStatus("speech", True, 2, 1, 1, 1, (later,), ((broken, "the audio stream is corrupt"),), {}, speech),
+        StageStatus("text", False, 1, 2, 0, 0, (said, later), (), {}, text),
+    ]
+    view = LibraryView(fake_engine)
+    qtbot.addWidget(view)
+    view.show()
+    rows = [view.table.topLevelItem(n) for n in range(view.table.topLevelItemCount())]
+    view.table.setCurrentItem(next(item for item in rows if item.data(0, PathRole) == str(folder)))
+    assert view.videos.isVisibleTo(view)
+    assert view.videos.title.text() == "videos: speech and screen text, video by video"
+    assert view.videos.rows() == {  # this folder's videos only, in path order; the text stage is switched off
+        "new.mp4": ("Waiting", "Off"),
+        "quiet.mp4": ("No sound", "Read"),
+        str(Path("sub/broken.mp4")): ("Failed", "—"),
+        "talk.mp4": ("Transcribed", "Off"),
+    }
+    failed = view.videos.list.topLevelItem(2)
+    assert failed.text(1) == "Failed" and failed.toolTip(1) == "Speech failed: the audio stream is corrupt"
+    view.table.clearSelection()
+    assert not view.videos.isVisibleTo(view)
 
 
 def test_settings_round_trip_the_speech_model_and_switches(qtbot, fake_engine, tmp_path: Path, monkeypatch) -> None:
