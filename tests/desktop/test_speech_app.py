@@ -118,7 +118,9 @@ def test_an_empty_transcript_says_why(qtbot, fake_engine, videos, words, says) -
     assert not player.transcript.export_button.isEnabled()
 
 
-def test_words_load_off_the_gui_thread(qtbot, fake_engine, videos) -> None:
+def _held_back_player(qtbot, fake_engine, videos) -> PlayerView:
+    """A player opened on a video whose transcript the engine holds back until ``fake_engine.words_gate`` is set
+    (``open`` returns while the engine waits)."""
     import threading
 
     video = videos["red_then_blue"]
@@ -126,7 +128,12 @@ def test_words_load_off_the_gui_thread(qtbot, fake_engine, videos) -> None:
     fake_engine.words_gate = threading.Event()
     player = PlayerView(fake_engine)
     qtbot.addWidget(player)
-    player.open(Opened(str(video), 12.0, [(4.0, 6.0)], 0), autoplay=False)  # returns while the engine waits
+    player.open(Opened(str(video), 12.0, [(4.0, 6.0)], 0), autoplay=False)
+    return player
+
+
+def test_words_load_off_the_gui_thread(qtbot, fake_engine, videos) -> None:
+    player = _held_back_player(qtbot, fake_engine, videos)
     assert player.transcript.loading() and "Reading the transcript" in player.transcript.note.text()
     fake_engine.words_gate.set()
     qtbot.waitUntil(lambda: player.transcript.words is not None, timeout=5000)
@@ -362,14 +369,7 @@ def test_switching_speech_on_in_settings_starts_transcribing(qtbot, fake_engine,
 
 
 def test_words_that_arrive_after_the_player_closed_are_dropped(qtbot, fake_engine, videos) -> None:
-    import threading
-
-    video = videos["red_then_blue"]
-    fake_engine.words[str(video)] = spoken_words()
-    fake_engine.words_gate = threading.Event()
-    player = PlayerView(fake_engine)
-    qtbot.addWidget(player)
-    player.open(Opened(str(video), 12.0, [(4.0, 6.0)], 0), autoplay=False)
+    player = _held_back_player(qtbot, fake_engine, videos)
     player.close_video()
     fake_engine.words_gate.set()
     assert player.transcript.runner.wait(5000)
