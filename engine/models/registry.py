@@ -110,8 +110,7 @@ def _register_configs() -> list[str]:
 
 
 def list_architectures() -> list[str]:
-    """Every open_clip architecture name, ours included."""
-    _register_configs()
+    """Every open_clip architecture name, ours included (``_open_clip`` registers them)."""
     return list(_open_clip().list_models())
 
 
