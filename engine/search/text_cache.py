@@ -10,7 +10,10 @@ WAL mode and a busy timeout let several searches read and write at once (each wr
 transaction; a writer that cannot get the lock in time skips caching, never the search). A row is keyed by a
 hash of the model id, the text and the versions that shape the vector (so the queries themselves are not
 written down), and carries its width and a checksum; a row that fails either, or a file that is not a
-readable database, is a miss (the file is then started afresh). The oldest rows go beyond ``MAX_ROWS``.
+readable database, is a miss (the file is then started afresh). A file that is only busy (another process holds
+its lock past the timeout, or is switching it to WAL) is a miss too, but is never taken for damage: deleting it
+would throw away every other search's vectors (a CI run once lost 59 of 240 rows that way); the next call tries
+again. The oldest rows go beyond ``MAX_ROWS``.
 """
 
 from __future__ import annotations
@@ -51,6 +54,12 @@ def _versions() -> str:
     return ";".join(parts)
 
 
+def _is_busy(exc: BaseException) -> bool:
+    """Whether ``exc`` says the file is locked by someone else (transient), as opposed to damaged."""
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF  # extended codes (SQLITE_BUSY_RECOVERY...) keep the base low
+    return isinstance(exc, sqlite3.OperationalError) and code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
 def _digest(blob: bytes) -> bytes:
     return hashlib.blake2b(blob, digest_size=16).digest()
 
@@ -58,9 +67,10 @@ def _digest(blob: bytes) -> bytes:
 class TextVectorCache:
     """Text vectors by (model id, text) in one SQLite file; every failure is a miss, never an error."""
 
-    def __init__(self, path: Path | None = None, *, max_rows: int = MAX_ROWS) -> None:
+    def __init__(self, path: Path | None = None, *, max_rows: int = MAX_ROWS, timeout: float = 2.0) -> None:
         self.path = Path(path) if path is not None else text_vectors_file()
         self.max_rows = max_rows
+        self.timeout = timeout  # seconds a statement waits for another process's lock before it is a miss
         self._db: sqlite3.Connection | None = None
         self._broken = False
         self._versions: str | None = None
@@ -75,23 +85,30 @@ class TextVectorCache:
         if self._db is None and not self._broken:
             try:
                 self._db = self._open()
-            except (sqlite3.DatabaseError, OSError) as exc:  # not a database, or malformed: start afresh, once
+            except sqlite3.DatabaseError as exc:
+                if _is_busy(exc):  # another process has it locked: a miss now, another try on the next call
+                    log.info("%s: text vector cache busy (%s); not used this time", self.path, exc)
+                    return None
                 log.warning("%s: unusable text vector cache (%s); starting a new one", self.path, exc)
-                with contextlib.suppress(OSError):
+                with contextlib.suppress(OSError):  # not a database, or malformed: start afresh, once
                     for suffix in ("", "-wal", "-shm"):
                         Path(f"{self.path}{suffix}").unlink(missing_ok=True)
                 try:
                     self._db = self._open()
                 except (sqlite3.DatabaseError, OSError) as again:
                     log.warning("%s: no text vector cache this time (%s)", self.path, again)
-                    self._broken = True
+                    self._broken = not _is_busy(again)
+            except OSError as exc:  # the folder cannot be made or read: searches go on without a cache
+                log.warning("%s: no text vector cache (%s)", self.path, exc)
+                self._broken = True
         return self._db
 
     def _open(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, timeout=2.0, isolation_level=None, check_same_thread=False)
+        db = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False)
         try:
-            db.execute("PRAGMA journal_mode=WAL")
+            if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":  # switching takes a lock; skip it when done
+                db.execute("PRAGMA journal_mode=WAL")
             db.execute(_SCHEMA)
             db.execute("SELECT COUNT(*) FROM vectors").fetchone()  # a damaged file fails here, not mid-search
         except BaseException:

@@ -195,6 +195,24 @@ def test_cache_takes_concurrent_writers(tmp_path: Path) -> None:
     assert all(np.allclose(v, int(t.split("-")[0]) + int(t.split("-")[1]) / 100) for t, v in found.items())
 
 
+def test_a_busy_cache_is_a_miss_and_keeps_its_rows(tmp_path: Path) -> None:
+    """Another process holding the file's lock is not damage: the cache must not start afresh over its rows."""
+    path = tmp_path / "vectors.sqlite"
+    first = TextVectorCache(path)
+    first.put("m", ["kept"], np.ones((1, 4), np.float32))
+    first.close()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("PRAGMA locking_mode=EXCLUSIVE")  # in WAL mode this shuts every other connection out
+    holder.execute("BEGIN EXCLUSIVE")
+    holder.execute("DELETE FROM vectors WHERE 0")
+    holder.execute("COMMIT")
+    busy = TextVectorCache(path, timeout=0.1)
+    assert busy.get("m", 4, ["kept"]) == {}  # a miss while locked, not an error
+    busy.put("m", ["new"], np.ones((1, 4), np.float32))  # skipped quietly
+    holder.close()
+    assert set(busy.get("m", 4, ["kept", "new"])) == {"kept"}  # the same cache tries again once the lock is gone
+
+
 def test_cache_keeps_at_most_max_rows(tmp_path: Path) -> None:
     cache = TextVectorCache(tmp_path / "v.sqlite", max_rows=10)
     for i in range(25):
