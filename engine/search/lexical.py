@@ -14,7 +14,9 @@ picture). For a query and a channel it returns ``LexicalMoment`` candidates, eac
   content words found in the span (``coverage``), raised to 1.5 so half the words found scores ~35, times
   0.85 when two or more were found out of order or apart, times the recogniser's confidence in the matched
   words (0.7 + 0.3 × mean word probability for speech; the line's OCR confidence for text). Every content
-  word found in order with sure recognition scores ~100; the fusion maps it with the picture's 0-100.
+  word found in order with sure recognition scores ~100; the fusion maps it with the picture's 0-100. A word
+  the recogniser fused into a longer one ("turkey" for "spare key") counts half beside an exact match
+  (``engine.search.near_words``).
 
 Queries are words, never FTS5 syntax: the text is split into words (Unicode letters and digits), each sent
 quoted, so ``"``, ``*``, ``-``, ``NEAR``, ``AND``, ``OR``, ``NOT`` and ``:`` can never raise a syntax error;
@@ -53,6 +55,8 @@ import orjson
 from engine.library.catalog import Catalog
 from engine.library.schema import FTS_TOKENIZER
 from engine.library.transcripts import Channel
+from engine.search import near_words
+from engine.search.near_words import near_word
 
 _WORD = re.compile(r"[^\W_]+")  # letters and digits: what FTS5 unicode61 keeps
 _PHRASE = re.compile(r'"([^"]*)"')
@@ -245,9 +249,8 @@ def _wanted(q: LexicalQuery) -> dict[str, str]:
 
 def _score(q: LexicalQuery, found_words: list[str], in_order: bool, confidence: float) -> tuple[float, float]:
     """(relevance 0-100, coverage 0-1) from the query words found in a span, in the order found."""
-    words = q.all_words
     hit = set(found_words)
-    coverage = sum(1 for w in words if w in hit) / len(words)
+    coverage = near_words.coverage(q.all_words, found_words)
     ordered = 1.0 if len(hit) <= 1 or in_order else 0.85
     return round(100.0 * coverage**1.5 * ordered * confidence, 2), coverage
 
@@ -292,6 +295,7 @@ def _best(channel: Channel, rows: list[sqlite3.Row], q: LexicalQuery, k: int) ->
         t: wanted.get(st[0]) if len(st) == 1 else next((wanted[s] for s in st if s in wanted), None)
         for t, st in _STEMMER.stems_of(texts).items()
     }
+    hit.update({t: near_word(t, q.all_words) for t, m in hit.items() if m is None})
     # Sort keys, lowest first: (-relevance, SQLite's bm25 (lower is better), video, start, row order); the row
     # order keeps equal spans in the order a stable sort of every row would.
     bounded = []  # (a key no span of the row can beat, row order, row, items, matches)
@@ -331,7 +335,7 @@ def _speech_candidate(
     best: tuple[float, float, int, int] | None = None
     for a, b in _sentences(words):
         found = [m for m in matches[a:b] if m is not None]
-        if not found:
+        if not near_words.has_exact(found):
             continue
         probs = [w[3] for w, m in zip(words[a:b], matches[a:b], strict=True) if m is not None]
         relevance, coverage = _score(q, found, _in_order(q, found), 0.7 + 0.3 * sum(probs) / len(probs))
@@ -349,6 +353,8 @@ def _text_candidate(
     row: sqlite3.Row, tokens: list[str], matches: list[str | None], q: LexicalQuery
 ) -> _Candidate | None:
     found = [m for m in matches if m is not None]
+    if not near_words.has_exact(found):
+        return None
     relevance, coverage = _score(q, found, _in_order(q, found), float(row["confidence"]))
     return _Candidate(
         relevance, coverage, -float(row["bm25"]), int(row["video_id"]), float(row["start"]), row, tokens, matches,
