@@ -13,13 +13,13 @@ order checks and the quote's highlighting treat it as that word.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Sequence
+import string
+from collections.abc import Callable, Iterable, Sequence
 
 NEAR_CREDIT = 0.5
 MIN_LETTERS = 3
 MAX_EXTRA = 4
-_LETTERS = re.compile(r"[^\W_]+")  # what the FTS tokenizer keeps of a word
+_PUNCTUATION = string.punctuation + "…“”‘’«»¿¡"
 
 
 class Near(str):
@@ -28,13 +28,31 @@ class Near(str):
     __slots__ = ()
 
 
+def near_matcher(words: Sequence[str]) -> Callable[[str], Near | None]:
+    """A function from a transcript word to the query word it nearly is (begins or ends with it, a little
+    longer), or None. A candidate list holds thousands of words, so each is cut ``MAX_EXTRA`` ways at either
+    end and looked up in a set of the query words: under 1 µs a word, where comparing it with every query
+    word in Python cost 2 µs and more."""
+    usable = frozenset(w.casefold() for w in words if len(w) >= MIN_LETTERS)
+    cuts = range(1, MAX_EXTRA + 1)
+
+    def near(token: str) -> Near | None:
+        t = token.casefold().strip(_PUNCTUATION)
+        for k in cuts:
+            if len(t) - k < MIN_LETTERS:
+                break
+            if t[k:] in usable:
+                return Near(t[k:])
+            if t[:-k] in usable:
+                return Near(t[:-k])
+        return None
+
+    return near
+
+
 def near_word(token: str, words: Sequence[str]) -> Near | None:
-    """The query word ``token`` nearly is (begins or ends with it, a little longer), or None."""
-    t = "".join(_LETTERS.findall(token.casefold()))
-    for w in words:
-        if len(w) >= MIN_LETTERS and 0 < len(t) - len(w) <= MAX_EXTRA and (t.endswith(w) or t.startswith(w)):
-            return Near(w)
-    return None
+    """The query word ``token`` nearly is, or None (:func:`near_matcher` for one word)."""
+    return near_matcher(words)(token)
 
 
 def has_exact(found: Iterable[str]) -> bool:
