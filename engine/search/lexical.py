@@ -56,7 +56,6 @@ from engine.library.catalog import Catalog
 from engine.library.schema import FTS_TOKENIZER
 from engine.library.transcripts import Channel
 from engine.search import near_words
-from engine.search.near_words import near_matcher
 
 _WORD = re.compile(r"[^\W_]+")  # letters and digits: what FTS5 unicode61 keeps
 _PHRASE = re.compile(r'"([^"]*)"')
@@ -295,7 +294,7 @@ def _best(channel: Channel, rows: list[sqlite3.Row], q: LexicalQuery, k: int) ->
         t: wanted.get(st[0]) if len(st) == 1 else next((wanted[s] for s in st if s in wanted), None)
         for t, st in _STEMMER.stems_of(texts).items()
     }
-    near = near_matcher(q.all_words)
+    near = near_words.near_matcher(q.all_words)
     hit.update({t: near(t) for t, m in hit.items() if m is None})
     # Sort keys, lowest first: (-relevance, SQLite's bm25 (lower is better), video, start, row order); the row
     # order keeps equal spans in the order a stable sort of every row would.
