@@ -4,9 +4,11 @@ Why apart: each definition is small and easy to get subtly wrong in a way that f
 as a win, a missing hit ignored), so each is unit-tested on hand-made input.
 
 Through search, a hit's place is its place in the list a user gets: ``search`` lists hits by relevance, ties by
-score (issue 13), and the relevance is calibrated per video, so it can order two hits unlike their raw scores do.
-Every figure here follows that list (each hit's key is (relevance, score); a hand-made hit without a relevance is
-ordered by its score), so the table says what a user sees, not what the scores alone would give.
+score (issue 13). The picture's relevance rises with its score within a search (one null per search,
+``engine.search.calibration``), but fusion with what is said and shown, and a moment's relevance (its curve, not
+its proposal score), can still order two hits unlike their raw scores do. Every figure here follows that list
+(each hit's key is (relevance, score); a hand-made hit without a relevance is ordered by its score), so the table
+says what a user sees, not what the scores alone would give.
 
 * **Video R@K**: a query's right video ranks ``1 + (other returned videos listed at least as high)``, pessimistic
   on ties as ``engine.evaluation.metrics`` is; a right video that was not returned ranks after everything.

@@ -9,7 +9,9 @@
 3. A smoothed similarity curve per video, moment proposals from it (``engine.search.moments``). The curve and the
    fine similarity follow each frame's context vector where the model has a temporal head (its head over the
    window around the frame), so they tell "moves left" from "moves right" as the model does; else the frame.
-4. Relevance 0-100 against a background (``engine.search.calibration``), exclusions, and the cutoff.
+4. Relevance 0-100 against one null for the whole search (``engine.search.calibration``): unrelated captions on
+   a fixed sample of the library for a text query, the query's own scores on that sample for a visual one. So
+   relevance rises with the score and the list follows the model's order. Then exclusions and the cutoff.
 5. For a text query, what is said and shown joins the picture (``engine.search.lexical`` finds the words,
    ``engine.search.channels`` fuses the three channels' relevance into one): the videos that say or show the
    words are scored by the picture too, and the picture is judged over each spoken or shown span. A query
@@ -55,6 +57,7 @@ from engine.search.scoring import (
 from engine.search.words import WordsEvidence, search_words, video_info, words_evidence
 
 EXACT_LIMIT = 2000  # with filters allowing at most this many videos, score them all exactly
+NULL_SAMPLE = 32  # videos of the library every null is computed on
 EXCLUDE_RELEVANCE = 50.0  # a hit on which an excluded term reaches this relevance is dropped
 CURVE_SIGMA_S = 1.0  # the heatmap: smooth enough to read at a glance
 MOMENT_SIGMA_S = 0.5  # proposals: light smoothing, so a moment's edges stay where the content changes
@@ -178,7 +181,7 @@ class Searcher:
         self.fusion = fusion  # how the channels' relevance combines (engine.search.channels)
         self._stores: ModelStores | None = None
         self._curves: dict[int, Curve] = {}
-        self._nulls: dict[int, np.ndarray] = {}  # video id -> the scores its relevance was judged against
+        self._text_null: tuple[tuple[int, ...], calibration.Null] | None = None  # (sample's keys, its null)
         # What one search's exclusions and spans left, per channel (reset by each search):
         self._picture_excluded: set[int] = set()  # videos an excluded term is seen in (videos mode)
         self._picture_excluded_spans: set[tuple[int, float, float]] = set()  # words spans it is seen in (moments)
@@ -322,20 +325,41 @@ class Searcher:
             codes=codes,
         )
 
-    def _visual_null(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Background for visual queries: fused scores on up to 32 random library videos, and frame sims."""
+    def _sample_keys(self) -> tuple[int, ...]:
+        """The video keys every null is computed on: up to ``NULL_SAMPLE`` of the library, drawn with a fixed
+        seed, so the same library state gives the same relevance whatever the query or ``k``."""
         keys = self.library.catalog.live_keys(self.encoder.model_id, "video").tolist()
-        rng = random.Random(0)
+        return tuple(sorted(random.Random(0).sample(keys, min(NULL_SAMPLE, len(keys)))))
+
+    def _sample(self, keys: Iterable[int]) -> list[_Video]:
+        catalog, model_id = self.library.catalog, self.encoder.model_id
+        videos = [catalog.videos_for_keys(model_id, "video", [key]).get(key) for key in keys]
+        return [v for vid in videos if vid is not None and (v := self._load(vid)) is not None]
+
+    def _visual_null(self, q: np.ndarray) -> calibration.Null:
+        """A visual query's null: its own fused scores and frame similarities on the library's sample."""
         fused: list[float] = []
         frame_sims: list[np.ndarray] = []
-        for key in rng.sample(keys, min(32, len(keys))):
-            vid = self.library.catalog.videos_for_keys(self.encoder.model_id, "video", [key]).get(key)
-            v = self._load(vid) if vid is not None else None
-            if v is not None:
-                s, fs = _fused(q[None], v, self.weights, concepts_of(self.encoder))
-                fused.append(float(s[0]))
-                frame_sims.append(fs[0])
-        return np.array(fused or [0.0]), np.concatenate(frame_sims) if frame_sims else np.zeros(1)
+        for v in self._sample(self._sample_keys()):
+            s, fs = _fused(q[None], v, self.weights, concepts_of(self.encoder))
+            fused.append(float(s[0]))
+            frame_sims.append(fs[0])
+        frames = np.concatenate(frame_sims) if frame_sims else np.zeros(1)
+        return calibration.sample_null(np.array(fused or [0.0]), frames)
+
+    def text_null(self) -> calibration.Null:
+        """The null of text queries and excluded terms: the background captions on the library's sample. It does not
+        depend on the query, so it is computed once per library state and kept."""
+        keys = self._sample_keys()
+        if self._text_null is None or self._text_null[0] != keys:
+            bg, bank = self.background.vectors(), concepts_of(self.encoder)
+            fused, curves = [], []
+            for v in self._sample(keys):
+                s, fs = _fused(bg, v, self.weights, bank)
+                fused.append(s)
+                curves.append(smooth_curve(v.times, fs, CURVE_SIGMA_S))
+            self._text_null = (keys, calibration.background_null(fused, curves))
+        return self._text_null[1]
 
     def _score(
         self,
@@ -348,33 +372,26 @@ class Searcher:
         spans: Mapping[int, list[tuple[float, float]]] | None = None,
     ) -> list[VideoHit | MomentHit]:
         """Hits for every candidate; fills ``self._curves``. Text queries (and excluded terms, always text)
-        are judged against the background captions; visual queries against a sample of the library.
+        are judged against :meth:`text_null`; visual queries against their own scores on the library's sample.
 
         ``spans`` (video id -> spans of spoken or shown words) are judged like moments: the picture's relevance
         over each goes to ``self._span_relevance``, or the span to ``self._picture_excluded_spans`` when an
         excluded term is seen there; a video an excluded term is seen in goes to ``self._picture_excluded``."""
-        self._curves, self._nulls = {}, {}
+        self._curves = {}
         spans = spans or {}
         n_ex = len(excluded)
-        bg = self.background.vectors() if text or n_ex else np.zeros((0, self.encoder.dim), np.float32)
-        null_fused, null_frames = (None, None) if text else self._visual_null(q)
-        queries = np.vstack([q[None], excluded, bg]).astype(np.float32)
+        words_null = self.text_null() if text or n_ex else None
+        null = self.text_null() if text else self._visual_null(q)  # kept: a second call costs one look-up
+        queries = np.vstack([q[None], excluded]).astype(np.float32)
         hits: list[VideoHit | MomentHit] = []
         bank = concepts_of(self.encoder)
         for v in videos:
             vid = int(v.row["id"])  # type: ignore[call-overload]
             fused, frame_sims = _fused(queries, v, self.weights, bank)
-            curves = smooth_curve(v.times, frame_sims, CURVE_SIGMA_S)  # (1 + n_ex + B, F)
-            bg_fused, bg_curves = fused[1 + n_ex :], curves[1 + n_ex :]
-            self._nulls[vid] = bg_fused if text else np.asarray(null_fused)
-            z_q = calibration.standardise(fused[0], self._nulls[vid])
-            rel_ex = calibration.relevance(calibration.standardise(fused[1 : 1 + n_ex], bg_fused)) if n_ex else []
-            if text:
-                curve_z = calibration.standardise(curves[0], bg_curves.T)
-            else:
-                curve_z = calibration.standardise(curves[0][:, None], np.asarray(null_frames)[None, :])
+            curves = smooth_curve(v.times, frame_sims, CURVE_SIGMA_S)  # (1 + n_ex, F)
+            rel_ex = words_null.video(fused[1:]) if words_null is not None and n_ex else []
             self._curves[vid] = Curve(
-                v.times.copy(), curves[0].astype(np.float32), calibration.relevance(curve_z).astype(np.float32)
+                v.times.copy(), curves[0].astype(np.float32), null.frames(curves[0]).astype(np.float32)
             )
             path = str(v.row["path"])
             if not moments:
@@ -384,19 +401,17 @@ class Searcher:
                 best_i = int(np.argmax(frame_sims[0]))
                 best = float(v.times[best_i])
                 why = Why(best, _frame_why(q, v, best_i, bank) if bank else ())
-                rel = float(calibration.relevance(z_q))
+                rel = float(null.video(fused[0]))
                 hits.append(VideoHit(path, vid, float(fused[0]), rel, best, v.duration, why))
                 continue
-            null = None if text else np.asarray(null_frames)
-
             for p in propose(v.times, smooth_curve(v.times, frame_sims[0], MOMENT_SIGMA_S), v.cuts, v.duration):
-                rel = _judged(v.times, curves, n_ex, null, p.start, p.end, nearest=False)
+                rel = _judged(v.times, curves, null, words_null, p.start, p.end, nearest=False)
                 if rel is None:
                     continue
                 why = self._moment_why(q, v, p.peak_time, bank)
                 hits.append(MomentHit(path, vid, p.start, p.end, p.score, rel, p.peak_time, v.duration, why))
             for start, end in spans.get(vid, ()):
-                seen = _judged(v.times, curves, n_ex, null, start, end, nearest=True)
+                seen = _judged(v.times, curves, null, words_null, start, end, nearest=True)
                 if seen is None:
                     self._picture_excluded_spans.add((vid, start, end))
                 else:
@@ -414,9 +429,11 @@ class Searcher:
     ) -> list[VideoHit | MomentHit]:
         """Replace each candidate's coarse term by its EMCL-refined similarity (plug-in defaults K=7, T=10,
         σ=0.1, β=4), computed over the query and the whole candidate set. The background captions are refined
-        the same way (each in its own EM call with the same candidates), so the relevance is judged again like
-        for like and the list still follows the number it shows. Text queries only: the plug-in refines text
-        against videos, and a visual query's background is other videos, not captions."""
+        the same way (each in its own EM call with the same candidates), and each video's refined score is judged
+        against its own refined background: EMCL moves every text's score on a video by a video-dependent amount
+        (by 0.3 to 3.7 on the colour test library), and only the part of the move that is the query's is evidence.
+        The list still follows the number it shows. Text queries only: the plug-in refines text against videos,
+        and a visual query's background is other videos, not captions."""
         import dataclasses
 
         if len(videos) < 2:
@@ -426,13 +443,14 @@ class Searcher:
         shift_q = _emcl_shift(q[None], matrix)[0]
         shift_bg = _emcl_shift(self.background.vectors(), matrix)  # (B, N)
         weight = self.weights.normalised()[0]
+        bg, bank = self.background.vectors(), concepts_of(self.encoder)
         out: list[VideoHit | MomentHit] = []
         for hit in hits:
             i = by_id.get(hit.video_id)
             if isinstance(hit, VideoHit) and i is not None:
                 score = hit.score + weight * float(shift_q[i])
-                null = self._nulls[hit.video_id] + weight * shift_bg[:, i]
-                rel = float(calibration.relevance(calibration.standardise(score, null)))
+                refined_bg = _fused(bg, videos[i], self.weights, bank)[0] + weight * shift_bg[:, i]
+                rel = float(calibration.background_null([refined_bg], []).video(score))
                 hit = dataclasses.replace(hit, score=score, relevance=rel)
             out.append(hit)
         return out
@@ -441,17 +459,17 @@ class Searcher:
 def _judged(
     times: np.ndarray,
     curves: np.ndarray,
-    n_ex: int,
-    null_frames: np.ndarray | None,
+    null: calibration.Null,
+    words_null: calibration.Null | None,
     start: float,
     end: float,
     *,
     nearest: bool,
 ) -> float | None:
     """The picture's relevance over ``start..end`` of one video, judged like a moment: the query's mean curve
-    inside against the background captions' (rows ``1 + n_ex:`` of ``curves``), or against ``null_frames`` for
-    a visual query. None when an excluded term (rows ``1..n_ex``) is seen there, or when no frame lies in the
-    span and ``nearest`` is off (with it, the frame nearest the span's middle stands for it)."""
+    inside (row 0 of ``curves``) against the search's ``null``. None when an excluded term (rows ``1:``, judged
+    against ``words_null``) is seen there, or when no frame lies in the span and ``nearest`` is off (with it,
+    the frame nearest the span's middle stands for it)."""
     inside = (times >= start) & (times <= end)
     if not inside.any():
         if not nearest:
@@ -459,12 +477,9 @@ def _judged(
         gap = np.abs(times - (start + end) / 2)
         inside = gap == gap.min()
     means = curves[:, inside].mean(axis=1)
-    bg_means = means[1 + n_ex :]
-    z = calibration.standardise(means[0], bg_means if null_frames is None else null_frames)
-    excluded = calibration.standardise(means[1 : 1 + n_ex], bg_means) if n_ex else np.zeros(0)
-    if (calibration.relevance(excluded) >= EXCLUDE_RELEVANCE).any():
+    if words_null is not None and len(means) > 1 and (words_null.frames(means[1:]) >= EXCLUDE_RELEVANCE).any():
         return None
-    return float(calibration.relevance(z))
+    return float(null.frames(means[0]))
 
 
 def _emcl_shift(texts: np.ndarray, videos: np.ndarray) -> np.ndarray:

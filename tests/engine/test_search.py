@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 from pathlib import Path
 
@@ -66,6 +67,35 @@ def test_relevance_is_high_for_matches_and_low_for_junk(library: tuple[Library, 
     assert hits["red.mp4"].relevance < calibration.DEFAULT_CUTOFF
     shown = _search(library, text="green", k=10)  # default cutoff applies
     assert [Path(h.video).name for h in shown] == ["green.mp4"]
+
+
+def test_relevance_follows_the_score_within_a_search(library: tuple[Library, dict[str, Path]]) -> None:
+    # One null for the whole search: a higher score never lists lower, whatever each video's own background is
+    # (a per-video null once put a clip below its time-reversed twin that the model scored lower).
+    for text in ("blue", "a red scene", "green and yellow", "purple"):
+        hits = _search(library, text=text, min_relevance=0, k=10)
+        assert len(hits) >= 4
+        pairs = sorted(((h.score, h.relevance) for h in hits), reverse=True)
+        assert all(a[1] >= b[1] for a, b in itertools.pairwise(pairs)), (text, pairs)
+    # ... and a video's relevance does not depend on how many results were asked for.
+    few = {h.video: h.relevance for h in _search(library, text="a red scene", min_relevance=0, k=2)}
+    many = {h.video: h.relevance for h in _search(library, text="a red scene", min_relevance=0, k=10)}
+    assert few and all(many[v] == pytest.approx(r) for v, r in few.items())
+
+
+def test_background_null_pools_the_spread_within_videos() -> None:
+    # Two videos whose unrelated captions score around 0.1 and 0.3, each spread ±0.05: the grand mean is 0.2 and
+    # the spread is the one within a video (0.05), not the 0.1 between the videos.
+    fused = [np.array([0.05, 0.15]), np.array([0.25, 0.35])]
+    curves = [np.array([[0.0, 0.2], [0.2, 0.4]]), np.array([[0.4], [0.6]])]
+    null = calibration.background_null(fused, curves)
+    assert null.mean == pytest.approx(0.2) and null.std == pytest.approx(0.05)
+    assert null.frame_mean == pytest.approx((0.2 + 0.5) / 2) and null.frame_std == pytest.approx(0.1)
+    assert null.video(0.2 + calibration.Z_MID * 0.05) == pytest.approx(50)
+    # One video: exactly that video's own z, as relevance was computed before there was a sample.
+    alone = calibration.background_null(fused[:1], curves[:1])
+    assert alone.video(0.2) == pytest.approx(calibration.relevance((0.2 - 0.1) / 0.05))
+    assert calibration.background_null([], []).video(0.0) == pytest.approx(calibration.relevance(0.0))
 
 
 def test_excluded_terms_remove_what_they_should(library: tuple[Library, dict[str, Path]]) -> None:
