@@ -4,7 +4,8 @@ typed into the transcript's filter box, as character spans and as HTML with thos
 Why a module of its own: the result cards and the transcript panel must agree on what "matched" means, and
 it is pure text work, tested without widgets. A query word matches a word of the text when one is the other
 with a common ending (``password``/``passwords``, ``talk``/``talked``), compared without case or accents;
-words that carry no meaning alone ("the", "a", "of") are never highlighted for a query. The filter box
+words that carry no meaning alone ("the", "a", "of") are never highlighted for a query; a word the search counted
+as a near match ("turkey" for "key", beside an exact match) is marked too. The filter box
 matches what is typed anywhere in a word (as a find-in-page does). The two painting helpers at the end are
 what the cards and the transcript share to draw marked text (Qt is imported there only).
 """
@@ -16,6 +17,8 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
+
+from engine.search.near_words import near_matcher
 
 if TYPE_CHECKING:
     from PySide6.QtGui import QFont, QPainter
@@ -54,11 +57,18 @@ def query_terms(query: str) -> tuple[str, ...]:
 
 
 def term_spans(text: str, terms: Sequence[str]) -> list[Span]:
-    """Spans of ``text``'s words that match one of ``terms`` (from ``query_terms``)."""
+    """Spans of ``text``'s words that match one of ``terms`` (from ``query_terms``), and of the words that match
+    one only nearly where the text also has an exact match: the search counted "turkey" for "key" in "the turkey
+    is under the red flower pot" (``engine.search.near_words``), so the quote marks it too."""
     if not terms:
         return []
     wanted = set(terms)
-    return [(m.start(), m.end()) for m in _WORD.finditer(text) if _stem(fold(m.group())) in wanted]
+    words = list(_WORD.finditer(text))
+    spans = [(m.start(), m.end()) for m in words if _stem(fold(m.group())) in wanted]
+    if spans:
+        near = near_matcher(terms)
+        spans = sorted({*spans, *((m.start(), m.end()) for m in words if near(fold(m.group())) is not None)})
+    return spans
 
 
 def find_spans(text: str, typed: str) -> list[Span]:

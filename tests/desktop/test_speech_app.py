@@ -223,6 +223,11 @@ def test_cards_quote_what_was_said_and_mark_the_query(qtbot, fake_engine, tmp_pa
     assert why_text(shown).startswith("on screen at 0:01: “Quarterly")
     assert "found by said" in view.model.index(0).data(Qt.ItemDataRole.ToolTipRole)
     assert term_spans(said.quote, query_terms("wifi password")) == [(4, 8), (9, 17)]
+    # A word the search counted as a near match is marked where the quote has an exact one, as the search did.
+    heard = "The turkey is under the red flower pot."
+    assert [heard[a:b] for a, b in term_spans(heard, query_terms("spare key under the red flower pot"))] == [
+        "turkey", "under", "red", "flower", "pot"]  # fmt: skip
+    assert term_spans("the monkey sleeps", query_terms("key")) == []  # a near match alone is no match
     fm = QFontMetrics(QApplication.font())
     long = "and then after a very long time of saying nothing much at all she told us the wifi password"
     fitted = fitted_quote(long, query_terms("wifi password"), fm, 200)
