@@ -43,11 +43,14 @@ WeightsLoader = Callable[[ProgressCallback | None], dict[str, torch.Tensor]]
 _PROBE_TIMEOUT_S = 5.0
 
 
-def offline_message(label: str, cache_dir: Path, arch: str) -> str:
+def offline_message(label: str, cache_dir: Path, arch: str, reason: str = "no connection?") -> str:
+    """What to do without the weights: where they are cached, how to name a local file, and the demo model that
+    needs none (the app offers the same three)."""
     return (
-        f"Could not download the weights for {label} (no connection?). Download them on a machine with "
+        f"Could not download the weights for {label} ({reason}). Download them on a machine with "
         f"internet (they are cached under {cache_dir}), or supply a local checkpoint: "
-        f"--model {arch}@/path/to/model.safetensors or a folder with config.json + model.safetensors"
+        f"--model {arch}@/path/to/model.safetensors or a folder with config.json + model.safetensors; "
+        "or try the colour demo, which needs no download: --model fake:color"
     )
 
 
@@ -84,7 +87,7 @@ def require_network(label: str, cache_dir: Path, arch: str) -> None:
     flag = os.environ.get("HF_HUB_OFFLINE", "").strip().upper()
     if constants.HF_HUB_OFFLINE or flag in {"1", "ON", "YES", "TRUE"}:
         raise WeightsUnavailable(
-            offline_message(label, cache_dir, arch) + " (HF_HUB_OFFLINE is set)", model=label, reason="HF_HUB_OFFLINE"
+            offline_message(label, cache_dir, arch, "HF_HUB_OFFLINE is set"), model=label, reason="HF_HUB_OFFLINE"
         )
     url = urlparse(constants.ENDPOINT)
     if url.scheme != "https":  # HF_ENDPOINT pointing at plain HTTP: weights could be swapped on the way
@@ -96,9 +99,7 @@ def require_network(label: str, cache_dir: Path, arch: str) -> None:
         socket.create_connection((host, port), timeout=_PROBE_TIMEOUT_S).close()
     except OSError as exc:
         reason = f"{host}: {exc}"
-        raise WeightsUnavailable(
-            offline_message(label, cache_dir, arch) + f" ({reason})", model=label, reason=reason
-        ) from exc
+        raise WeightsUnavailable(offline_message(label, cache_dir, arch, reason), model=label, reason=reason) from exc
 
 
 def _progress_tqdm(progress: ProgressCallback, label: str) -> type:
@@ -175,7 +176,7 @@ def fetch_pretrained(arch: str, tag: str, cache_dir: Path, progress: ProgressCal
         raise
     except Exception as exc:  # connection, HTTP and disk errors all mean "no weights"
         raise WeightsUnavailable(
-            offline_message(label, cache_dir, arch) + f" ({exc})", model=label, reason=str(exc)
+            offline_message(label, cache_dir, arch, str(exc)), model=label, reason=str(exc)
         ) from exc
     raise WeightsUnavailable(offline_message(label, cache_dir, arch), model=label)  # unreachable; for type checkers
 
