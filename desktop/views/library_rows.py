@@ -170,12 +170,17 @@ class FolderTable(QTreeWidget):
         c = theme.colors()
         for f, (status, state) in zip(folders, statuses, strict=True):
             length = duration_text(f.seconds) if f.seconds > 0 else "—"  # nothing read yet: no length known
+            if f.unread and f.seconds > 0:
+                length = f"≥ {length}"  # the videos read so far; the rest are read when they are indexed
             item = QTreeWidgetItem(["", str(f.videos), str(f.indexed), str(f.pending), str(f.failed), length, status])
             item.setData(0, PathRole, f.path)
             item.setData(0, PostersRole, posters.get(f.path, []))
             item.setData(0, StateRole, state)
             item.setToolTip(0, f.path)
             item.setToolTip(6, status)
+            if f.unread:
+                item.setToolTip(5, f"{f.unread} {'video' if f.unread == 1 else 'videos'} not read yet: their length is "
+                                   "known once they are indexed")  # fmt: skip
             for col in range(1, 6):
                 item.setTextAlignment(col, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             item.setForeground(6, QColor(_state_colour(state, c)))

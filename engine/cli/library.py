@@ -80,6 +80,12 @@ def _stages(lib: Any) -> dict[str, Any]:
     return out
 
 
+def _length(folder: dict) -> str:
+    """A folder's length of video; "at least" while some of its videos are not read yet (before their first index)."""
+    length = f"{_duration(folder['seconds'])} of video"
+    return f"at least {length} ({folder['unread']} not read yet)" if folder["unread"] else length
+
+
 def _duration(seconds: float) -> str:
     minutes, secs = divmod(round(seconds), 60)
     hours, minutes = divmod(minutes, 60)
@@ -103,7 +109,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"With this model: {_counts(info['totals'])}")
     for f in info["folders"]:
         print(
-            f"  {safe(f['path'])}: {_counts(f)}; {_duration(f['seconds'])} of video"
+            f"  {safe(f['path'])}: {_counts(f)}; {_length(f)}"
             + (f"; {f['no_video']} sound files without a video stream" if f["no_video"] else "")
         )
     others = [m for m in info["models"] if m["model_id"] != info["model_id"] and m["videos"]]

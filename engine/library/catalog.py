@@ -210,7 +210,8 @@ class Catalog(EmbeddingTables, JobHistory, TranscriptTables):
             " SUM(v.current) AS indexed, SUM(v.status = 'no_video') AS no_video,"
             " SUM(v.status = 'failed' AND NOT v.current) AS failed,"
             " SUM(v.status NOT IN ('failed', 'no_video') AND NOT v.current) AS pending,"
-            " COALESCE(SUM(CASE WHEN v.status != 'no_video' THEN v.duration END), 0) AS seconds"
+            " COALESCE(SUM(CASE WHEN v.status != 'no_video' THEN v.duration END), 0) AS seconds,"
+            " SUM(v.status NOT IN ('no_video', 'failed') AND v.duration IS NULL) AS unread"
             f" FROM folders f LEFT JOIN (SELECT v.*, {UP_TO_DATE} AS current FROM videos v) v"
             " ON v.folder_id = f.id GROUP BY f.id ORDER BY f.path"
         )
@@ -224,6 +225,7 @@ class Catalog(EmbeddingTables, JobHistory, TranscriptTables):
                 failed=int(r["failed"] or 0),
                 seconds=float(r["seconds"] or 0.0),
                 no_video=int(r["no_video"] or 0),
+                unread=int(r["unread"] or 0),
             )
             for r in rows
         ]

@@ -28,7 +28,7 @@ class FolderRow(TypedDict):
 @dataclass(frozen=True)
 class FolderCounts:
     """One folder's videos for one model: ``indexed + pending + failed == videos``; ``seconds`` of
-    video; ``no_video`` sound files, apart."""
+    video (of the videos read so far: ``unread`` are not); ``no_video`` sound files, apart."""
 
     path: str
     videos: int
@@ -37,6 +37,7 @@ class FolderCounts:
     failed: int
     seconds: float
     no_video: int = 0  # sound files (no video stream): counted apart, not among the videos
+    unread: int = 0  # videos not read yet (before their first index; failed ones apart): not in ``seconds``
 
 
 class VideoRow(TypedDict):

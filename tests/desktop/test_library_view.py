@@ -105,6 +105,19 @@ def test_each_folder_has_a_face_and_counts_for_the_current_model(qtbot, fake_eng
     assert len(colours) < 20 and tile.pixelColor(40, 25).saturation() > 60  # the fake frames are one colour
 
 
+def test_a_length_still_being_read_is_shown_as_at_least(qtbot, fake_engine, tmp_path: Path) -> None:
+    from desktop.engine_api import FolderStatus
+
+    view = _view(qtbot, fake_engine)
+    reading = FolderStatus(str(tmp_path / "v"), 3, 1, 2, 0, 90.0, unread=2)  # mid-way through a first index
+    view.table.set_rows([reading], [("Indexing", "busy")], [], {}, None)
+    item = view.table.topLevelItem(0)
+    assert item.text(5) == "≥ 1 min 30 s" and "2 videos not read yet" in item.toolTip(5)
+    done = FolderStatus(str(tmp_path / "v"), 3, 3, 0, 0, 150.0)
+    view.table.set_rows([done], [("Indexed", "done")], [], {}, None)
+    assert view.table.topLevelItem(0).text(5) == "2 min 30 s" and not view.table.topLevelItem(0).toolTip(5)
+
+
 def test_dropping_a_folder_adds_it(qtbot, fake_engine, tmp_path: Path) -> None:
     view = _view(qtbot, fake_engine)
     mime = QMimeData()

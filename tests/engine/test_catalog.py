@@ -219,6 +219,23 @@ def test_a_sound_file_is_recorded_as_no_video_not_failed_and_not_pending(tmp_pat
         assert {v["id"] for v in cat.pending_videos("m", 1.0, 4.0, 2.0)} == {a, b}
 
 
+def test_a_folder_length_says_how_many_videos_are_not_read_yet(tmp_path: Path) -> None:
+    # Mid-way through a first index only some lengths are known: the folder's length is then a lower bound, and
+    # says so; a failed file has no length to wait for.
+    folder = tmp_path / "v"
+    folder.mkdir()
+    with Catalog(tmp_path / "c.sqlite") as cat:
+        f, _ = cat.add_folder(folder)
+        read, waiting, broken = (cat.add_video(f["id"], folder / n, 1, 1, n) for n in ("a.mp4", "b.mp4", "c.mp4"))
+        cat.set_video_info(read, duration=90.0, fps=30.0, width=640, height=360, codec="h264")
+        cat.mark_failed(broken, "moov atom not found")
+        (counts,) = cat.folder_counts("m", 1.0, 4.0, 2.0)
+        assert (counts.seconds, counts.unread) == (90.0, 1)
+        cat.set_video_info(waiting, duration=30.0, fps=30.0, width=640, height=360, codec="h264")
+        (counts,) = cat.folder_counts("m", 1.0, 4.0, 2.0)
+        assert (counts.seconds, counts.unread) == (120.0, 0)
+
+
 def test_the_text_stage_skips_sound_files_and_files_whose_pictures_failed(tmp_path: Path) -> None:
     """Screen text reads pictures: a sound file has none, and a file the picture stage failed on would only fail
     again for the same reason. Speech still hears both."""
