@@ -16,6 +16,7 @@ HEADS_NAME = "heads.safetensors"
 WEIGHTS_NAME = "model.safetensors"
 SPEC_KEY = "scenefind_model"
 RUN_PREFIX = "run:"
+CALIBRATION_KEY = "calibration_captions"  # in config.json: the captions search judges the model's relevance against
 
 
 def run_folder_of(path: str | Path) -> Path | None:

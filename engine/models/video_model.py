@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -63,8 +64,11 @@ class VideoModelEncoder(EncoderIdentity):
         pooling: str = "auto",
         windows: str = "resample",
         top_k: int = _TOP_K,
+        calibration_captions: Sequence[str] = (),
     ) -> None:
         self._model_id = pooled_model_id(model_id, pooling, windows)
+        # What search judges relevance against (the run's own training captions); empty: the everyday ones.
+        self.calibration_captions = tuple(calibration_captions)
         self.base_model_id = model_id
         self._loader, self._source = loader, source
         self._dim, self._image_size, self._n_frames = dim, image_size, n_frames
@@ -234,7 +238,18 @@ def create_run_encoder(name: str, *, device: str, batch_size: int, pooling: str,
         pooling=pooling,
         windows=windows,
         top_k=int(training.get("s3ma_k", _TOP_K)),
+        calibration_captions=_calibration(run.config, folder),
     )
+
+
+def _calibration(config: dict[str, Any], folder: Path) -> tuple[str, ...]:
+    """The run's calibration captions from its ``config.json`` (none in runs trained before they were written)."""
+    from engine.models.run_files import CALIBRATION_KEY
+
+    captions = config.get(CALIBRATION_KEY, [])
+    if not isinstance(captions, list) or not all(isinstance(c, str) for c in captions):
+        raise ModelUnavailable(f"{folder / 'config.json'}: {CALIBRATION_KEY} must be a list of captions")
+    return tuple(captions)
 
 
 def _image_size(backbone: dict[str, Any]) -> int:

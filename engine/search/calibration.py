@@ -1,8 +1,9 @@
 """Scores people can trust: a 0-100 relevance per model, and a default cutoff so junk is not shown.
 
 Raw cosine similarities mean different things for different models and queries. Relevance therefore compares a
-query's score with the scores that unrelated everyday captions (``resources/calibration/background_captions.txt``)
-get on a sample of the library's videos: ``z = (s_query - mean) / std`` and ``relevance = 100 * Φ(z - Z_MID)``,
+query's score with the scores that unrelated everyday captions (``resources/calibration/background_captions.txt``;
+for a trained run, a sample of its own training captions, kept in its ``config.json``) get on a sample of the
+library's videos: ``z = (s_query - mean) / std`` and ``relevance = 100 * Φ(z - Z_MID)``,
 with the grand mean over the sample and the standard deviation *within* a video pooled over it (``Null``). A query
 no better than a typical unrelated caption lands near 2; one that beats the background by ``Z_MID`` standard
 deviations lands at 50. Visual queries (an image, a clip, a moment) are judged against the query's own scores on
@@ -108,9 +109,15 @@ class Background:
         self.path = path
         self._vectors: np.ndarray | None = None
 
+    def captions(self) -> list[str]:
+        """The encoder's own calibration captions (a trained run's sample of its training captions), else the
+        everyday ones of ``path``."""
+        own = getattr(self.encoder, "calibration_captions", ())
+        return list(own) if own else background_captions(self.path)
+
     def vectors(self) -> np.ndarray:
         if self._vectors is None:
-            captions = background_captions(self.path)
+            captions = self.captions()
             digest = hashlib.sha1("\n".join([self.encoder.model_id, *captions]).encode()).hexdigest()[:12]
             cached = self.cache_dir / f"background-{digest}.npy" if self.cache_dir else None
             if cached is not None and cached.exists():

@@ -43,6 +43,7 @@ from engine.train.run_folder import (
     LATEST_NAME,
     STATE_NAME,
     append_csv,
+    calibration_captions,
     copy_best,
     latest_checkpoint,
     prune,
@@ -227,6 +228,7 @@ def fit(
     amp = config.amp and device.startswith("cuda")
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
     state = _State()
+    calibration = calibration_captions([train_clips.caption(i) for i in range(len(train_clips))])
     previous = latest_checkpoint(out) if config.resume else None
     if previous is not None:
         saved = restore(model, previous)
@@ -254,7 +256,9 @@ def fit(
                 "scheduler": scheduler.state_dict(),
                 "scaler": scaler.state_dict(),
             }
-            folder = write_checkpoint(model, out, name, dataclasses.asdict(state), trainer, dataclasses.asdict(config))
+            folder = write_checkpoint(
+                model, out, name, dataclasses.asdict(state), trainer, dataclasses.asdict(config), calibration
+            )
         distributed.barrier()
         return folder
 

@@ -121,3 +121,32 @@ def test_the_mean_index_coexists_and_switching_models_keeps_both(trained_run, tw
     code = main(["--home", str(home), "status"])
     out = capsys.readouterr().out
     assert code == 0 and out.count("also indexed with run:scenefind-synthetic:") == 2
+
+
+def test_a_run_brings_its_own_calibration_captions_and_search_judges_against_them(trained_run, twin_library) -> None:
+    """Relevance is judged against the run's own training captions (kept in its config.json), not the everyday
+    ones a model of this synthetic world never saw; a run whose list is not a list of captions is refused."""
+    import csv
+    import shutil
+
+    from engine.models.base import ModelUnavailable
+    from engine.models.registry import create_encoder
+    from engine.search import calibration
+
+    config = json.loads((trained_run / "best" / "config.json").read_text(encoding="utf-8"))
+    trained_on = {row["caption"] for row in csv.DictReader((trained_run.parent / "clips" / "clips.csv").open())}
+    own = config["calibration_captions"]
+    assert own and set(own) <= trained_on and len(own) == len(set(own))
+    home, _ = twin_library
+    with Library(home) as lib:
+        lib.settings = lib.settings.replace(model=str(trained_run), detect_cuts=False)
+        searcher = Searcher(lib, lib.encoder())
+        assert searcher.background.captions() == own != calibration.background_captions()
+        relevance = [h.relevance for h in searcher.search(Query(text=RIGHT, k=20, min_relevance=0.0)).videos]
+        searcher.close()
+    assert len(set(np.round(relevance, 1))) > len(relevance) // 2  # a scale of its own: not all alike at the top
+    broken = trained_run.parent / "broken"
+    shutil.copytree(trained_run / "best", broken)
+    (broken / "config.json").write_text(json.dumps({**config, "calibration_captions": "a circle"}), encoding="utf-8")
+    with pytest.raises(ModelUnavailable, match=r"broken/config\.json: calibration_captions must be a list"):
+        create_encoder(str(broken))
