@@ -6,7 +6,8 @@ in for it: ``model_id`` and ``dim`` come from the catalog (the model indexed thi
 real encoder is made on the first ``encode_*`` call, or when anything else about it is asked.
 
 It stands only for plain open_clip models (``engine.models.identity`` tells their ids): they have no concept
-head and no temporal head, which is why ``concepts`` and ``temporal`` can be answered without building them.
+head, no temporal head and no calibration captions of their own (only trained runs have those), which is why
+``concepts``, ``temporal`` and ``calibration_captions`` can be answered without building them.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ class LazyEncoder(EncoderIdentity):
 
     concepts = None  # plain open_clip models have no concept head ...
     temporal = None  # ... and no temporal head (so search and indexing need not build them to ask)
+    calibration_captions: tuple[str, ...] = ()  # ... and no training captions: search uses the everyday ones
 
     def __init__(self, model_id: str, dim: int, build: Callable[[], Encoder]) -> None:
         self._model_id, self._dim, self._build = model_id, int(dim), build
