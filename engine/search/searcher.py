@@ -24,7 +24,7 @@ from __future__ import annotations
 import contextlib
 import random
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -331,10 +331,9 @@ class Searcher:
         keys = self.library.catalog.live_keys(self.encoder.model_id, "video").tolist()
         return tuple(sorted(random.Random(0).sample(keys, min(NULL_SAMPLE, len(keys)))))
 
-    def _sample(self, keys: Iterable[int]) -> list[_Video]:
-        catalog, model_id = self.library.catalog, self.encoder.model_id
-        videos = [catalog.videos_for_keys(model_id, "video", [key]).get(key) for key in keys]
-        return [v for vid in videos if vid is not None and (v := self._load(vid)) is not None]
+    def _sample(self, keys: Sequence[int]) -> list[_Video]:
+        by_key = self.library.catalog.videos_for_keys(self.encoder.model_id, "video", keys)
+        return [v for key in keys if key in by_key and (v := self._load(by_key[key])) is not None]
 
     def _visual_null(self, q: np.ndarray) -> calibration.Null:
         """A visual query's null: its own fused scores and frame similarities on the library's sample."""
@@ -380,8 +379,10 @@ class Searcher:
         self._curves = {}
         spans = spans or {}
         n_ex = len(excluded)
-        words_null = self.text_null() if text or n_ex else None
-        null = self.text_null() if text else self._visual_null(q)  # kept: a second call costs one look-up
+        if text:
+            null = words_null = self.text_null()
+        else:
+            null, words_null = self._visual_null(q), self.text_null() if n_ex else None
         queries = np.vstack([q[None], excluded]).astype(np.float32)
         hits: list[VideoHit | MomentHit] = []
         bank = concepts_of(self.encoder)
