@@ -6,9 +6,15 @@ silent fall-back to the CPU that would make indexing a hundred times slower with
 
 from __future__ import annotations
 
+import functools
+import os
+from pathlib import Path
+
 import torch
 
 from engine.models.base import ModelUnavailable
+
+CPU_PRECISION_ENV = "SCENEFIND_CPU_PRECISION"  # auto (default), float32 or bfloat16
 
 
 def _mps_available() -> bool:
@@ -62,3 +68,33 @@ def uses_half(device: str) -> bool:
     stay in float32.
     """
     return device.startswith("cuda")
+
+
+@functools.cache
+def _cpu_has_amx_bf16() -> bool:
+    """Whether this CPU multiplies bfloat16 matrices in hardware (Intel AMX), read from /proc/cpuinfo."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:
+        return False
+    return any(line.startswith("flags") and "amx_bf16" in line.split() for line in text.splitlines())
+
+
+def uses_cpu_bfloat16(device: str) -> bool:
+    """Whether the image tower runs in bfloat16 on this CPU: where the CPU has AMX, unless the user said otherwise.
+
+    Measured on a 2-core Xeon with AMX (random ViT-B-32, batch 16): the tower cast whole to bfloat16 embeds a
+    frame in 43.8 ms against 66.7 ms in float32, and its vectors keep a cosine of at least 0.9999 to the float32
+    ones. Elsewhere bfloat16 is slower: on an AMD EPYC with AVX-512 BF16 (no AMX) autocast took 3.3x as long, so
+    ``auto`` turns it on only where AMX is. ``SCENEFIND_CPU_PRECISION=float32`` or ``bfloat16`` overrides the choice.
+    """
+    if not device.startswith("cpu"):
+        return False
+    choice = os.environ.get(CPU_PRECISION_ENV, "auto").strip().lower()
+    if choice in ("float32", "fp32"):
+        return False
+    if choice in ("bfloat16", "bf16"):
+        return True
+    if choice != "auto":
+        raise ModelUnavailable(f"{CPU_PRECISION_ENV}={choice!r} is not one of auto, float32, bfloat16")
+    return _cpu_has_amx_bf16()

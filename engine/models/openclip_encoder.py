@@ -18,6 +18,7 @@ out-of-memory and stays halved (``engine.models.batching``).
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import inspect
 import logging
@@ -37,7 +38,7 @@ import torch.nn.functional as F
 from engine.jobs import JobCancelled, ProgressCallback, report
 from engine.models.base import EncoderIdentity, ModelUnavailable, WeightsUnavailable, check_frames, l2_normalise
 from engine.models.batching import Batcher
-from engine.models.device import pick_device, uses_half
+from engine.models.device import pick_device, uses_cpu_bfloat16, uses_half
 
 WeightsLoader = Callable[[ProgressCallback | None], dict[str, torch.Tensor]]
 _PROBE_TIMEOUT_S = 5.0
@@ -247,6 +248,8 @@ class OpenClipEncoder(EncoderIdentity):
         self._weights, self._seed, self._quick_gelu = weights, seed, quick_gelu
         self._device = pick_device(device)
         self._batcher = Batcher(model_id, self._device, batch_size, half=uses_half(self._device))
+        self._bfloat16 = uses_cpu_bfloat16(self._device)
+        self._fast_visual: torch.nn.Module | None = None  # a bfloat16 copy of the image tower, where that is faster
         self._mean = tuple(mean or open_clip.OPENAI_DATASET_MEAN)
         self._std = tuple(std or open_clip.OPENAI_DATASET_STD)
         self._model: torch.nn.Module | None = None
@@ -272,8 +275,14 @@ class OpenClipEncoder(EncoderIdentity):
         self._get_or_load_model(progress)
 
     def torch_model(self) -> torch.nn.Module:
-        """The underlying open_clip model, loaded if needed (for the trainer and ``save_checkpoint``)."""
-        return self._get_or_load_model()
+        """The underlying open_clip model, loaded if needed (for the trainer and ``save_checkpoint``).
+
+        Whoever asks may change its weights, so from here on images are embedded by it alone, in float32: a
+        bfloat16 copy taken earlier could be stale."""
+        model = self._get_or_load_model()
+        with self._lock:
+            self._bfloat16, self._fast_visual = False, None
+        return model
 
     def _get_or_load_model(self, progress: ProgressCallback | None = None) -> torch.nn.Module:
         with self._lock:
@@ -345,8 +354,20 @@ class OpenClipEncoder(EncoderIdentity):
 
     def encode_images(self, frames: np.ndarray) -> np.ndarray:
         frames = check_frames(frames)
+        embed = self._image_embedder()
+        return self._batched(len(frames), lambda part: embed(self._preprocess(frames[part])))
+
+    def _image_embedder(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        """What embeds preprocessed images: the model's ``encode_image`` in float32, or, on a CPU that multiplies
+        bfloat16 in hardware (``uses_cpu_bfloat16``), a bfloat16 copy of its image tower (1.5x faster there)."""
         model = self._get_or_load_model()
-        return self._batched(len(frames), lambda part: model.encode_image(self._preprocess(frames[part])))
+        with self._lock:
+            if not self._bfloat16:
+                return model.encode_image
+            if self._fast_visual is None:
+                self._fast_visual = copy.deepcopy(model.visual).to(torch.bfloat16).eval()
+            visual = self._fast_visual
+        return lambda pixels: visual(pixels.to(torch.bfloat16))
 
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
         texts = list(texts)

@@ -18,7 +18,7 @@ from engine.jobs import CancelToken, JobCancelled
 from engine.models import checkpoint, openclip_encoder
 from engine.models.base import Encoder, ModelUnavailable, WeightsUnavailable
 from engine.models.checkpoint import checkpoint_fingerprint, load_state_dict, save_checkpoint
-from engine.models.device import pick_device, uses_half
+from engine.models.device import CPU_PRECISION_ENV, pick_device, uses_cpu_bfloat16, uses_half
 from engine.models.openclip_encoder import OpenClipEncoder, fetch_pretrained
 from engine.models.registry import (
     DEFAULT_MODEL,
@@ -455,6 +455,28 @@ def test_pick_device_on_this_machine() -> None:
     with pytest.raises(ModelUnavailable, match="device 'cuda' was asked for"):
         create_encoder("test-tiny", device="cuda")
     assert uses_half("cuda:1") and not uses_half("cpu") and not uses_half("mps")
+
+
+def test_a_bfloat16_image_tower_keeps_the_vectors_and_steps_aside_for_training(
+    monkeypatch: pytest.MonkeyPatch, tiny_reference: tuple[np.ndarray, ...]
+) -> None:
+    frames = tiny_reference[0]
+    monkeypatch.setenv(CPU_PRECISION_ENV, "float32")
+    assert not uses_cpu_bfloat16("cpu")
+    exact = create_encoder("test-tiny").encode_images(frames)
+    monkeypatch.setenv(CPU_PRECISION_ENV, "bfloat16")
+    assert uses_cpu_bfloat16("cpu") and not uses_cpu_bfloat16("cuda:0") and not uses_cpu_bfloat16("mps")
+    encoder = create_encoder("test-tiny")
+    assert isinstance(encoder, OpenClipEncoder)
+    fast = encoder.encode_images(frames)
+    assert fast.dtype == np.float32 and not np.array_equal(fast, exact)  # it did run in bfloat16
+    assert (fast * exact).sum(1).min() > 0.995  # and kept the direction of every vector
+    np.testing.assert_allclose(np.linalg.norm(fast, axis=1), 1.0, atol=1e-5)
+    encoder.torch_model()  # a trainer may change the weights now: images are embedded by the float32 model
+    np.testing.assert_allclose(encoder.encode_images(frames), exact, atol=1e-6)
+    monkeypatch.setenv(CPU_PRECISION_ENV, "half")
+    with pytest.raises(ModelUnavailable, match=f"{CPU_PRECISION_ENV}='half' is not one of"):
+        uses_cpu_bfloat16("cpu")
 
 
 @pytest.mark.network
