@@ -363,6 +363,7 @@ def run_decode_bench(
     figures: dict[str, Any] = {
         "sample_every_s": settings.sample_every_s,
         "cores": _cores(),
+        "vit_precision": _precision(encoders.get(VIT)),
         "files": rows,
         "goals": goals(rows, {c.label: c for c in CORPUS}),
     }
@@ -372,6 +373,16 @@ def run_decode_bench(
         figures["peak_rss_4k_hevc10"] = peak_rss(big[0])
     say(format_table(figures))
     return figures
+
+
+def _precision(encoder: Any) -> str:
+    """What the ViT-B-32 figures were measured in: float16 on CUDA, bfloat16 on an AMX CPU, else float32."""
+    if encoder is None:
+        return "-"
+    from engine.models.device import uses_cpu_bfloat16, uses_half
+
+    device = str(getattr(encoder, "device", "cpu"))
+    return "float16" if uses_half(device) else "bfloat16" if uses_cpu_bfloat16(device) else "float32"
 
 
 def _cores() -> int:
@@ -393,8 +404,10 @@ def format_table(figures: dict[str, Any]) -> str:
             f"{r['fake_over_keyframe_limit']:.2f}", vit, size,
             f"{r['cpu_ffmpeg_keyframes']:.2f}, {r['cpu_fake_color']:.2f}, {r.get('cpu_vit_b32', float('nan')):.2f}",
         ]))  # fmt: skip
-    lines.append("(x real time; /nokey: fake:color over ffmpeg's keyframe-only limit; MB/hour: ViT-B-32 index;")
-    lines.append(" CPU s/s: CPU seconds per second of video, all threads: the work, whatever the machine's load)")
+    precision = figures.get("vit_precision", "-")
+    lines.append(f"(x real time; /nokey: fake:color over ffmpeg's keyframe-only limit; ViT-B-32 ran in {precision};")
+    lines.append(" MB/hour: ViT-B-32 index; CPU s/s: CPU seconds per second of video, all threads: the work,")
+    lines.append(" whatever the machine's load)")
     for g in figures["goals"]:
         free = f"; {g['if_cores_were_free']:g}x from its CPU time on free cores" if "if_cores_were_free" in g else ""
         lines.append(f"{'met   ' if g['met'] else 'MISSED'} {g['file']}: {g['goal']} ({g['value']:g}{free})")
