@@ -376,13 +376,11 @@ def run_decode_bench(
 
 
 def _precision(encoder: Any) -> str:
-    """What the ViT-B-32 figures were measured in: float16 on CUDA, bfloat16 on an AMX CPU, else float32."""
+    """What the ViT-B-32 figures were measured in, as the encoder says (float16 on CUDA, bfloat16 on an AMX CPU,
+    else float32): asked, not worked out again, so an encoder that stepped down to float32 is reported as such."""
     if encoder is None:
         return "-"
-    from engine.models.device import uses_cpu_bfloat16, uses_half
-
-    device = str(getattr(encoder, "device", "cpu"))
-    return "float16" if uses_half(device) else "bfloat16" if uses_cpu_bfloat16(device) else "float32"
+    return str(getattr(encoder, "image_precision", "float32"))
 
 
 def _cores() -> int:

@@ -14,7 +14,8 @@ import torch
 
 from engine.models.base import ModelUnavailable
 
-CPU_PRECISION_ENV = "SCENEFIND_CPU_PRECISION"  # auto (default), float32 or bfloat16
+CPU_PRECISION_ENV = "SCENEFIND_CPU_PRECISION"  # auto (default), float32, bfloat16 or int8
+CPU_PRECISIONS = ("auto", "float32", "bfloat16", "int8")
 
 
 def _mps_available() -> bool:
@@ -80,21 +81,29 @@ def _cpu_has_amx_bf16() -> bool:
     return any(line.startswith("flags") and "amx_bf16" in line.split() for line in text.splitlines())
 
 
-def uses_cpu_bfloat16(device: str) -> bool:
-    """Whether the image tower runs in bfloat16 on this CPU: where the CPU has AMX, unless the user said otherwise.
+def cpu_image_precision(device: str) -> str:
+    """What an image tower computes in on this CPU: "bfloat16" where the CPU has AMX, else "float32", unless
+    ``SCENEFIND_CPU_PRECISION`` says otherwise ("float32" for any device that is not a CPU).
 
     Measured on a 2-core Xeon with AMX (random ViT-B-32, batch 16): the tower cast whole to bfloat16 embeds a
     frame in 43.8 ms against 66.7 ms in float32, and its vectors keep a cosine of at least 0.9999 to the float32
     ones. Elsewhere bfloat16 is slower: on an AMD EPYC with AVX-512 BF16 (no AMX) autocast took 3.3x as long, so
-    ``auto`` turns it on only where AMX is. ``SCENEFIND_CPU_PRECISION=float32`` or ``bfloat16`` overrides the choice.
+    ``auto`` turns it on only where AMX is. ``int8`` (``engine.models.cpu_tower``: the tower's linear layers
+    quantised dynamically) is faster on any x86 CPU but is never chosen by ``auto``: CLIP's activations are
+    uneven, and what int8 does to a pretrained model's rankings cannot be measured on a machine without its
+    weights, so a user opts in.
     """
     if not device.startswith("cpu"):
-        return False
+        return "float32"
     choice = os.environ.get(CPU_PRECISION_ENV, "auto").strip().lower()
-    if choice in ("float32", "fp32"):
-        return False
-    if choice in ("bfloat16", "bf16"):
-        return True
+    choice = {"fp32": "float32", "bf16": "bfloat16", "qint8": "int8"}.get(choice, choice)
+    if choice not in CPU_PRECISIONS:
+        raise ModelUnavailable(f"{CPU_PRECISION_ENV}={choice!r} is not one of {', '.join(CPU_PRECISIONS)}")
     if choice != "auto":
-        raise ModelUnavailable(f"{CPU_PRECISION_ENV}={choice!r} is not one of auto, float32, bfloat16")
-    return _cpu_has_amx_bf16()
+        return choice
+    return "bfloat16" if _cpu_has_amx_bf16() else "float32"
+
+
+def uses_cpu_bfloat16(device: str) -> bool:
+    """Whether the image tower runs in bfloat16 on this CPU (:func:`cpu_image_precision`)."""
+    return cpu_image_precision(device) == "bfloat16"

@@ -18,7 +18,6 @@ out-of-memory and stays halved (``engine.models.batching``).
 from __future__ import annotations
 
 import contextlib
-import copy
 import hashlib
 import inspect
 import logging
@@ -38,7 +37,8 @@ import torch.nn.functional as F
 from engine.jobs import JobCancelled, ProgressCallback, report
 from engine.models.base import EncoderIdentity, ModelUnavailable, WeightsUnavailable, check_frames, l2_normalise
 from engine.models.batching import Batcher
-from engine.models.device import pick_device, uses_cpu_bfloat16, uses_half
+from engine.models.cpu_tower import Embedder, bfloat16_tower, int8_tower
+from engine.models.device import cpu_image_precision, pick_device, uses_half
 
 WeightsLoader = Callable[[ProgressCallback | None], dict[str, torch.Tensor]]
 _PROBE_TIMEOUT_S = 5.0
@@ -248,8 +248,8 @@ class OpenClipEncoder(EncoderIdentity):
         self._weights, self._seed, self._quick_gelu = weights, seed, quick_gelu
         self._device = pick_device(device)
         self._batcher = Batcher(model_id, self._device, batch_size, half=uses_half(self._device))
-        self._bfloat16 = uses_cpu_bfloat16(self._device)
-        self._fast_visual: torch.nn.Module | None = None  # a bfloat16 copy of the image tower, where that is faster
+        self._cpu_precision = cpu_image_precision(self._device)  # "float32" on a GPU: the batcher's float16 rules
+        self._fast_visual: Embedder | None = None  # a bfloat16 or int8 copy of the image tower (cpu_tower)
         self._mean = tuple(mean or open_clip.OPENAI_DATASET_MEAN)
         self._std = tuple(std or open_clip.OPENAI_DATASET_STD)
         self._model: torch.nn.Module | None = None
@@ -261,6 +261,14 @@ class OpenClipEncoder(EncoderIdentity):
     @property
     def arch(self) -> str:
         return self._arch
+
+    @property
+    def image_precision(self) -> str:
+        """What images are embedded in now: "float16" on CUDA; on a CPU "bfloat16" (AMX) or "int8" (asked for)
+        until :meth:`torch_model` hands the model out, else "float32"; benchmarks print it beside their figures."""
+        if self._batcher.half:
+            return "float16"
+        return self._cpu_precision
 
     @property
     def loaded(self) -> bool:
@@ -281,7 +289,7 @@ class OpenClipEncoder(EncoderIdentity):
         bfloat16 copy taken earlier could be stale."""
         model = self._get_or_load_model()
         with self._lock:
-            self._bfloat16, self._fast_visual = False, None
+            self._cpu_precision, self._fast_visual = "float32", None
         return model
 
     def _get_or_load_model(self, progress: ProgressCallback | None = None) -> torch.nn.Module:
@@ -358,16 +366,21 @@ class OpenClipEncoder(EncoderIdentity):
         return self._batched(len(frames), lambda part: embed(self._preprocess(frames[part])))
 
     def _image_embedder(self) -> Callable[[torch.Tensor], torch.Tensor]:
-        """What embeds preprocessed images: the model's ``encode_image`` in float32, or, on a CPU that multiplies
-        bfloat16 in hardware (``uses_cpu_bfloat16``), a bfloat16 copy of its image tower (1.5x faster there)."""
+        """What embeds preprocessed images: the model's ``encode_image`` in float32, or on a CPU a bfloat16 or
+        int8 copy of its image tower (``cpu_image_precision``; ``engine.models.cpu_tower``), made on first use."""
         model = self._get_or_load_model()
         with self._lock:
-            if not self._bfloat16:
+            if self._cpu_precision == "float32":
                 return model.encode_image
             if self._fast_visual is None:
-                self._fast_visual = copy.deepcopy(model.visual).to(torch.bfloat16).eval()
-            visual = self._fast_visual
-        return lambda pixels: visual(pixels.to(torch.bfloat16))
+                if self._cpu_precision == "bfloat16":
+                    self._fast_visual = bfloat16_tower(model.visual)
+                else:
+                    self._fast_visual = int8_tower(model.visual)
+                    if self._fast_visual is None:  # this torch cannot: say float32, which is what runs
+                        self._cpu_precision = "float32"
+                        return model.encode_image
+            return self._fast_visual
 
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
         texts = list(texts)

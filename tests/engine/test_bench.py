@@ -50,3 +50,16 @@ def test_decode_bench_measures_a_file_against_ffmpeg_and_checks_the_goals(tmp_pa
     assert [c["goal"] for c in checks] == ["fake:color >= 0.7 x keyframe limit", "fake:color >= every-frame limit"]
     table = format_table({"files": [row], "goals": checks})
     assert spec.label in table and "keyframes (3%)" in table
+
+
+def test_decode_bench_prints_the_precision_the_encoder_ran_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.bench.decode_bench import _precision, format_table
+    from engine.models.registry import create_encoder
+
+    monkeypatch.setenv("SCENEFIND_CPU_PRECISION", "int8")
+    encoder = create_encoder("test-tiny")
+    assert _precision(encoder) == "int8"
+    encoder.torch_model()  # stepped down to float32: the table must say so, not what the environment asked
+    assert _precision(encoder) == "float32" and _precision(None) == "-"
+    table = format_table({"files": [], "goals": [], "vit_precision": _precision(encoder)})
+    assert "ViT-B-32 ran in float32" in table

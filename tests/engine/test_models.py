@@ -15,10 +15,10 @@ import pytest
 import torch
 
 from engine.jobs import CancelToken, JobCancelled
-from engine.models import checkpoint, openclip_encoder
+from engine.models import checkpoint, cpu_tower, openclip_encoder
 from engine.models.base import Encoder, ModelUnavailable, WeightsUnavailable
 from engine.models.checkpoint import checkpoint_fingerprint, load_state_dict, save_checkpoint
-from engine.models.device import CPU_PRECISION_ENV, pick_device, uses_cpu_bfloat16, uses_half
+from engine.models.device import CPU_PRECISION_ENV, cpu_image_precision, pick_device, uses_cpu_bfloat16, uses_half
 from engine.models.openclip_encoder import OpenClipEncoder, fetch_pretrained
 from engine.models.registry import (
     DEFAULT_MODEL,
@@ -463,20 +463,50 @@ def test_a_bfloat16_image_tower_keeps_the_vectors_and_steps_aside_for_training(
     frames = tiny_reference[0]
     monkeypatch.setenv(CPU_PRECISION_ENV, "float32")
     assert not uses_cpu_bfloat16("cpu")
-    exact = create_encoder("test-tiny").encode_images(frames)
+    plain = create_encoder("test-tiny")
+    exact = plain.encode_images(frames)
+    assert isinstance(plain, OpenClipEncoder) and plain.image_precision == "float32"
     monkeypatch.setenv(CPU_PRECISION_ENV, "bfloat16")
     assert uses_cpu_bfloat16("cpu") and not uses_cpu_bfloat16("cuda:0") and not uses_cpu_bfloat16("mps")
     encoder = create_encoder("test-tiny")
-    assert isinstance(encoder, OpenClipEncoder)
+    assert isinstance(encoder, OpenClipEncoder) and encoder.image_precision == "bfloat16"
     fast = encoder.encode_images(frames)
     assert fast.dtype == np.float32 and not np.array_equal(fast, exact)  # it did run in bfloat16
     assert (fast * exact).sum(1).min() > 0.995  # and kept the direction of every vector
     np.testing.assert_allclose(np.linalg.norm(fast, axis=1), 1.0, atol=1e-5)
     encoder.torch_model()  # a trainer may change the weights now: images are embedded by the float32 model
     np.testing.assert_allclose(encoder.encode_images(frames), exact, atol=1e-6)
+    assert encoder.image_precision == "float32"  # and it says so (bench decode prints it)
     monkeypatch.setenv(CPU_PRECISION_ENV, "half")
     with pytest.raises(ModelUnavailable, match=f"{CPU_PRECISION_ENV}='half' is not one of"):
         uses_cpu_bfloat16("cpu")
+
+
+def test_an_int8_image_tower_is_asked_for_keeps_the_vectors_and_says_when_it_cannot_run(
+    monkeypatch: pytest.MonkeyPatch, tiny_reference: tuple[np.ndarray, ...], caplog: pytest.LogCaptureFixture
+) -> None:
+    frames = tiny_reference[0]
+    exact = create_encoder("test-tiny").encode_images(frames)  # conftest pins float32
+    monkeypatch.setenv(CPU_PRECISION_ENV, "int8")
+    assert cpu_image_precision("cpu") == "int8" and cpu_image_precision("cuda:0") == "float32"
+    encoder = create_encoder("test-tiny")
+    assert isinstance(encoder, OpenClipEncoder) and encoder.image_precision == "int8"
+    fast = encoder.encode_images(frames)
+    assert fast.dtype == np.float32 and not np.array_equal(fast, exact)  # it did run quantised
+    assert (fast * exact).sum(1).min() > 0.99
+    np.testing.assert_allclose(np.linalg.norm(fast, axis=1), 1.0, atol=1e-5)
+    encoder.torch_model()  # handed out for training: float32 from here on, and it says so
+    np.testing.assert_allclose(encoder.encode_images(frames), exact, atol=1e-6)
+    assert encoder.image_precision == "float32"
+    monkeypatch.setenv(CPU_PRECISION_ENV, "auto")  # auto never picks int8: bfloat16 with AMX, else float32
+    assert cpu_image_precision("cpu") in ("float32", "bfloat16")
+    # a torch without int8 kernels: the encoder embeds in float32, logs why, and reports float32
+    monkeypatch.setenv(CPU_PRECISION_ENV, "int8")
+    monkeypatch.setattr(cpu_tower, "_int8_engine", lambda: None)
+    plain = create_encoder("test-tiny")
+    with caplog.at_level("WARNING", logger="engine.models.cpu_tower"):
+        np.testing.assert_allclose(plain.encode_images(frames), exact, atol=1e-6)
+    assert plain.image_precision == "float32" and "int8 image tower unavailable" in caplog.text
 
 
 @pytest.mark.network
