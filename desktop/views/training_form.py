@@ -91,6 +91,12 @@ FIELDS: dict[str, Field] = {
         "and end): the ones that teach relations.",
         ("component", "component_ie"),
     ),
+    "time_reversal": Field(
+        "Reversed-clip weight",
+        "How much a clip played backwards counts as wrong for a caption that names a path (\"from A to B\"): "
+        "teaches the direction of motion. 0 turns it off.",
+        advanced=True,
+    ),
     "lam_cmr": Field("Ranking weight", "How much the ranking loss counts (beat altered captions).", ("ceclip",)),
     "lam_imc": Field("Caption separation weight", "How much the loss that keeps captions apart counts.", ("ceclip",)),
     "imc": Field(

@@ -82,6 +82,9 @@ class QualitySetup:
     batch_size: int = 64
     windows: tuple[str, ...] = DEFAULT_WINDOWS
     workers: int = 2
+    # λ_rev of the reversed-clip term (engine.train.time_reversal), for both objectives: every caption of the
+    # world names a path, and without the term whether direction is learned at all depended on the towers' draw
+    time_reversal: float = 1.0
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -96,7 +99,9 @@ def train_config(setup: QualitySetup, objective: str, seed: int, world: World, o
     from engine.bench.train_bench import bench_config
 
     config = dataclasses.asdict(bench_config(objective, seed, out, epochs=setup.epochs, batch_size=setup.batch_size))
-    config.update(model=setup.model, data=world.train_csv, val_fraction=0.0, out=str(out))
+    config.update(
+        model=setup.model, data=world.train_csv, val_fraction=0.0, out=str(out), time_reversal=setup.time_reversal
+    )
     config["negatives"] = str(negatives) if objective != "infonce" else None
     return {k: v for k, v in config.items() if v is not None}
 

@@ -49,6 +49,13 @@ def register_quality(bench_subparsers: Any) -> dict[str, Handler]:
     )
     p.add_argument("--epochs", type=count, default=None, help="epochs per training (default 16, bench train's)")
     p.add_argument("--workers", type=count, default=None, help="commands run at once (default: CPU cores, at most 4)")
+    p.add_argument(
+        "--time-reversal",
+        type=float,
+        default=None,
+        metavar="W",
+        help="weight of the reversed-clip term in both trainings (default 1; 0 trains as losses.md alone)",
+    )
     p.add_argument("--quick", action="store_true", help="a tiny world and one epoch: checks the plumbing, not quality")
     p.add_argument("--keep", type=Path, metavar="DIR", help="work in DIR and keep it (default: a temporary folder)")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
@@ -76,6 +83,10 @@ def cmd_bench_quality(args: argparse.Namespace) -> int:
         setup = replace(setup, epochs=args.epochs)
     if args.workers:
         setup = replace(setup, workers=args.workers)
+    if args.time_reversal is not None:
+        if args.time_reversal < 0:
+            return fail(ValueError(f"--time-reversal must be at least 0, got {args.time_reversal:g}"))
+        setup = replace(setup, time_reversal=args.time_reversal)
     show_bar = not (getattr(args, "no_progress", False) or args.json)
     log = (lambda line: print(line, file=sys.stderr)) if args.json else _log(show_bar)
     started = time.perf_counter()

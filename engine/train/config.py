@@ -59,6 +59,7 @@ class TrainConfig:
     # the loss settings, defaults from ObjectiveSettings (losses.md), the one place they are written
     lam_ie: float = _LOSS.lam_ie
     relation_negatives: bool = _LOSS.relation  # the relation swap joins the component negatives (objective.py)
+    time_reversal: float = _LOSS.time_reversal  # weight of the reversed-clip term (engine.train.time_reversal)
     lam_cmr: float = _LOSS.lam_cmr
     lam_imc: float = _LOSS.lam_imc
     imc: str = _LOSS.imc
@@ -130,6 +131,7 @@ class TrainConfig:
             s3ma_beta=self.s3ma_beta,
             s3ma_k=self.s3ma_k,
             relation=self.relation_negatives,
+            time_reversal=self.time_reversal,
         )
 
 

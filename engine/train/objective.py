@@ -50,6 +50,7 @@ from engine.train.losses import (
 )
 from engine.train.model import TextOutput, VideoOutput, VideoTextModel, build_model
 from engine.train.objective_settings import OBJECTIVES, ObjectiveSettings
+from engine.train.time_reversal import path_mask, reverse_frames, time_reversal_loss
 
 SCORE_MODE = {
     "infonce": "cosine",
@@ -99,14 +100,18 @@ CECLIP_TYPES = ("relation", "attribute", "entity", "verb")  # losses.md §4.1: [
 def _encode(
     model: VideoTextModel, batch: Batch, negatives: list[list[str]] | None = None
 ) -> tuple[VideoOutput, TextOutput, TextOutput | None]:
-    """Encode the batch's frames, captions and (sample-major) the given negative columns in one text pass."""
-    video = model.encode_video(batch.frames)
+    """Encode the batch's frames, captions and (sample-major) the given negative columns in one text pass; the
+    raw frame features and pooled captions stay on ``batch.encoded`` for the time-reversal term."""
+    frames = batch.frames
+    per_frame = model.frame_features(frames.reshape(-1, *frames.shape[2:])).reshape(*frames.shape[:2], -1)
+    video = model.pool_frames(per_frame)
     texts = list(batch.captions)
     if negatives is not None:
         texts += [n or "" for row in negatives for n in row]
     out = model.encode_text(texts)
     b = batch.size
     anchor = TextOutput(out.pooled[:b], out.tokens[:b], out.mask[:b], out.ids[:b])
+    batch.encoded = (per_frame, anchor.pooled)
     if negatives is None:
         return video, anchor, None
     negs = TextOutput(out.pooled[b:], out.tokens[b:], out.mask[b:], out.ids[b:])
@@ -250,8 +255,18 @@ _LOSSES: dict[str, Callable[[VideoTextModel, Batch, ObjectiveSettings], dict[str
 
 def objective_loss(model: VideoTextModel, batch: Batch, settings: ObjectiveSettings) -> dict[str, Tensor]:
     """``{"total": loss, ...parts}`` for ``settings.name`` on ``batch`` (under DDP: this rank's share, every rank
-    calling it, the loss over the global batch)."""
-    return _LOSSES[settings.name](model, batch, settings)
+    calling it, the loss over the global batch); with ``time_reversal`` > 0, plus λ_rev times the time-reversal
+    term (``engine.train.time_reversal``, a per-sample term on this rank's share)."""
+    out = _LOSSES[settings.name](model, batch, settings)
+    if settings.time_reversal <= 0:
+        return out
+    assert batch.encoded is not None, "every objective encodes through _encode"
+    per_frame, text = batch.encoded
+    mask = path_mask(batch.captions, per_frame.device)
+    video = model.pool_frames(per_frame).pooled
+    backwards = model.pool_frames(reverse_frames(per_frame)[0]).pooled
+    term = time_reversal_loss(text, video, backwards, mask, _scale(model))
+    return {**out, "total": out["total"] + settings.time_reversal * term, "reversal": term}
 
 
 __all__ = ["CECLIP_TYPES", "OBJECTIVES", "SCORE_MODE", "ObjectiveSettings", "model_for_objective", "objective_loss"]

@@ -26,10 +26,13 @@ class ObjectiveSettings:
     s3ma_k: int = 16
     emcl_temp: float = 3.0
     relation: bool = True  # the relation swap joins §1's component negatives
+    time_reversal: float = 0.0  # λ_rev of engine.train.time_reversal (ours, beyond losses.md); 0 = off
 
     def __post_init__(self) -> None:
         if self.name not in OBJECTIVES:
             raise ValueError(f"unknown objective {self.name!r}; expected one of {OBJECTIVES}")
+        if self.time_reversal < 0:
+            raise ValueError(f"time_reversal must be at least 0, got {self.time_reversal}")
 
 
 __all__ = ["OBJECTIVES", "ObjectiveSettings"]
