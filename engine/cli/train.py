@@ -36,6 +36,7 @@ _FLAGS = (  # (flag, TrainConfig field, type, help)
     ("--frames", "n_frames", int, "frames per clip"),
     ("--patience", "patience", int, "epochs with no gain in validation R@1 (ties: R@5, R@10, MnR); 0 = never"),
     ("--seed", "seed", int, "random seed"),
+    ("--time-reversal", "time_reversal", float, "weight of reversed clips as negatives of path captions; 0 = off"),
     ("--device", "device", str, "auto, cpu, cuda, cuda:N or mps"),
 )
 
