@@ -9,7 +9,7 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # Vectors compared across encoders must not depend on whether the test machine's CPU has AMX (where the image
-# tower runs in bfloat16 by default, ``engine.models.device.uses_cpu_bfloat16``); the bfloat16 path has its own
+# tower runs in bfloat16 by default, ``engine.models.device.cpu_image_precision``); the bfloat16 path has its own
 # test. Set here, not per test, so subprocesses the tests start inherit it.
 os.environ["SCENEFIND_CPU_PRECISION"] = "float32"
 

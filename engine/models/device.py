@@ -102,8 +102,3 @@ def cpu_image_precision(device: str) -> str:
     if choice != "auto":
         return choice
     return "bfloat16" if _cpu_has_amx_bf16() else "float32"
-
-
-def uses_cpu_bfloat16(device: str) -> bool:
-    """Whether the image tower runs in bfloat16 on this CPU (:func:`cpu_image_precision`)."""
-    return cpu_image_precision(device) == "bfloat16"

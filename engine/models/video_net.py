@@ -82,11 +82,14 @@ class VideoModel(nn.Module):
         out, pooled = self.head(per_frame.to(self.device), mask)
         return VideoOutput(pooled, out, mask)
 
+    def clip_features(self, frames: Tensor) -> Tensor:
+        """uint8 (B, F, H, W, 3) clips -> raw image-tower features (B, F, D), in time order."""
+        b, n = frames.shape[:2]
+        return self.frame_features(frames.reshape(b * n, *frames.shape[2:])).reshape(b, n, -1)
+
     def encode_video(self, frames: Tensor, frame_mask: Tensor | None = None) -> VideoOutput:
         """uint8 (B, F, H, W, 3) clips -> :class:`VideoOutput`."""
-        b, n = frames.shape[:2]
-        per_frame = self.frame_features(frames.reshape(b * n, *frames.shape[2:])).reshape(b, n, -1)
-        return self.pool_frames(per_frame, frame_mask)
+        return self.pool_frames(self.clip_features(frames), frame_mask)
 
     def encode_text(self, texts: Sequence[str]) -> TextOutput:
         ids, mask = self.backbone.tokenize(texts)

@@ -135,9 +135,9 @@ class Batch:
     positive: list[str]
     pos_mask: Tensor
     entity_object: Tensor
-    # what this step encoded, (raw frame features (B, F, D), pooled caption vectors (B, D)), kept by the objective
-    # so a term that replays the frames backwards (engine.train.time_reversal) never runs a tower twice
-    encoded: tuple[Tensor, Tensor] | None = None
+    # what this step encoded, (raw frame features (B, F, D), pooled video (B, D), pooled captions (B, D)), kept by
+    # the objective so a term that replays the frames backwards (engine.train.time_reversal) encodes nothing twice
+    encoded: tuple[Tensor, Tensor, Tensor] | None = None
 
     @property
     def size(self) -> int:

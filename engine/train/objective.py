@@ -102,8 +102,7 @@ def _encode(
 ) -> tuple[VideoOutput, TextOutput, TextOutput | None]:
     """Encode the batch's frames, captions and (sample-major) the given negative columns in one text pass; the
     raw frame features and pooled captions stay on ``batch.encoded`` for the time-reversal term."""
-    frames = batch.frames
-    per_frame = model.frame_features(frames.reshape(-1, *frames.shape[2:])).reshape(*frames.shape[:2], -1)
+    per_frame = model.clip_features(batch.frames)
     video = model.pool_frames(per_frame)
     texts = list(batch.captions)
     if negatives is not None:
@@ -111,7 +110,7 @@ def _encode(
     out = model.encode_text(texts)
     b = batch.size
     anchor = TextOutput(out.pooled[:b], out.tokens[:b], out.mask[:b], out.ids[:b])
-    batch.encoded = (per_frame, anchor.pooled)
+    batch.encoded = (per_frame, video.pooled, anchor.pooled)
     if negatives is None:
         return video, anchor, None
     negs = TextOutput(out.pooled[b:], out.tokens[b:], out.mask[b:], out.ids[b:])
@@ -261,9 +260,8 @@ def objective_loss(model: VideoTextModel, batch: Batch, settings: ObjectiveSetti
     if settings.time_reversal <= 0:
         return out
     assert batch.encoded is not None, "every objective encodes through _encode"
-    per_frame, text = batch.encoded
+    per_frame, video, text = batch.encoded
     mask = path_mask(batch.captions, per_frame.device)
-    video = model.pool_frames(per_frame).pooled
     backwards = model.pool_frames(reverse_frames(per_frame)[0]).pooled
     term = time_reversal_loss(text, video, backwards, mask, _scale(model))
     return {**out, "total": out["total"] + settings.time_reversal * term, "reversal": term}

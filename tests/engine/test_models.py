@@ -18,7 +18,7 @@ from engine.jobs import CancelToken, JobCancelled
 from engine.models import checkpoint, cpu_tower, openclip_encoder
 from engine.models.base import Encoder, ModelUnavailable, WeightsUnavailable
 from engine.models.checkpoint import checkpoint_fingerprint, load_state_dict, save_checkpoint
-from engine.models.device import CPU_PRECISION_ENV, cpu_image_precision, pick_device, uses_cpu_bfloat16, uses_half
+from engine.models.device import CPU_PRECISION_ENV, cpu_image_precision, pick_device, uses_half
 from engine.models.openclip_encoder import OpenClipEncoder, fetch_pretrained
 from engine.models.registry import (
     DEFAULT_MODEL,
@@ -462,12 +462,13 @@ def test_a_bfloat16_image_tower_keeps_the_vectors_and_steps_aside_for_training(
 ) -> None:
     frames = tiny_reference[0]
     monkeypatch.setenv(CPU_PRECISION_ENV, "float32")
-    assert not uses_cpu_bfloat16("cpu")
+    assert cpu_image_precision("cpu") == "float32"
     plain = create_encoder("test-tiny")
     exact = plain.encode_images(frames)
     assert isinstance(plain, OpenClipEncoder) and plain.image_precision == "float32"
     monkeypatch.setenv(CPU_PRECISION_ENV, "bfloat16")
-    assert uses_cpu_bfloat16("cpu") and not uses_cpu_bfloat16("cuda:0") and not uses_cpu_bfloat16("mps")
+    assert cpu_image_precision("cpu") == "bfloat16"
+    assert cpu_image_precision("cuda:0") == "float32" and cpu_image_precision("mps") == "float32"
     encoder = create_encoder("test-tiny")
     assert isinstance(encoder, OpenClipEncoder) and encoder.image_precision == "bfloat16"
     fast = encoder.encode_images(frames)
@@ -479,7 +480,7 @@ def test_a_bfloat16_image_tower_keeps_the_vectors_and_steps_aside_for_training(
     assert encoder.image_precision == "float32"  # and it says so (bench decode prints it)
     monkeypatch.setenv(CPU_PRECISION_ENV, "half")
     with pytest.raises(ModelUnavailable, match=f"{CPU_PRECISION_ENV}='half' is not one of"):
-        uses_cpu_bfloat16("cpu")
+        cpu_image_precision("cpu")
 
 
 def test_an_int8_image_tower_is_asked_for_keeps_the_vectors_and_says_when_it_cannot_run(
