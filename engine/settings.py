@@ -66,6 +66,7 @@ class EngineSettings:
     hnsw_ef_search: int = 2048  # measured: text-like queries need it for recall@10 >= 0.98 at 1M frames
     save_every_videos: int = 20
     emcl_rerank: bool = False  # EMCL (losses.md §3) re-ranks the candidate videos at search time
+    word_scores: bool = True  # a run trained with the word-frame score (losses.md §1.4) scores text queries with it
     ray_address: str = ""  # index on this Ray cluster (auto, HOST:PORT or ray://HOST:PORT); empty: locally
     pooling: str = "auto"  # POOLINGS: through the model's temporal head when it has one, or "mean"
     head_windows: str = "resample"  # HEAD_WINDOWS: how the head fits windows of another frame count

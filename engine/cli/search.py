@@ -67,6 +67,13 @@ def register(sub: Any) -> dict[str, Handler]:
     s.add_argument("-k", type=int, default=10, help="number of results (default 10)")
     s.add_argument("--json", action="store_true", help="print JSON")
     s.add_argument(
+        "--word-scores",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="with a run trained with component negatives: score text also word by word against frames, as it was "
+        "trained (--word-scores), or by the pooled vectors alone (--no-word-scores); default: the library's setting",
+    )
+    s.add_argument(
         "--batch",
         metavar="FILE",
         help="answer one query per line of FILE (- for stdin): plain text, or JSON objects with per-query options "

@@ -96,7 +96,8 @@ def count(text: str) -> int:
 
 def open_library(args: argparse.Namespace) -> Any:
     """The ``Library`` at ``--home`` (or the default), with ``--model`` and ``--speech-model`` overriding its
-    settings (and an index command's ``--no-speech`` / ``--no-screen-text`` turning those stages off)."""
+    settings (and an index command's ``--no-speech`` / ``--no-screen-text`` turning those stages off, a search's
+    ``--word-scores`` / ``--no-word-scores`` the word-frame score)."""
     from engine.library.library import Library
 
     library = Library(args.home)
@@ -109,6 +110,8 @@ def open_library(args: argparse.Namespace) -> Any:
         changes["speech"] = False
     if getattr(args, "no_screen_text", False):
         changes["screen_text"] = False
+    if getattr(args, "word_scores", None) is not None:
+        changes["word_scores"] = args.word_scores
     if changes:
         library.settings = library.settings.replace(**changes)
     return library

@@ -159,6 +159,39 @@ def temporal_of(encoder: object) -> TemporalPooling | None:
     return temporal if isinstance(temporal, TemporalPooling) else None
 
 
+@runtime_checkable
+class WordScoring(Protocol):
+    """A model trained to compare a caption with a clip word by word (losses.md §1.4's ``s_fine``, the component
+    objectives' training score): search re-scores text queries with it (``engine.search.word_scores``)."""
+
+    @property
+    def n_frames(self) -> int:
+        """Frames per clip the model was trained on: the window the word score is taken over."""
+        ...
+
+    @property
+    def windows(self) -> str:
+        """How a window is fitted to ``n_frames`` (``TemporalPooling.windows``)."""
+        ...
+
+    def encode_words(self, texts: Sequence[str]) -> list[np.ndarray]:
+        """Per text, its content tokens' unit vectors (L_i, dim) in the joint space, as training saw them."""
+        ...
+
+    def head_outputs(self, frames: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """Unit frame vectors (B, F, dim) in time order with a validity mask (B, F) -> the temporal head's
+        per-frame outputs (B, F, dim), unit rows: the frames the word score was trained against."""
+        ...
+
+
+def words_of(encoder: object) -> WordScoring | None:
+    """The encoder's word scorer (a run trained with the fine score, pooled through its head), else None: mean
+    pooling drops the head whose per-frame output that score was trained on. Read as an attribute, as
+    ``temporal_of`` reads ``temporal``, so wrappers that forward attributes (``CachedTexts``) keep it."""
+    scorer = getattr(encoder, "word_scorer", None)
+    return scorer if isinstance(scorer, WordScoring) and temporal_of(encoder) is not None else None
+
+
 def pooled_model_id(base: str, pooling: str, windows: str) -> str:
     """The id of a head model's vectors under a pooling choice: ``base`` for the default (through the head,
     windows resampled), ``base+pad`` / ``base+slide`` for the other window handling, ``base+mean`` when mean

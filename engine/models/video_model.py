@@ -65,11 +65,15 @@ class VideoModelEncoder(EncoderIdentity):
         windows: str = "resample",
         top_k: int = _TOP_K,
         calibration_captions: Sequence[str] = (),
+        score_mode: str = "cosine",
     ) -> None:
         self._model_id = pooled_model_id(model_id, pooling, windows)
         # What search judges relevance against (the run's own training captions); empty: the everyday ones.
         self.calibration_captions = tuple(calibration_captions)
         self.base_model_id = model_id
+        # How the run compared captions with clips in training (engine.train.model.SCORE_MODES): "fine" adds
+        # the word-frame score, which search then uses too (engine.search.word_scores).
+        self.score_mode = score_mode
         self._loader, self._source = loader, source
         self._dim, self._image_size, self._n_frames = dim, image_size, n_frames
         self._device = pick_device(device)
@@ -120,6 +124,24 @@ class VideoModelEncoder(EncoderIdentity):
 
         return l2_normalise(self._towers.run(len(texts), run, self._dim))
 
+    @property
+    def word_scorer(self) -> VideoModelEncoder | None:
+        """Itself when the run was trained with the word-frame score (losses.md §1.4), which search then re-scores
+        text queries with (``engine.models.base.words_of``); None otherwise."""
+        return self if self.score_mode == "fine" else None
+
+    def encode_words(self, texts: Sequence[str]) -> list[np.ndarray]:
+        """Per text, its content tokens' unit vectors (L_i, dim), the ``text.tokens[text.mask]`` of training."""
+        model = self._get_or_load_model()
+        out: list[np.ndarray] = []
+        with torch.no_grad():
+            for start in range(0, len(texts), 64):
+                ids, mask = model.backbone.tokenize(list(texts[start : start + 64]))
+                tokens = model.backbone.encode_tokens(ids.to(self._device))[1].float().cpu()
+                mask = mask[:, : tokens.shape[1]]
+                out += [l2_normalise(tokens[i][mask[i]].numpy()) for i in range(len(tokens))]
+        return out
+
     # -- the temporal head (engine.models.base.TemporalPooling) -----------------------------------------
 
     @property
@@ -154,6 +176,19 @@ class VideoModelEncoder(EncoderIdentity):
             return model.pool_frames(x, torch.from_numpy(mask[part]).to(self._device)).pooled
 
         return l2_normalise(self._head.run(len(features), run, self._dim))
+
+    def head_outputs(self, frames: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        features = np.asarray(frames, dtype=np.float32)
+        mask = np.asarray(mask, dtype=bool)
+        b, n = mask.shape
+        model = self._get_or_load_model()
+
+        def run(part: slice) -> torch.Tensor:
+            x = torch.from_numpy(np.ascontiguousarray(features[part])).to(self._device)
+            return model.pool_frames(x, torch.from_numpy(mask[part]).to(self._device)).frames.reshape(-1, self._dim)
+
+        flat = self._head.run(b, run, self._dim)  # (b·n, dim): each call's windows flattened in order
+        return l2_normalise(flat.reshape(b, n, self._dim))
 
     def _prepare(self, frames: np.ndarray) -> torch.Tensor:
         """uint8 frames -> the centre square at the towers' input size, uint8 (N, S, S, 3) on the device."""
@@ -239,6 +274,7 @@ def create_run_encoder(name: str, *, device: str, batch_size: int, pooling: str,
         windows=windows,
         top_k=int(training.get("s3ma_k", _TOP_K)),
         calibration_captions=_calibration(run.config, folder),
+        score_mode=str(run.spec.get("score_mode", "cosine")),
     )
 
 

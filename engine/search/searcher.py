@@ -33,7 +33,7 @@ from engine.index.layout import layout_for
 from engine.index.stores import CONTEXT, ModelStores, legacy_files
 from engine.library.library import Library, LibraryBusy
 from engine.media.decode import MediaError
-from engine.models.base import ConceptBank, Encoder, concepts_of
+from engine.models.base import ConceptBank, Encoder, concepts_of, words_of
 from engine.models.sparse import dense_codes, top_codes
 from engine.search import calibration
 from engine.search.candidates import PER_GRAIN, candidate_videos
@@ -42,7 +42,7 @@ from engine.search.filters import allowed_videos
 from engine.search.lexical import LexicalQueryError
 from engine.search.moments import propose
 from engine.search.query import Query
-from engine.search.query_vectors import QueryError, exclude_vectors, query_vector
+from engine.search.query_vectors import QueryError, clean_text, exclude_vectors, query_vector
 from engine.search.ranking import arrange
 from engine.search.results import Curve, MomentHit, SearchResults, VideoHit, Why
 from engine.search.scoring import (
@@ -54,6 +54,7 @@ from engine.search.scoring import (
     sparse_embed,
     sparse_embed_top,
 )
+from engine.search.word_scores import WordRows, video_word_similarity
 from engine.search.words import WordsEvidence, search_words, video_info, words_evidence
 
 EXACT_LIMIT = 2000  # with filters allowing at most this many videos, score them all exactly
@@ -90,6 +91,7 @@ class _Video:
     segments: np.ndarray  # (S, D)
     vector: np.ndarray  # (D,)
     context: np.ndarray | None = None  # (F, D) the head's view around each frame (head models)
+    spans: list[tuple[float, float]] | None = None  # each segment's (start, end), as indexed
     codes: dict[str, Code] | None = None  # stored sparse codes by store ("video", "segment", "frame", "context")
     _sparse: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
@@ -187,6 +189,9 @@ class Searcher:
         self._picture_excluded_spans: set[tuple[int, float, float]] = set()  # words spans it is seen in (moments)
         self._span_relevance: dict[tuple[int, float, float], float] = {}  # the picture's relevance over words spans
         self.background = calibration.Background(encoder, library.paths.index_dir(encoder.model_id))
+        # A model trained with the word-frame score scores text with it too (the ``word_scores`` setting).
+        self.words = words_of(encoder) if library.settings.word_scores else None
+        self._background_words: WordRows | None = None
 
     def stores(self) -> ModelStores:
         if self._stores is None:
@@ -233,13 +238,14 @@ class Searcher:
             stores = self.stores()
             q = query_vector(query, self.encoder, self.library.catalog, stores, self.library.settings.sample_every_s)
             excluded = exclude_vectors(query, self.encoder)
+            words = self._query_words(query, text=kind == "text")
         except (QueryError, MediaError, ValueError) as exc:
             raise SearchError(str(exc)) from exc
         catalog = self.library.catalog
         allowed = allowed_videos(catalog, query.filters)
         moments = query.mode == "moments"
-        words = words_evidence(catalog, query, ("speech", "text"), allowed, strict=False) if kind == "text" else None
-        said = words.moments if words is not None else []
+        evidence = words_evidence(catalog, query, ("speech", "text"), allowed, strict=False) if kind == "text" else None
+        said = evidence.moments if evidence is not None else []
         ids = set(self._candidates(q, query, allowed)) | {m.video_id for m in said}
         videos = [v for vid in sorted(ids) if (v := self._load(vid)) is not None]
         if query.moment is not None:  # "more like this" should not return the moment itself first
@@ -247,13 +253,13 @@ class Searcher:
         spans: dict[int, list[tuple[float, float]]] = {}
         for m in said if moments else ():
             spans.setdefault(m.video_id, []).append((m.start, m.end))
-        scored = self._score(q, excluded, videos, text=kind == "text", moments=moments, spans=spans)
+        scored = self._score(q, excluded, videos, text=kind == "text", moments=moments, spans=spans, words=words)
         if self.library.settings.emcl_rerank and not moments and kind == "text":
             scored = self._emcl_rerank(q, videos, scored)
         video_hits = [h for h in scored if isinstance(h, VideoHit)]
         moment_hits = [h for h in scored if isinstance(h, MomentHit)]
-        if words is not None:
-            video_hits, moment_hits = self._fuse(words, video_hits, moment_hits, moments_mode=moments)
+        if evidence is not None:
+            video_hits, moment_hits = self._fuse(evidence, video_hits, moment_hits, moments_mode=moments)
         cutoff = (
             calibration.default_cutoff(self.encoder.model_id) if query.min_relevance is None else query.min_relevance
         )
@@ -323,6 +329,7 @@ class Searcher:
             vector=stores.grains["video"].vectors.read(keys["video"])[0],
             context=stores.context.read(frame_keys) if stores.context is not None else None,
             codes=codes,
+            spans=[(float(s["start"]), float(s["end"])) for s in segments],
         )
 
     def _sample_keys(self) -> tuple[int, ...]:
@@ -354,7 +361,7 @@ class Searcher:
             bg, bank = self.background.vectors(), concepts_of(self.encoder)
             fused, curves = [], []
             for v in self._sample(keys):
-                s, fs = _fused(bg, v, self.weights, bank)
+                s, fs = self._scores(bg, v, bank, self._words_of_background())
                 fused.append(s)
                 curves.append(smooth_curve(v.times, fs, CURVE_SIGMA_S))
             self._text_null = (keys, calibration.background_null(fused, curves))
@@ -369,13 +376,15 @@ class Searcher:
         text: bool,
         moments: bool,
         spans: Mapping[int, list[tuple[float, float]]] | None = None,
+        words: WordRows | None = None,
     ) -> list[VideoHit | MomentHit]:
         """Hits for every candidate; fills ``self._curves``. Text queries (and excluded terms, always text)
         are judged against :meth:`text_null`; visual queries against their own scores on the library's sample.
 
         ``spans`` (video id -> spans of spoken or shown words) are judged like moments: the picture's relevance
         over each goes to ``self._span_relevance``, or the span to ``self._picture_excluded_spans`` when an
-        excluded term is seen there; a video an excluded term is seen in goes to ``self._picture_excluded``."""
+        excluded term is seen there; a video an excluded term is seen in goes to ``self._picture_excluded``.
+        ``words`` are the text rows' words where the model scores words (:meth:`_scores`)."""
         self._curves = {}
         spans = spans or {}
         n_ex = len(excluded)
@@ -388,7 +397,7 @@ class Searcher:
         bank = concepts_of(self.encoder)
         for v in videos:
             vid = int(v.row["id"])  # type: ignore[call-overload]
-            fused, frame_sims = _fused(queries, v, self.weights, bank)
+            fused, frame_sims = self._scores(queries, v, bank, words)
             curves = smooth_curve(v.times, frame_sims, CURVE_SIGMA_S)  # (1 + n_ex, F)
             rel_ex = words_null.video(fused[1:]) if words_null is not None and n_ex else []
             self._curves[vid] = Curve(
@@ -418,6 +427,42 @@ class Searcher:
                 else:
                     self._span_relevance[(vid, start, end)] = seen
         return hits
+
+    def _scores(
+        self, queries: np.ndarray, v: _Video, bank: ConceptBank | None, words: WordRows | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """:func:`_fused` scores (Q,) and per-frame sims (Q, F); where the model was trained with the word-frame
+        score, each text row (``words.rows``) scores ``½(fused + s_fine)``, the training score's mix of the global
+        and the word-level term (losses.md §1.4, ``engine.search.word_scores``). The per-frame sims, and so the
+        curve and the moments, stay those of the context vectors."""
+        fused, frame_sims = _fused(queries, v, self.weights, bank)
+        if words is None or self.words is None or not len(words.rows):
+            return fused, frame_sims
+        fine = video_word_similarity(self.words, words, v.frames, v.times, v.spans or [], v.duration)
+        fused = np.asarray(fused, dtype=np.float64).copy()
+        fused[words.rows] = 0.5 * (fused[words.rows] + fine)
+        return fused, frame_sims
+
+    def _query_words(self, query: Query, *, text: bool) -> WordRows | None:
+        """The words of a query's text rows (the text itself if it is one, then each excluded term), for a model
+        that scores words; None for any other model."""
+        if self.words is None:
+            return None
+        terms = [clean_text(t) for t in query.exclude if t.strip()]
+        texts = [clean_text(query.text or ""), *terms] if text else terms
+        rows = list(range(len(texts))) if text else list(range(1, len(terms) + 1))
+        return WordRows.of(self.words.encode_words(texts), rows, self.encoder.dim) if texts else None
+
+    def _words_of_background(self) -> WordRows | None:
+        """The background captions' words (computed once), so the null is judged by the same score as queries."""
+        if self.words is None:
+            return None
+        if self._background_words is None:
+            captions = self.background.captions()
+            self._background_words = WordRows.of(
+                self.words.encode_words(captions), range(len(captions)), self.encoder.dim
+            )
+        return self._background_words
 
     @staticmethod
     def _moment_why(q: np.ndarray, v: _Video, peak_time: float, bank: ConceptBank | None) -> Why:
@@ -450,7 +495,7 @@ class Searcher:
             i = by_id.get(hit.video_id)
             if isinstance(hit, VideoHit) and i is not None:
                 score = hit.score + weight * float(shift_q[i])
-                refined_bg = _fused(bg, videos[i], self.weights, bank)[0] + weight * shift_bg[:, i]
+                refined_bg = self._scores(bg, videos[i], bank, self._words_of_background())[0] + weight * shift_bg[:, i]
                 rel = float(calibration.background_null([refined_bg], []).video(score))
                 hit = dataclasses.replace(hit, score=score, relevance=rel)
             out.append(hit)
