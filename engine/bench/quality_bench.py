@@ -15,7 +15,9 @@ through the commands a user runs:
    the same checkpoint, each in its own library (so two can be indexed at once), sampling every frame;
 5. ``scenefind search --batch`` asks every query: each test caption over the whole library (video R@1/R@5), over
    its clip's folder (the clip against its twins), and each event's caption in its long video (moments), scored
-   in the order the answers list them, which is what a user sees (``engine.bench.quality_metrics``);
+   in the order the answers list them, which is what a user sees (``engine.bench.quality_metrics``); a run that
+   scores words against frames (component negatives) is asked once more with ``--no-word-scores`` over its head
+   index, so the table shows what the word-frame score adds through search;
 6. the same checkpoints are evaluated as ``bench train`` evaluates (``engine.train.evaluate``, frames rendered in
    memory): on ``bench train``'s own test split for the seed, and on the library's test clips (with the twin
    pairs scored by the model directly), so the table shows how much of the in-memory gain survives search.
@@ -68,8 +70,22 @@ class Pooling:
 
 
 def poolings(windows: Sequence[str]) -> list[Pooling]:
-    """The rows of one trained model: the head with each window setting, then mean pooling."""
+    """The indexes of one trained model: the head with each window setting, then mean pooling."""
     return [*(Pooling(f"head · {w}", "auto", w) for w in windows), Pooling("mean", "mean")]
+
+
+WORD_OBJECTIVES = ("component",)  # the objectives trained with the word-frame score (SCORE_MODE "fine")
+POOLED_ONLY = "-pooled"  # the key suffix of a search of the head index with --no-word-scores
+
+
+def evaluations(objective: str, windows: Sequence[str]) -> list[tuple[str, str]]:
+    """The rows of one trained model through search, (key, label): each pooling, and for a run that scores
+    words, its default head index searched by the pooled vectors alone."""
+    rows = [(p.key, p.label) for p in poolings(windows)]
+    if objective in WORD_OBJECTIVES:
+        head = poolings(windows)[0]
+        rows.insert(1, (head.key + POOLED_ONLY, f"{head.label}, pooled only"))
+    return rows
 
 
 @dataclass(frozen=True)
@@ -185,15 +201,19 @@ def plan(setup: QualitySetup, worlds: Sequence[World], work: Path) -> list[Comma
                         after=(trained, f"add-{name}"),
                     )
                 )
-                commands.append(
-                    Command(
-                        f"search-{name}",
-                        [*model, "search", "--batch", str(queries)],
-                        logs / f"search-{name}.log",
-                        stdout=seed_dir / "answers" / f"{objective}-{pooling.key}.jsonl",
-                        after=(f"index-{name}",),
+                searches = [("", [])]
+                if objective in WORD_OBJECTIVES and pooling == poolings(setup.windows)[0]:
+                    searches.append((POOLED_ONLY, ["--no-word-scores"]))
+                for suffix, flags in searches:
+                    commands.append(
+                        Command(
+                            f"search-{name}{suffix}",
+                            [*model, "search", *flags, "--batch", str(queries)],
+                            logs / f"search-{name}{suffix}.log",
+                            stdout=seed_dir / "answers" / f"{objective}-{pooling.key}{suffix}.jsonl",
+                            after=(f"index-{name}",),
+                        )
                     )
-                )
     return commands
 
 
@@ -342,9 +362,9 @@ def run_quality_bench(
                 run = seed_dir / "runs" / objective / "best"
                 for key, figures in score_memory(run, world.seed, setup.spec).items():
                     per_seed.setdefault(f"{objective}/{key}", []).append(figures)
-                for pooling in poolings(setup.windows):
-                    answers = read_answers(seed_dir / "answers" / f"{objective}-{pooling.key}.jsonl")
-                    per_seed.setdefault(f"{objective}/{pooling.key}", []).append(score_search(world, answers))
+                for key, _ in evaluations(objective, setup.windows):
+                    answers = read_answers(seed_dir / "answers" / f"{objective}-{key}.jsonl")
+                    per_seed.setdefault(f"{objective}/{key}", []).append(score_search(world, answers))
             report(progress, 0.9 + 0.1 * (k + 1) / len(worlds), f"scored seed {world.seed}")
         seconds = time.perf_counter() - started
     rows = _average(per_seed, setup)
@@ -380,8 +400,7 @@ def _average(per_seed: dict[str, list[dict[str, float]]], setup: QualitySetup) -
     """One row per (objective, evaluation), the mean over seeds of each figure."""
     rows = []
     for label, objective in OBJECTIVES:
-        evaluations = [*MEMORY_ROWS, *((p.key, p.label) for p in poolings(setup.windows))]
-        for key, how in evaluations:
+        for key, how in [*MEMORY_ROWS, *evaluations(objective, setup.windows)]:
             values = per_seed[f"{objective}/{key}"]
             row: dict[str, Any] = {"variant": label, "objective": objective, "evaluation": key, "label": how}
             for name in values[0]:
@@ -398,8 +417,10 @@ __all__ = [
     "QUICK_SPEC",
     "QUICK_WINDOWS",
     "WINDOWS",
+    "WORD_OBJECTIVES",
     "Pooling",
     "QualitySetup",
+    "evaluations",
     "plan",
     "poolings",
     "read_answers",

@@ -145,7 +145,9 @@ def format_report(
         "pessimistic ties); in memory: among the test clips alone, as bench train ranks them. "
         "twin rev / col: the clip strictly above its time-reversed / colour-swapped twin (a tie is a loss). "
         "comp rev / swapC: bench train's text-side accuracy on the same clips (reversed path / swapped colours; "
-        "in memory only). MR: QVHighlights R1@0.5, R1@0.7 and mAP (IoU 0.5:0.95) of each event in its long video.",
+        "in memory only). MR: QVHighlights R1@0.5, R1@0.7 and mAP (IoU 0.5:0.95) of each event in its long video. "
+        '"pooled only": the component run\'s head index searched with --no-word-scores (the pooled vectors '
+        "alone); its head row is what search gives by default, with the word-frame score it was trained with.",
         f"{seconds:.0f} s wall; load average {loads[0]:.1f} at the start, up to {max(loads):.1f}.",
         "",
         "Goals:",

@@ -239,10 +239,24 @@ def test_quick_run_prints_one_table_with_every_row(tmp_path: Path, capsys: pytes
     assert code == 0, err
     figures = json.loads(out)
     rows = figures["rows"]
-    evaluations = ["bench-train", "memory", *(f"head-{w}" for w in QUICK_WINDOWS), "mean"]
+    heads = [f"head-{w}" for w in QUICK_WINDOWS]
+    evaluations = {  # the component run also searched by its pooled vectors alone (--no-word-scores)
+        "infonce": ["bench-train", "memory", *heads, "mean"],
+        "component": ["bench-train", "memory", heads[0], f"{heads[0]}-pooled", *heads[1:], "mean"],
+    }
     assert [(r["objective"], r["evaluation"]) for r in rows] == [
-        (o, e) for o in ("infonce", "component") for e in evaluations
+        (o, e) for o in ("infonce", "component") for e in evaluations[o]
     ]
+    answers_dir = work / "seed0" / "answers"
+    with_words = read_answers(answers_dir / f"component-{heads[0]}.jsonl")
+    pooled = read_answers(answers_dir / f"component-{heads[0]}-pooled.jsonl")
+    assert with_words.keys() == pooled.keys()
+    scores = [
+        ({h["video"]: h["score"] for h in with_words[q]["hits"]}, {h["video"]: h["score"] for h in pooled[q]["hits"]})
+        for q in with_words
+        if not q.startswith("moment:")
+    ]
+    assert any(a[v] != pytest.approx(b[v], abs=1e-6) for a, b in scores for v in a.keys() & b.keys())
     for row in rows:
         shown = [row[key] for key, _ in COLUMNS if key in row]
         assert all(v is None or 0.0 <= v <= 100.0 for v in shown), row
