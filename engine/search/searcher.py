@@ -54,7 +54,7 @@ from engine.search.scoring import (
     sparse_embed,
     sparse_embed_top,
 )
-from engine.search.word_scores import WordRows, video_word_similarity
+from engine.search.word_scores import WindowCache, WordRows, head_windows, windows_similarity
 from engine.search.words import WordsEvidence, search_words, video_info, words_evidence
 
 EXACT_LIMIT = 2000  # with filters allowing at most this many videos, score them all exactly
@@ -92,6 +92,7 @@ class _Video:
     vector: np.ndarray  # (D,)
     context: np.ndarray | None = None  # (F, D) the head's view around each frame (head models)
     spans: list[tuple[float, float]] | None = None  # each segment's (start, end), as indexed
+    embedding: int = -1  # the catalog's embedding row these vectors are (a re-index makes a new one)
     codes: dict[str, Code] | None = None  # stored sparse codes by store ("video", "segment", "frame", "context")
     _sparse: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
@@ -192,6 +193,7 @@ class Searcher:
         # A model trained with the word-frame score scores text with it too (the ``word_scores`` setting).
         self.words = words_of(encoder) if library.settings.word_scores else None
         self._background_words: WordRows | None = None
+        self._windows = WindowCache()  # each video's windows through the head, for the word score
 
     def stores(self) -> ModelStores:
         if self._stores is None:
@@ -330,6 +332,7 @@ class Searcher:
             context=stores.context.read(frame_keys) if stores.context is not None else None,
             codes=codes,
             spans=[(float(s["start"]), float(s["end"])) for s in segments],
+            embedding=int(embedding),
         )
 
     def _sample_keys(self) -> tuple[int, ...]:
@@ -438,7 +441,11 @@ class Searcher:
         fused, frame_sims = _fused(queries, v, self.weights, bank)
         if words is None or self.words is None or not len(words.rows):
             return fused, frame_sims
-        fine = video_word_similarity(self.words, words, v.frames, v.times, v.spans or [], v.duration)
+        head = self.words
+        windows = self._windows.get(
+            v.embedding, lambda: head_windows(head, v.frames, v.times, v.spans or [], v.duration)
+        )
+        fine = windows_similarity(words, windows)
         fused = np.asarray(fused, dtype=np.float64).copy()
         fused[words.rows] = 0.5 * (fused[words.rows] + fine)
         return fused, frame_sims

@@ -18,7 +18,8 @@ since search does not depend on the training package.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -75,19 +76,31 @@ def _two_stage(cos: np.ndarray, mask: np.ndarray, tau1: float, tau2: float) -> n
     return _softmax_weighted(per_word, mask, tau2)
 
 
-def video_word_similarity(
+@dataclass(frozen=True)
+class HeadWindows:
+    """One video's windows read through the head: per-frame outputs (W, n, D), unit rows, and their mask (W, n).
+    They depend on the video alone, not on the query, so a searcher keeps them (:class:`WindowCache`)."""
+
+    outputs: np.ndarray
+    valid: np.ndarray
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.outputs.nbytes + self.valid.nbytes)
+
+
+def head_windows(
     head: WordScoring,
-    words: WordRows,
     frames: np.ndarray,
     times: np.ndarray,
     spans: Sequence[tuple[float, float]],
     duration: float,
-) -> np.ndarray:
-    """The best window's ``s_fine`` per row (R,) on one video, over the windows the index pooled (each segment
-    span and the whole video), each fitted to the head's clip length as indexing fits it (``head_windows``) and
-    read through the head from the stored frame vectors (``frames`` (F, D), unit rows, sorted by ``times``)."""
+) -> HeadWindows | None:
+    """The windows the index pooled (each segment span and the whole video), each fitted to the head's clip length
+    as indexing fits it (``window_slots``) and read through the head from the stored frame vectors (``frames``
+    (F, D), unit rows, sorted by ``times``); None for a video with no frames."""
     if len(frames) == 0:
-        return np.zeros(len(words.rows))
+        return None
     n, mode = head.n_frames, "pad" if head.windows == "pad" else "resample"
     t = np.asarray(times, dtype=np.float64)
     slots = []
@@ -98,17 +111,67 @@ def video_word_similarity(
         slots.append(window_slots(t, inside, start, end, n, mode))
     block = np.stack(slots)
     valid = block >= 0
-    outputs = head.head_outputs(frames[np.where(valid, block, 0)], valid)  # (W, n, D) unit rows
-    cos = np.einsum("rld,wnd->rwln", words.tokens.astype(np.float64), outputs.astype(np.float64))
-    per_word = _softmax_weighted(cos, np.broadcast_to(valid[None, :, None, :], cos.shape), TAU_FRAMES)  # (R, W, L)
+    outputs = head.head_outputs(frames[np.where(valid, block, 0)], valid)
+    return HeadWindows(np.asarray(outputs, dtype=np.float32), valid)
+
+
+def windows_similarity(words: WordRows, windows: HeadWindows | None) -> np.ndarray:
+    """The best window's ``s_fine`` per row (R,): the score of the window each text matches best, as the
+    segment grain takes its best segment; zeros for a video with no frames."""
+    if windows is None:
+        return np.zeros(len(words.rows))
+    cos = np.einsum("rld,wnd->rwln", words.tokens.astype(np.float32), windows.outputs)
+    valid = np.broadcast_to(windows.valid[None, :, None, :], cos.shape)
+    per_word = _softmax_weighted(cos.astype(np.float64), valid, TAU_FRAMES)  # (R, W, L)
     per_window = _softmax_weighted(per_word, np.broadcast_to(words.mask[:, None, :], per_word.shape), TAU_WORDS)
     return per_window.max(axis=1)
+
+
+def video_word_similarity(
+    head: WordScoring,
+    words: WordRows,
+    frames: np.ndarray,
+    times: np.ndarray,
+    spans: Sequence[tuple[float, float]],
+    duration: float,
+) -> np.ndarray:
+    """:func:`windows_similarity` over :func:`head_windows` of one video: the best window's ``s_fine`` per row."""
+    return windows_similarity(words, head_windows(head, frames, times, spans, duration))
+
+
+class WindowCache:
+    """Head windows by key (the video's embedding row, which a re-index replaces), least recently used dropped
+    past ``max_bytes``: a batch of queries, or a GUI session, reads each candidate through the head once."""
+
+    def __init__(self, max_bytes: int = 256 * 2**20) -> None:
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[int, HeadWindows | None] = OrderedDict()
+        self._bytes = 0
+
+    def get(self, key: int, make: Callable[[], HeadWindows | None]) -> HeadWindows | None:
+        if key in self._items:
+            self._items.move_to_end(key)
+            return self._items[key]
+        value = make()
+        self._items[key] = value
+        self._bytes += value.nbytes if value is not None else 0
+        while self._bytes > self.max_bytes and len(self._items) > 1:
+            _, old = self._items.popitem(last=False)
+            self._bytes -= old.nbytes if old is not None else 0
+        return value
+
+    def __len__(self) -> int:
+        return len(self._items)
 
 
 __all__ = [
     "TAU_FRAMES",
     "TAU_WORDS",
+    "HeadWindows",
+    "WindowCache",
     "WordRows",
+    "head_windows",
     "video_word_similarity",
+    "windows_similarity",
     "word_frame_similarity",
 ]

@@ -112,3 +112,26 @@ def test_a_video_shorter_than_the_clip_length_is_resampled_like_indexing(n: int)
     words = WordRows.of(encoder.encode_words(["a circle"]), [0], encoder.dim)
     score = video_word_similarity(encoder, words, frames, np.arange(n) + 0.5, [], float(n))
     assert score.shape == (1,) and -1.0 <= float(score[0]) <= 1.0
+
+
+def test_the_window_cache_reads_each_video_through_the_head_once_and_drops_the_least_recent() -> None:
+    from engine.search.word_scores import HeadWindows, WindowCache
+
+    def windows() -> HeadWindows:
+        made.append(1)
+        return HeadWindows(np.zeros((2, 8, 16), np.float32), np.ones((2, 8), bool))
+
+    made: list[int] = []
+    size = windows().nbytes
+    made.clear()
+    cache = WindowCache(max_bytes=2 * size)
+    first = cache.get(1, windows)
+    assert cache.get(1, windows) is first and len(made) == 1  # a second query reuses the first read
+    cache.get(2, windows)
+    cache.get(1, windows)  # 1 is now the most recent
+    cache.get(3, windows)  # over the limit: 2, the least recent, goes
+    assert len(cache) == 2 and len(made) == 3
+    cache.get(1, windows)
+    assert len(made) == 3
+    cache.get(2, windows)
+    assert len(made) == 4
