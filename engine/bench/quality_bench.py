@@ -330,7 +330,7 @@ def run_quality_bench(
     """Run the benchmark for ``seeds`` and return ``{"rows", "per_seed", "goals", "table", "seconds", ...}``.
 
     ``work`` keeps the world, the runs, the libraries and the answers (default: a temporary folder, removed)."""
-    from engine.bench.quality_report import format_report, goals
+    from engine.bench.quality_report import format_report, goals, seed_lines
 
     setup = setup or QualitySetup()
     if not seeds:
@@ -372,12 +372,15 @@ def run_quality_bench(
         rows, OBJECTIVES, setup, seconds, max(x for x in loads if not math.isnan(x)) if loads else math.nan
     )
     timings = {c.name: round(c.seconds, 1) for c in commands}
-    table = format_report(rows, goal_lines, setup, list(seeds), seconds, loads)
+    own = {s: _average({key: [values[k]] for key, values in per_seed.items()}, setup) for k, s in enumerate(seeds)}
+    per_seed_goals = seed_lines(own, OBJECTIVES, setup)
+    table = format_report(rows, goal_lines, setup, list(seeds), seconds, loads, per_seed_goals)
     log(table)
     return {
         "rows": rows,
         "per_seed": per_seed,
         "goals": goal_lines,
+        "seed_goals": per_seed_goals,
         "table": table,
         "seconds": seconds,
         "load_average": {"start": loads[0], "max": max(loads), "samples": loads},

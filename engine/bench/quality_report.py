@@ -123,6 +123,20 @@ def goals(
     return lines
 
 
+def seed_lines(
+    per_seed_rows: dict[int, Sequence[dict[str, Any]]], objectives: Sequence[tuple[str, str]], setup: Any
+) -> list[str]:
+    """Each seed's own verdict on the figure goals (the table and the goals above are the mean over seeds, and
+    a mean can pass where one seed fails): how many pass, and every failing line in full."""
+    lines = []
+    for seed, rows in per_seed_rows.items():
+        verdicts = goals(rows, objectives, setup, 0.0, math.nan)[:-1]  # the wall-clock goal is the whole run's
+        failed = [line[len("FAIL  ") :] for line in verdicts if line.startswith("FAIL")]
+        lines.append(f"seed {seed}: {len(verdicts) - len(failed)} of {len(verdicts)} pass")
+        lines += [f"  FAIL  {line}" for line in failed]
+    return lines
+
+
 def format_report(
     rows: Sequence[dict[str, Any]],
     goal_lines: Sequence[str],
@@ -130,8 +144,9 @@ def format_report(
     seeds: Sequence[int],
     seconds: float,
     loads: Sequence[float],
+    per_seed_lines: Sequence[str] = (),
 ) -> str:
-    """The table, a legend saying what each column is, and the goal lines."""
+    """The table, a legend saying what each column is, the goal lines and, for several seeds, each seed's."""
     spec = setup.spec
     reversal = getattr(setup, "time_reversal", 0.0)
     legend = [
@@ -150,10 +165,12 @@ def format_report(
         "alone); its head row is what search gives by default, with the word-frame score it was trained with.",
         f"{seconds:.0f} s wall; load average {loads[0]:.1f} at the start, up to {max(loads):.1f}.",
         "",
-        "Goals:",
+        "Goals" + (f" (on the mean of the {len(seeds)} seeds):" if len(seeds) > 1 else ":"),
         *(f"  {line}" for line in goal_lines),
     ]
+    if len(seeds) > 1 and per_seed_lines:
+        legend += ["", "Each seed on its own:", *(f"  {line}" for line in per_seed_lines)]
     return format_table(rows) + "\n" + "\n".join(legend)
 
 
-__all__ = ["COLUMNS", "format_report", "format_table", "goals"]
+__all__ = ["COLUMNS", "format_report", "format_table", "goals", "seed_lines"]

@@ -137,6 +137,25 @@ def test_goal_lines_say_pass_or_fail_with_their_figures() -> None:
     assert "| – |" in table  # a figure a row does not have is a dash, never a made-up number
 
 
+def test_each_seed_gets_its_own_verdict_beside_the_mean() -> None:
+    """A mean over seeds can pass where one seed fails; the report says so, seed by seed, failing lines in full."""
+    from engine.bench.quality_report import seed_lines
+
+    weak = _rows(**{"infonce/head-resample": {"twin_reversed": 55.0}})  # +10 over mean pooling: fails
+    strong = _rows(**{"infonce/head-resample": {"twin_reversed": 100.0}})
+    lines = seed_lines({0: weak, 1: strong}, OBJECTIVES, _Setup())
+    own = {seed: goals(rows, OBJECTIVES, _Setup(), 0.0, math.nan)[:-1] for seed, rows in ((0, weak), (1, strong))}
+    expected = []  # every goal but the whole run's wall clock, which no seed has alone
+    for seed, verdicts in own.items():
+        failed = [line for line in verdicts if line.startswith("FAIL")]
+        expected += [f"seed {seed}: {len(verdicts) - len(failed)} of {len(verdicts)} pass", *(f"  {f}" for f in failed)]
+    assert lines == expected
+    assert "  FAIL  InfoNCE: twin pairs, time-reversed: head 55.0 vs mean 45.0 (+10.0 points; goal ≥ +30)" in lines
+    seed1 = next(i for i, line in enumerate(lines) if line.startswith("seed 1: "))
+    assert not any("InfoNCE: twin pairs, time-reversed" in line for line in lines[seed1:])  # seed 1 passes it
+    assert not any("whole benchmark" in line for line in lines)
+
+
 # -- the world --------------------------------------------------------------------------------------------
 
 
