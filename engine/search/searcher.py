@@ -54,9 +54,17 @@ from engine.search.scoring import (
     sparse_embed,
     sparse_embed_top,
 )
-from engine.search.word_scores import WindowCache, WordRows, head_windows, windows_similarity
+from engine.search.word_scores import (
+    VideoFrames,
+    WindowCache,
+    WordRows,
+    head_windows,
+    head_windows_of,
+    windows_similarity,
+)
 from engine.search.words import WordsEvidence, search_words, video_info, words_evidence
 
+WINDOW_BATCH = 2048  # windows read through the head per call for the word score (bounds one call's memory)
 EXACT_LIMIT = 2000  # with filters allowing at most this many videos, score them all exactly
 NULL_SAMPLE = 32  # videos of the library every null is computed on
 EXCLUDE_RELEVANCE = 50.0  # a hit on which an excluded term reaches this relevance is dropped
@@ -240,7 +248,8 @@ class Searcher:
             stores = self.stores()
             q = query_vector(query, self.encoder, self.library.catalog, stores, self.library.settings.sample_every_s)
             excluded = exclude_vectors(query, self.encoder)
-            words = self._query_words(query, text=kind == "text")
+            # moments follow the per-frame curve alone, which the word score leaves as it is
+            words = self._query_words(query, text=kind == "text") if query.mode != "moments" else None
         except (QueryError, MediaError, ValueError) as exc:
             raise SearchError(str(exc)) from exc
         catalog = self.library.catalog
@@ -363,7 +372,9 @@ class Searcher:
         if self._text_null is None or self._text_null[0] != keys:
             bg, bank = self.background.vectors(), concepts_of(self.encoder)
             fused, curves = [], []
-            for v in self._sample(keys):
+            sample = self._sample(keys)
+            self._read_windows(sample)
+            for v in sample:
                 s, fs = self._scores(bg, v, bank, self._words_of_background())
                 fused.append(s)
                 curves.append(smooth_curve(v.times, fs, CURVE_SIGMA_S))
@@ -398,6 +409,8 @@ class Searcher:
         queries = np.vstack([q[None], excluded]).astype(np.float32)
         hits: list[VideoHit | MomentHit] = []
         bank = concepts_of(self.encoder)
+        if words is not None:
+            self._read_windows(videos)
         for v in videos:
             vid = int(v.row["id"])  # type: ignore[call-overload]
             fused, frame_sims = self._scores(queries, v, bank, words)
@@ -449,6 +462,22 @@ class Searcher:
         fused = np.asarray(fused, dtype=np.float64).copy()
         fused[words.rows] = 0.5 * (fused[words.rows] + fine)
         return fused, frame_sims
+
+    def _read_windows(self, videos: Sequence[_Video]) -> None:
+        """Read the windows of every video the cache lacks through the head, batched across videos."""
+        if self.words is None:
+            return
+        by_key = {v.embedding: v for v in videos}
+        part: list[_Video] = []
+        missing = [by_key[k] for k in self._windows.missing(list(by_key))]
+        for i, v in enumerate(missing):
+            part.append(v)
+            if sum(len(p.spans or []) + 1 for p in part) < WINDOW_BATCH and i + 1 < len(missing):
+                continue
+            items = [VideoFrames(p.frames, p.times, p.spans or [], p.duration) for p in part]
+            for p, windows in zip(part, head_windows_of(self.words, items), strict=True):
+                self._windows.put(p.embedding, windows)
+            part = []
 
     def _query_words(self, query: Query, *, text: bool) -> WordRows | None:
         """The words of a query's text rows (the text itself if it is one, then each excluded term), for a model

@@ -89,18 +89,9 @@ class HeadWindows:
         return int(self.outputs.nbytes + self.valid.nbytes)
 
 
-def head_windows(
-    head: WordScoring,
-    frames: np.ndarray,
-    times: np.ndarray,
-    spans: Sequence[tuple[float, float]],
-    duration: float,
-) -> HeadWindows | None:
-    """The windows the index pooled (each segment span and the whole video), each fitted to the head's clip length
-    as indexing fits it (``window_slots``) and read through the head from the stored frame vectors (``frames``
-    (F, D), unit rows, sorted by ``times``); None for a video with no frames."""
-    if len(frames) == 0:
-        return None
+def _slots(head: WordScoring, times: np.ndarray, spans: Sequence[tuple[float, float]], duration: float) -> np.ndarray:
+    """(W, n) frame indices of each window the index pooled (each segment span, then the whole video), fitted to
+    the head's clip length as indexing fits it (``window_slots``); -1 marks padding."""
     n, mode = head.n_frames, "pad" if head.windows == "pad" else "resample"
     t = np.asarray(times, dtype=np.float64)
     slots = []
@@ -109,10 +100,50 @@ def head_windows(
         if not len(inside):  # a span between two samples: the nearest frame stands for it
             inside = np.array([int(np.abs(t - (start + end) / 2).argmin())])
         slots.append(window_slots(t, inside, start, end, n, mode))
-    block = np.stack(slots)
-    valid = block >= 0
-    outputs = head.head_outputs(frames[np.where(valid, block, 0)], valid)
-    return HeadWindows(np.asarray(outputs, dtype=np.float32), valid)
+    return np.stack(slots)
+
+
+@dataclass(frozen=True)
+class VideoFrames:
+    """What the word score needs of one indexed video: its stored unit frame vectors (F, D) sorted by ``times``,
+    its segments' spans and its duration."""
+
+    frames: np.ndarray
+    times: np.ndarray
+    spans: Sequence[tuple[float, float]]
+    duration: float
+
+
+def head_windows_of(head: WordScoring, videos: Sequence[VideoFrames]) -> list[HeadWindows | None]:
+    """:class:`HeadWindows` of several videos from one run of the head over all their windows (one call per batch,
+    not per video: the first search of a session reads every candidate); None for a video with no frames."""
+    blocks = [_slots(head, v.times, v.spans, v.duration) if len(v.frames) else None for v in videos]
+    present = [(v, b) for v, b in zip(videos, blocks, strict=True) if b is not None]
+    if not present:
+        return [None] * len(videos)
+    inputs = np.concatenate([v.frames[np.where(b >= 0, b, 0)] for v, b in present])
+    valid = np.concatenate([b >= 0 for _, b in present])
+    outputs = np.asarray(head.head_outputs(inputs, valid), dtype=np.float32)
+    out: list[HeadWindows | None] = []
+    at = 0
+    for b in blocks:
+        if b is None:
+            out.append(None)
+            continue
+        out.append(HeadWindows(outputs[at : at + len(b)], valid[at : at + len(b)]))
+        at += len(b)
+    return out
+
+
+def head_windows(
+    head: WordScoring,
+    frames: np.ndarray,
+    times: np.ndarray,
+    spans: Sequence[tuple[float, float]],
+    duration: float,
+) -> HeadWindows | None:
+    """One video's windows through the head (:func:`head_windows_of`); None for a video with no frames."""
+    return head_windows_of(head, [VideoFrames(frames, times, spans, duration)])[0]
 
 
 def windows_similarity(words: WordRows, windows: HeadWindows | None) -> np.ndarray:
@@ -153,12 +184,25 @@ class WindowCache:
             self._items.move_to_end(key)
             return self._items[key]
         value = make()
+        self.put(key, value)
+        return value
+
+    def put(self, key: int, value: HeadWindows | None) -> None:
+        if key in self._items:
+            old = self._items.pop(key)
+            self._bytes -= old.nbytes if old is not None else 0
         self._items[key] = value
         self._bytes += value.nbytes if value is not None else 0
         while self._bytes > self.max_bytes and len(self._items) > 1:
-            _, old = self._items.popitem(last=False)
-            self._bytes -= old.nbytes if old is not None else 0
-        return value
+            _, dropped = self._items.popitem(last=False)
+            self._bytes -= dropped.nbytes if dropped is not None else 0
+
+    def missing(self, keys: Sequence[int]) -> list[int]:
+        """The keys not held, in order, each once."""
+        return [k for k in dict.fromkeys(keys) if k not in self._items]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._items
 
     def __len__(self) -> int:
         return len(self._items)
@@ -168,9 +212,11 @@ __all__ = [
     "TAU_FRAMES",
     "TAU_WORDS",
     "HeadWindows",
+    "VideoFrames",
     "WindowCache",
     "WordRows",
     "head_windows",
+    "head_windows_of",
     "video_word_similarity",
     "windows_similarity",
     "word_frame_similarity",

@@ -135,3 +135,25 @@ def test_the_window_cache_reads_each_video_through_the_head_once_and_drops_the_l
     assert len(made) == 3
     cache.get(2, windows)
     assert len(made) == 4
+
+
+def test_windows_read_for_several_videos_at_once_equal_each_read_alone() -> None:
+    """The searcher reads every candidate's windows in one head run; each video's windows are what it gets alone,
+    and a video with no frames has none."""
+    from engine.search.word_scores import VideoFrames, head_windows, head_windows_of
+
+    encoder, rng = _encoder("fine"), np.random.default_rng(3)
+    videos = []
+    for n_frames, spans in ((5, [(0.0, 2.0)]), (0, []), (23, [(0.0, 4.0), (2.0, 6.0), (4.0, 11.5)])):
+        times = np.arange(n_frames) * 0.5
+        videos.append(VideoFrames(_unit(rng.normal(size=(n_frames, encoder.dim))), times, spans, n_frames * 0.5))
+    together = head_windows_of(encoder, videos)
+    assert together[1] is None
+    for video, got in zip(videos, together, strict=True):
+        alone = head_windows(encoder, video.frames, video.times, video.spans, video.duration)
+        if alone is None:
+            assert got is None
+            continue
+        assert got is not None and got.outputs.shape == (len(video.spans) + 1, encoder.n_frames, encoder.dim)
+        np.testing.assert_array_equal(got.valid, alone.valid)
+        np.testing.assert_allclose(got.outputs, alone.outputs, atol=1e-5)
