@@ -45,7 +45,11 @@ def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("SCENEFIND_HOME", str(home))
     monkeypatch.setenv("SCENEFIND_CACHE", str(tmp_path / "cache"))
     for variable in ("SCENEFIND_MODEL", "SCENEFIND_POOLING", "SCENEFIND_HEAD_WINDOWS"):
-        monkeypatch.delenv(variable, raising=False)  # `--pooling` sets these for the process
+        # `--pooling` sets these for the process. Set first so that the undo removes them again: a bare delenv of
+        # an absent variable records nothing, and a value a test's `main(["--pooling", ...])` set then leaked into
+        # the next module-scoped fixture, which runs before this one.
+        monkeypatch.setenv(variable, "")
+        monkeypatch.delenv(variable)
     return home
 
 

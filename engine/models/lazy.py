@@ -7,7 +7,7 @@ real encoder is made on the first ``encode_*`` call, or when anything else about
 
 It stands only for plain open_clip models (``engine.models.identity`` tells their ids): they have no concept
 head, no temporal head and no calibration captions of their own (only trained runs have those), which is why
-``concepts``, ``temporal`` and ``calibration_captions`` can be answered without building them.
+``concepts``, ``temporal``, ``calibration_captions`` and ``word_scorer`` can be answered without building them.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ class LazyEncoder(EncoderIdentity):
     concepts = None  # plain open_clip models have no concept head ...
     temporal = None  # ... and no temporal head (so search and indexing need not build them to ask)
     calibration_captions: tuple[str, ...] = ()  # ... and no training captions: search uses the everyday ones
+    word_scorer = None  # ... and were not trained with the word-frame score (engine.models.base.words_of)
 
     def __init__(self, model_id: str, dim: int, build: Callable[[], Encoder]) -> None:
         self._model_id, self._dim, self._build = model_id, int(dim), build
