@@ -30,18 +30,23 @@ def segment_spans(duration: float, window_s: float, stride_s: float) -> list[tup
     return spans
 
 
+def window_frames(times: np.ndarray, start: float, end: float, duration: float) -> np.ndarray:
+    """Indices of the frames a window holds, in time order: ``start <= t < end``, and those at its end too for the
+    window that reaches ``duration`` (the longer of the video's duration and its last frame's time)."""
+    t = np.asarray(times, dtype=np.float64)
+    return np.flatnonzero((t >= start) & ((t <= end) if end >= duration else (t < end)))
+
+
 def segment_windows(
     times: Sequence[float], duration: float, window_s: float, stride_s: float
 ) -> list[tuple[tuple[float, float], np.ndarray]]:
-    """The segments that contain at least one frame: (span, indices of the frames inside, in time order).
-
-    A window holds the frames with ``start <= t < end``; the last one also those at its end."""
+    """The segments that contain at least one frame: (span, indices of the frames inside, in time order), as
+    :func:`window_frames` reads a window."""
     t = np.asarray(times, dtype=np.float64)
     duration = max(duration, float(t.max()) if len(t) else 0.0)
     out = []
     for start, end in segment_spans(duration, window_s, stride_s):
-        last = end >= duration
-        inside = np.flatnonzero((t >= start) & ((t <= end) if last else (t < end)))
+        inside = window_frames(t, start, end, duration)
         if len(inside):
             out.append(((start, end), inside))
     return out

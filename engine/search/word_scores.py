@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.indexing.head_pooling import window_slots
+from engine.indexing.pooling import window_frames
 from engine.models.base import WordScoring
 
 TAU_FRAMES = 0.1  # τ1: per word, the softmax over frames
@@ -90,16 +91,14 @@ class HeadWindows:
 
 
 def _slots(head: WordScoring, times: np.ndarray, spans: Sequence[tuple[float, float]], duration: float) -> np.ndarray:
-    """(W, n) frame indices of each window the index pooled (each segment span, then the whole video), fitted to
-    the head's clip length as indexing fits it (``window_slots``); -1 marks padding."""
+    """(W, n) frame indices of each window the index pooled (each segment span, then the whole video): the frames
+    indexing put in it (``window_frames``), fitted to the head's clip length as indexing fits them
+    (``window_slots``); -1 marks padding. A stored segment always holds a frame (``segment_windows``)."""
     n, mode = head.n_frames, "pad" if head.windows == "pad" else "resample"
     t = np.asarray(times, dtype=np.float64)
-    slots = []
-    for start, end in [*spans, (0.0, max(float(duration), float(t[-1])))]:
-        inside = np.flatnonzero((t >= start) & (t <= end))
-        if not len(inside):  # a span between two samples: the nearest frame stands for it
-            inside = np.array([int(np.abs(t - (start + end) / 2).argmin())])
-        slots.append(window_slots(t, inside, start, end, n, mode))
+    duration = max(float(duration), float(t[-1]))
+    slots = [window_slots(t, window_frames(t, start, end, duration), start, end, n, mode) for start, end in spans]
+    slots.append(window_slots(t, np.arange(len(t)), 0.0, duration, n, mode))
     return np.stack(slots)
 
 

@@ -157,3 +157,28 @@ def test_windows_read_for_several_videos_at_once_equal_each_read_alone() -> None
         assert got is not None and got.outputs.shape == (len(video.spans) + 1, encoder.n_frames, encoder.dim)
         np.testing.assert_array_equal(got.valid, alone.valid)
         np.testing.assert_allclose(got.outputs, alone.outputs, atol=1e-5)
+
+
+class _RecordingHead:
+    """A temporal head that records which frames each window fed it (features are one-hot frame indices)."""
+
+    def __init__(self, windows: str) -> None:
+        self.n_frames, self.windows, self.dim, self.fed = 8, windows, 32, []
+
+    def pool(self, features: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        self.fed += [np.where(m, f.argmax(axis=1), -1).tolist() for f, m in zip(features, mask, strict=True)]
+        return _unit(np.ones((len(features), self.dim)))
+
+
+@pytest.mark.parametrize("windows", ["resample", "pad"])
+def test_the_word_score_reads_the_very_frames_indexing_pooled_in_each_window(windows: str) -> None:
+    """Frames one second apart land on segment ends (a 4 s window at 0-4 s holds 0..3 s, not the frame at 4 s):
+    the word score's windows are the slots indexing fed the head, segment by segment and for the whole video."""
+    from engine.indexing.head_pooling import head_pool
+    from engine.search.word_scores import _slots
+
+    head = _RecordingHead(windows)
+    times = np.arange(11, dtype=np.float64)
+    pooled = head_pool(times, np.eye(11, head.dim, dtype=np.float32), 10.5, 4.0, 2.0, head)  # type: ignore[arg-type]
+    indexed = head.fed[: len(pooled.spans) + 1]  # the segments, then the whole video (the context windows follow)
+    assert _slots(head, times, pooled.spans, 10.5).tolist() == indexed  # type: ignore[arg-type]
