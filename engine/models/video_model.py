@@ -39,7 +39,7 @@ from engine.models.base import (
 )
 from engine.models.batching import Batcher
 from engine.models.device import pick_device, uses_half
-from engine.models.video_net import VideoModel
+from engine.models.video_net import VideoModel, VideoOutput
 
 SCRATCH_PREFIX = "scratch:"
 SCRATCH_SEED = 0  # the untrained scratch models' weights, the same in every process
@@ -163,6 +163,18 @@ class VideoModelEncoder(EncoderIdentity):
         return self._towers.run(len(frames), lambda part: model.frame_features(self._prepare(frames[part])), self._dim)
 
     def pool(self, features: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        return l2_normalise(self._through_head(features, mask, lambda out: out.pooled))
+
+    def head_outputs(self, frames: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        b, n = np.shape(mask)
+        flat = self._through_head(frames, mask, lambda out: out.frames.reshape(-1, self._dim))  # (b·n, dim)
+        return l2_normalise(flat.reshape(b, n, self._dim))
+
+    def _through_head(
+        self, features: np.ndarray, mask: np.ndarray, take: Callable[[VideoOutput], torch.Tensor]
+    ) -> np.ndarray:
+        """Raw features (B, F, dim) with a (B, F) mask through the head in batches; ``take`` picks what of its
+        output (pooled vectors, per-frame outputs) to keep, rows in order."""
         features = np.asarray(features, dtype=np.float32)
         mask = np.asarray(mask, dtype=bool)
         if features.ndim != 3 or features.shape[2] != self._dim or mask.shape != features.shape[:2]:
@@ -173,22 +185,9 @@ class VideoModelEncoder(EncoderIdentity):
 
         def run(part: slice) -> torch.Tensor:
             x = torch.from_numpy(np.ascontiguousarray(features[part])).to(self._device)
-            return model.pool_frames(x, torch.from_numpy(mask[part]).to(self._device)).pooled
+            return take(model.pool_frames(x, torch.from_numpy(mask[part]).to(self._device)))
 
-        return l2_normalise(self._head.run(len(features), run, self._dim))
-
-    def head_outputs(self, frames: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        features = np.asarray(frames, dtype=np.float32)
-        mask = np.asarray(mask, dtype=bool)
-        b, n = mask.shape
-        model = self._get_or_load_model()
-
-        def run(part: slice) -> torch.Tensor:
-            x = torch.from_numpy(np.ascontiguousarray(features[part])).to(self._device)
-            return model.pool_frames(x, torch.from_numpy(mask[part]).to(self._device)).frames.reshape(-1, self._dim)
-
-        flat = self._head.run(b, run, self._dim)  # (b·n, dim): each call's windows flattened in order
-        return l2_normalise(flat.reshape(b, n, self._dim))
+        return self._head.run(len(features), run, self._dim)
 
     def _prepare(self, frames: np.ndarray) -> torch.Tensor:
         """uint8 frames -> the centre square at the towers' input size, uint8 (N, S, S, 3) on the device."""

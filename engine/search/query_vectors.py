@@ -83,8 +83,13 @@ def query_vector(
     return _moment_vector(catalog, stores, encoder.model_id, query.moment)
 
 
+def exclude_terms(query: Query) -> list[str]:
+    """The query's excluded terms as they are encoded, blank ones left out: row i + 1 of a search's query matrix."""
+    return [clean_text(t) for t in query.exclude if t.strip()]
+
+
 def exclude_vectors(query: Query, encoder: Encoder) -> np.ndarray:
-    terms = [clean_text(t) for t in query.exclude if t.strip()]
+    terms = exclude_terms(query)
     if not terms:
         return np.zeros((0, encoder.dim), dtype=np.float32)
     return encoder.encode_texts(terms)

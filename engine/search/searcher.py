@@ -42,7 +42,7 @@ from engine.search.filters import allowed_videos
 from engine.search.lexical import LexicalQueryError
 from engine.search.moments import propose
 from engine.search.query import Query
-from engine.search.query_vectors import QueryError, clean_text, exclude_vectors, query_vector
+from engine.search.query_vectors import QueryError, clean_text, exclude_terms, exclude_vectors, query_vector
 from engine.search.ranking import arrange
 from engine.search.results import Curve, MomentHit, SearchResults, VideoHit, Why
 from engine.search.scoring import (
@@ -372,10 +372,10 @@ class Searcher:
         if self._text_null is None or self._text_null[0] != keys:
             bg, bank = self.background.vectors(), concepts_of(self.encoder)
             fused, curves = [], []
-            sample = self._sample(keys)
+            sample, words = self._sample(keys), self._words_of_background()
             self._read_windows(sample)
             for v in sample:
-                s, fs = self._scores(bg, v, bank, self._words_of_background())
+                s, fs = self._scores(bg, v, bank, words)
                 fused.append(s)
                 curves.append(smooth_curve(v.times, fs, CURVE_SIGMA_S))
             self._text_null = (keys, calibration.background_null(fused, curves))
@@ -468,23 +468,25 @@ class Searcher:
         if self.words is None:
             return
         by_key = {v.embedding: v for v in videos}
-        part: list[_Video] = []
         missing = [by_key[k] for k in self._windows.missing(list(by_key))]
+        part: list[_Video] = []
+        n_windows = 0
         for i, v in enumerate(missing):
             part.append(v)
-            if sum(len(p.spans or []) + 1 for p in part) < WINDOW_BATCH and i + 1 < len(missing):
+            n_windows += len(v.spans or []) + 1
+            if n_windows < WINDOW_BATCH and i + 1 < len(missing):
                 continue
             items = [VideoFrames(p.frames, p.times, p.spans or [], p.duration) for p in part]
             for p, windows in zip(part, head_windows_of(self.words, items), strict=True):
                 self._windows.put(p.embedding, windows)
-            part = []
+            part, n_windows = [], 0
 
     def _query_words(self, query: Query, *, text: bool) -> WordRows | None:
         """The words of a query's text rows (the text itself if it is one, then each excluded term), for a model
         that scores words; None for any other model."""
         if self.words is None:
             return None
-        terms = [clean_text(t) for t in query.exclude if t.strip()]
+        terms = exclude_terms(query)
         texts = [clean_text(query.text or ""), *terms] if text else terms
         rows = list(range(len(texts))) if text else list(range(1, len(terms) + 1))
         return WordRows.of(self.words.encode_words(texts), rows, self.encoder.dim) if texts else None

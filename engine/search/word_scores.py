@@ -12,8 +12,8 @@ tower's frames nor the index's pooled context vectors, so search reads each wind
 and the whole video) through the head again, from the stored unit frame vectors, and the best window counts, as
 the segment grain does. The stored vectors are the raw features' directions; the head normalises its frame and
 motion inputs (LayerNorm), so only the spread of raw norms within a window separates this from what indexing fed
-it. The arithmetic is the numpy twin of ``engine.train.losses.fine_grained_similarity`` (tests hold them equal),
-since search does not depend on the training package.
+it. The arithmetic (:func:`windows_similarity`) is the numpy twin of training's ``fine_grained_similarity``
+(tests hold them equal), since search does not depend on the training package.
 """
 
 from __future__ import annotations
@@ -62,19 +62,6 @@ def _softmax_weighted(values: np.ndarray, mask: np.ndarray, tau: float) -> np.nd
     total = weights.sum(axis=-1, keepdims=True)
     weights = np.divide(weights, total, out=np.zeros_like(weights), where=total > 0)
     return (weights * np.where(mask, values, 0.0)).sum(axis=-1)
-
-
-def word_frame_similarity(
-    tokens: np.ndarray, mask: np.ndarray, frames: np.ndarray, *, tau1: float = TAU_FRAMES, tau2: float = TAU_WORDS
-) -> np.ndarray:
-    """``s_fine`` of texts (R, L, D) with mask (R, L) against one clip's frames (F, D), all unit rows -> (R,)."""
-    return _two_stage(tokens.astype(np.float64) @ frames.astype(np.float64).T, mask, tau1, tau2)
-
-
-def _two_stage(cos: np.ndarray, mask: np.ndarray, tau1: float, tau2: float) -> np.ndarray:
-    """Word-frame cosines (R, L, F) -> (R,): attention over frames per word, then over the valid words."""
-    per_word = _softmax_weighted(cos, np.ones(cos.shape, dtype=bool), tau1)  # (R, L)
-    return _softmax_weighted(per_word, mask, tau2)
 
 
 @dataclass(frozen=True)
@@ -200,9 +187,6 @@ class WindowCache:
         """The keys not held, in order, each once."""
         return [k for k in dict.fromkeys(keys) if k not in self._items]
 
-    def __contains__(self, key: object) -> bool:
-        return key in self._items
-
     def __len__(self) -> int:
         return len(self._items)
 
@@ -218,5 +202,4 @@ __all__ = [
     "head_windows_of",
     "video_word_similarity",
     "windows_similarity",
-    "word_frame_similarity",
 ]

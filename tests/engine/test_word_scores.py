@@ -9,7 +9,7 @@ import torch
 
 from engine.models.base import words_of
 from engine.models.video_model import VideoModelEncoder, scratch_model
-from engine.search.word_scores import WordRows, video_word_similarity, word_frame_similarity
+from engine.search.word_scores import WordRows, video_word_similarity
 from engine.train.losses import fine_grained_similarity
 
 
@@ -17,13 +17,20 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
 
 
-def test_word_frame_similarity_equals_training_fine_score_with_padded_words() -> None:
+def test_the_word_score_equals_training_fine_score_with_padded_words_and_frames() -> None:
+    """One window of seven frames, two of them padding, against texts of 5, 2 and 1 words: training's s_fine."""
+    from engine.search.word_scores import HeadWindows, windows_similarity
+
     rng = np.random.default_rng(0)
     tokens, frames = _unit(rng.normal(size=(3, 5, 16))), _unit(rng.normal(size=(7, 16)))
     mask = np.array([[1, 1, 1, 1, 1], [1, 1, 0, 0, 0], [1, 0, 0, 0, 0]], dtype=bool)
-    got = word_frame_similarity(tokens, mask, frames)
+    valid = np.array([1, 1, 1, 1, 1, 0, 0], dtype=bool)
+    got = windows_similarity(WordRows(tokens, mask, np.arange(3)), HeadWindows(frames[None], valid[None]))
     want = fine_grained_similarity(
-        torch.from_numpy(tokens), torch.from_numpy(mask), torch.from_numpy(frames)[None], torch.ones(1, 7)
+        torch.from_numpy(tokens),
+        torch.from_numpy(mask),
+        torch.from_numpy(frames)[None],
+        torch.from_numpy(valid.astype(np.float32))[None],
     )
     np.testing.assert_allclose(got, want.double().numpy(), atol=1e-6)
 
