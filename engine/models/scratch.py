@@ -43,6 +43,7 @@ class SyntheticBackbone(Backbone):
         max_len: int = 16,
         vocab: Sequence[str] | None = None,
         tokenizer: str | None = None,
+        token_std: float | None = None,
     ) -> None:
         super().__init__()
         tokenizer = tokenizer or ("words" if vocab is not None else "bpe")
@@ -60,6 +61,7 @@ class SyntheticBackbone(Backbone):
             max_len,
         )
         self.tokenizer = tokenizer
+        self.token_std = token_std
         self.vocab = tuple(vocab) if tokenizer == "words" and vocab is not None else ()
         self._index = {w: i for i, w in enumerate(self.vocab)}
         self._bpe: Any = None
@@ -87,6 +89,8 @@ class SyntheticBackbone(Backbone):
         self.ln_final = nn.LayerNorm(width)
         self.text_projection = nn.Linear(width, dim, bias=False)
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
+        if token_std is not None:  # drawn last, so every other weight is the one the default draws for a seed
+            nn.init.normal_(self.token_embedding.weight, std=token_std)
 
     @property
     def arch(self) -> str:
@@ -107,6 +111,7 @@ class SyntheticBackbone(Backbone):
             "max_len": self.max_len,
             "vocab": list(self.vocab) if self.tokenizer == "words" else None,
             "tokenizer": self.tokenizer,
+            "token_std": self.token_std,
         }
 
     def preprocess(self, frames: Tensor) -> Tensor:
@@ -157,9 +162,31 @@ class SyntheticBackbone(Backbone):
 
 # ``scratch:NAME`` -> the towers' settings. The tiny one is the benchmark's architecture with a subword tokenizer;
 # 32 tokens hold a long caption (the benchmark's captions need 14 words).
+# Token embeddings start at std 0.02, the scale of the positional ones (as open_clip's text tower starts): at
+# PyTorch's N(0, 1) the position signal was 50x weaker and the tower began as a bag of words, blind to what tells a
+# caption from its twins ("from left to right" / "from right to left"; which colour goes with which shape).
 SCRATCH_MODELS: dict[str, dict[str, Any]] = {
-    "tiny": {"dim": 64, "image_size": 32, "width": 64, "text_layers": 2, "max_len": 32, "tokenizer": "bpe"},
+    "tiny": {
+        "dim": 64,
+        "image_size": 32,
+        "width": 64,
+        "text_layers": 2,
+        "max_len": 32,
+        "tokenizer": "bpe",
+        "token_std": 0.02,
+    },
 }
+# Each time a model's settings change the weights its seed draws, its revision goes up: the untrained model's
+# vectors carry it in their id (:func:`scratch_model_id`), so a library indexed with the earlier weights is never
+# searched with the new ones. Trained runs are unaffected (their ids come from their own weights).
+SCRATCH_REVISIONS: dict[str, int] = {"tiny": 2}  # 2: token embeddings drawn at std 0.02
+
+
+def scratch_model_id(name: str) -> str:
+    """The model id of the untrained ``scratch:NAME``'s vectors: the name, plus ``-rN`` from revision 2 on."""
+    size = name.removeprefix("scratch:")
+    revision = SCRATCH_REVISIONS.get(size, 1)
+    return f"scratch:{size}" if revision == 1 else f"scratch:{size}-r{revision}"
 
 
 def scratch_backbone(name: str, *, seed: int = 0) -> SyntheticBackbone:
@@ -173,4 +200,12 @@ def scratch_backbone(name: str, *, seed: int = 0) -> SyntheticBackbone:
         return SyntheticBackbone(**SCRATCH_MODELS[size])
 
 
-__all__ = ["SCRATCH_MODELS", "SPECIALS", "TOKENIZERS", "SyntheticBackbone", "scratch_backbone"]
+__all__ = [
+    "SCRATCH_MODELS",
+    "SCRATCH_REVISIONS",
+    "SPECIALS",
+    "TOKENIZERS",
+    "SyntheticBackbone",
+    "scratch_backbone",
+    "scratch_model_id",
+]

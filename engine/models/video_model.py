@@ -310,7 +310,7 @@ def scratch_model(name: str, *, seed: int = SCRATCH_SEED, n_frames: int = 8) -> 
 
 def create_scratch_encoder(name: str, *, device: str, batch_size: int, pooling: str, windows: str) -> VideoModelEncoder:
     """``scratch:tiny`` with seeded random weights (untrained: the loop runs, the vectors mean nothing yet)."""
-    from engine.models.scratch import SCRATCH_MODELS
+    from engine.models.scratch import SCRATCH_MODELS, scratch_model_id
 
     size = name.removeprefix(SCRATCH_PREFIX)
     if size not in SCRATCH_MODELS:
@@ -318,7 +318,7 @@ def create_scratch_encoder(name: str, *, device: str, batch_size: int, pooling: 
         raise ModelUnavailable(f"unknown from-scratch model {name!r}; known: {known}")
     cfg = SCRATCH_MODELS[size]
     return VideoModelEncoder(
-        name,
+        scratch_model_id(name),
         lambda: scratch_model(name),
         dim=int(cfg["dim"]),
         image_size=int(cfg["image_size"]),
