@@ -102,7 +102,10 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(info, indent=2))
         return EXIT_OK
-    print(f"Library: {safe(info['home'])}\nModel:   {safe(info['model'])}")
+    model = safe(info["model"])
+    if info["model_id"] != info["model"]:  # the id the "also indexed with" lines name, so the two can be told apart
+        model += f" (vectors: {safe(info['model_id'])})"
+    print(f"Library: {safe(info['home'])}\nModel:   {model}")
     if not info["folders"]:
         print("No folders yet. Add one with `scenefind add FOLDER`.")
     else:

@@ -236,6 +236,35 @@ def test_a_fine_tuned_test_tiny_run_indexes_and_searches(tmp_path: Path, capsys:
     assert {Path(h["video"]).name for h in hits} == {p.name for p in videos.values()}
 
 
+def test_an_index_of_an_earlier_scratch_tiny_revision_is_kept_apart(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A library indexed with revision 1 of the untrained scratch:tiny (the N(0, 1) token start, vectors under the id
+    scratch:tiny) is never searched with revision 2's weights: search asks for an index, status names both ids
+    apart, and indexing anew keeps the old index."""
+    from engine.models import scratch
+
+    color_library(tmp_path / "videos")
+    home = ["--home", str(tmp_path / "home"), "--model", "scratch:tiny"]
+    assert main([*home, "add", str(tmp_path / "videos")]) == 0
+    with monkeypatch.context() as earlier:
+        earlier.setitem(scratch.SCRATCH_REVISIONS, "tiny", 1)
+        earlier.setitem(scratch.SCRATCH_MODELS, "tiny", {**scratch.SCRATCH_MODELS["tiny"], "token_std": None})
+        assert main([*home, "--no-progress", "index"]) == 0
+    capsys.readouterr()
+    assert main([*home, "search", "blue"]) != 0
+    assert "nothing is indexed with model scratch:tiny-r2" in capsys.readouterr().err
+    assert main([*home, "status"]) == 0
+    out = capsys.readouterr().out
+    assert "Model:   scratch:tiny (vectors: scratch:tiny-r2)" in out and "0 of 3 videos indexed" in out
+    assert "also indexed with scratch:tiny: 3 videos" in out
+    assert main([*home, "--no-progress", "index"]) == 0
+    capsys.readouterr()
+    assert main([*home, "status"]) == 0
+    out = capsys.readouterr().out
+    assert "With this model: 3 of 3 videos indexed" in out and "also indexed with scratch:tiny: 3 videos" in out
+
+
 # --- refusals ---------------------------------------------------------------------------------------------
 
 
