@@ -153,8 +153,12 @@ def format_report(
         "",
         f"{setup.model}, {len(seeds)} seed(s) {', '.join(map(str, seeds))}; {setup.epochs} epochs, batch "
         f"{setup.batch_size}, {spec.n_train} training clips (bench train's budget and clips); {spec.n_test} "
-        f"held-out test clips with their twins, {spec.n_long} long videos. Both trainings add the reversed-clip "
-        f"term (engine.train.time_reversal) with weight {reversal:g}{'' if reversal else ' (off: losses.md alone)'}.",
+        f"held-out test clips with their twins, {spec.n_long} long videos. "
+        + (
+            f"Both trainings add the reversed-clip term (engine.train.time_reversal) with weight {reversal:g}."
+            if reversal
+            else "Both trainings use losses.md's losses alone (the reversed-clip term off, as `train` by default)."
+        ),
         "Through search every figure follows the list a user gets (relevance order, ties by score). "
         "R@K through search: the test caption over the whole library (its twins and the long videos included; "
         "pessimistic ties); in memory: among the test clips alone, as bench train ranks them. "

@@ -54,7 +54,7 @@ def register_quality(bench_subparsers: Any) -> dict[str, Handler]:
         type=float,
         default=None,
         metavar="W",
-        help="weight of the reversed-clip term in both trainings (default 0.25; 0 trains as losses.md alone)",
+        help="weight of the reversed-clip term in both trainings (default 0: losses.md alone, as `train` does)",
     )
     p.add_argument("--quick", action="store_true", help="a tiny world and one epoch: checks the plumbing, not quality")
     p.add_argument("--keep", type=Path, metavar="DIR", help="work in DIR and keep it (default: a temporary folder)")

@@ -137,6 +137,26 @@ def test_goal_lines_say_pass_or_fail_with_their_figures() -> None:
     assert "| – |" in table  # a figure a row does not have is a dash, never a made-up number
 
 
+def test_the_benchmark_trains_as_train_does_and_its_legend_says_which_losses() -> None:
+    """bench quality measures what a user's `scenefind train` gives: the reversed-clip term (ours, beyond
+    losses.md) is off unless asked for, and the printed legend says which losses trained either way."""
+    import dataclasses
+
+    from engine.bench.quality_bench import QualitySetup
+    from engine.bench.quality_report import format_report
+    from engine.train.objective_settings import ObjectiveSettings
+
+    setup = QualitySetup()
+    assert setup.time_reversal == ObjectiveSettings().time_reversal == 0.0
+    report = format_report(_rows(), ["PASS  x"], setup, seeds=[0], seconds=60.0, loads=[1.0])
+    assert "Both trainings use losses.md's losses alone (the reversed-clip term off" in report
+    weighted = format_report(
+        _rows(), ["PASS  x"], dataclasses.replace(setup, time_reversal=0.25), seeds=[0], seconds=60.0, loads=[1.0]
+    )
+    assert "add the reversed-clip term (engine.train.time_reversal) with weight 0.25." in weighted
+    assert "losses.md's losses alone" not in weighted
+
+
 def test_each_seed_gets_its_own_verdict_beside_the_mean() -> None:
     """A mean over seeds can pass where one seed fails; the report says so, seed by seed, failing lines in full."""
     from engine.bench.quality_report import seed_lines
