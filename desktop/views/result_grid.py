@@ -31,7 +31,7 @@ class ResultGrid(QWidget):
         self.grid.setModel(model)
         self.grid.setItemDelegate(ResultDelegate(self.grid))
         self.grid.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-        self.grid.setStyleSheet("QListView { border: none; background: transparent; }")
+        self.grid.setObjectName("resultGrid")  # the theme draws it borderless, on the window's colour
 
         actions = QHBoxLayout()
         self.play_button = QPushButton("Play")
