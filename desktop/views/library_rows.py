@@ -33,6 +33,7 @@ from desktop.models.results_model import ThumbnailLoader
 POSTERS = 3
 POSTER = QSize(88, 50)
 ROW_H = 66
+NAME_MIN_W = 140  # the folder's name and path keep this much of a narrow first column; posters give way first
 COLUMNS = ["Folder", "Videos", "Indexed", "Waiting", "Failed", "Length", "Status"]
 PathRole = Qt.ItemDataRole.UserRole + 11
 PostersRole = Qt.ItemDataRole.UserRole + 12  # [(video, t)] for a folder row
@@ -51,6 +52,13 @@ def folder_of(path: str, folders: Sequence[str]) -> str | None:
     """The library folder ``path`` lies in (the deepest, should folders nest)."""
     inside = [f for f in folders if Path(path).is_relative_to(f)]
     return max(inside, key=len) if inside else None
+
+
+def posters_that_fit(width: int) -> int:
+    """How many posters a first cell ``width`` pixels wide shows beside a readable name: fewer, down to none,
+    as the window narrows, so a poster never covers the name or spills into the next column."""
+    room = width - 24 - NAME_MIN_W  # 8 px before the posters, 8 between them and the name, 8 after it
+    return max(0, min(POSTERS, room // (POSTER.width() + 6)))
 
 
 class FolderDelegate(QStyledItemDelegate):
@@ -82,10 +90,11 @@ class FolderDelegate(QStyledItemDelegate):
             style.drawPrimitive(QStyle.PrimitiveElement.PE_PanelItemViewItem, background, painter, option.widget)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         rect = option.rect
+        painter.setClipRect(rect)  # nothing of this cell reaches the Videos column, however narrow it gets
         x = rect.left() + 8
         top = rect.top() + (rect.height() - POSTER.height()) // 2
         posters = index.data(PostersRole) or []
-        for n in range(POSTERS):
+        for n in range(posters_that_fit(rect.width())):
             tile = QRect(x, top, POSTER.width(), POSTER.height())
             path = QPainterPath()
             path.addRoundedRect(tile, 5, 5)
@@ -95,7 +104,8 @@ class FolderDelegate(QStyledItemDelegate):
             painter.fillPath(path, empty)
             pixmap = self.thumbnails.get(*posters[n]) if n < len(posters) else None
             if pixmap is not None and not pixmap.isNull():
-                painter.setClipPath(path)
+                painter.save()
+                painter.setClipPath(path, Qt.ClipOperation.IntersectClip)
                 scaled = pixmap.scaled(
                     tile.size(),
                     Qt.AspectRatioMode.KeepAspectRatioByExpanding,
@@ -103,9 +113,9 @@ class FolderDelegate(QStyledItemDelegate):
                 )
                 sx, sy = (scaled.width() - tile.width()) // 2, (scaled.height() - tile.height()) // 2
                 painter.drawPixmap(tile.topLeft(), scaled, QRect(sx, sy, tile.width(), tile.height()))
-                painter.setClipping(False)
+                painter.restore()
             x += POSTER.width() + 6
-        text_left = x + 8
+        text_left = x + 8 if x > rect.left() + 8 else x
         path_text = str(index.data(PathRole) or "")
         name_font = QFont(option.font)
         name_font.setBold(True)

@@ -105,6 +105,39 @@ def test_each_folder_has_a_face_and_counts_for_the_current_model(qtbot, fake_eng
     assert len(colours) < 20 and tile.pixelColor(40, 25).saturation() > 60  # the fake frames are one colour
 
 
+def test_a_narrow_window_gives_up_posters_before_the_folder_name(qtbot, fake_engine, tmp_path: Path) -> None:
+    """Seen in a 1000-pixel Xvfb window: the three posters covered the folder's name and painted over the
+    Videos count beside it. Now they give way, one by one, and nothing of the first cell leaves it."""
+    from desktop.views.library_rows import NAME_MIN_W, POSTERS, PostersRole, posters_that_fit
+
+    wide = POSTERS * (88 + 6) + 24 + NAME_MIN_W
+    widths = (wide + 500, wide, wide - 1, wide - 94, wide - 95, 24 + NAME_MIN_W, 50)
+    assert [posters_that_fit(w) for w in widths] == [3, 3, 2, 2, 1, 0, 0]
+    fake_engine.folder_paths.append(str(tmp_path / "videos"))
+    fake_engine.indexed = True
+    view = _view(qtbot, fake_engine)
+    view.resize(560, 400)  # the view keeps its minimum width (about 800 px)
+    view.show()
+    item = view.table.topLevelItem(0)
+    item.setText(6, "Indexed · Speech: 876 without sound")  # a long status, as a real library's, takes the room
+    posters = item.data(0, PostersRole)
+    qtbot.waitUntil(lambda: view.thumbnails.pending() == 0 and view.thumbnails.get(*posters[0]) is not None)
+    first = view.table.visualRect(view.table.indexFromItem(item, 0))
+    shown = posters_that_fit(first.width())
+    assert shown < POSTERS, first.width()  # the window is narrow enough that some give way
+    image = view.table.viewport().grab().toImage()
+    videos = view.table.visualRect(view.table.indexFromItem(item, 1))
+    saturated = [
+        (x, y)
+        for x in range(videos.left(), videos.right(), 2)
+        for y in range(videos.top(), videos.bottom(), 2)
+        if image.pixelColor(x, y).saturation() > 60
+    ]
+    assert not saturated, saturated[:5]  # no poster (the fake frames are saturated) reaches the Videos column
+    name_left = first.left() + 8 + shown * (88 + 6) + (8 if shown else 0)
+    assert first.right() - name_left >= NAME_MIN_W
+
+
 def test_a_length_still_being_read_is_shown_as_at_least(qtbot, fake_engine, tmp_path: Path) -> None:
     from desktop.engine_api import FolderStatus
 
