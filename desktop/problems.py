@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from engine.models.identity import looks_like_path
+
 MODEL_DOWNLOAD, MODEL_INVALID, NOT_INDEXED, LLM_DOWNLOAD, OTHER = (
     "model_download",
     "model_invalid",
@@ -65,7 +67,9 @@ def model_label(name: str) -> str:
     arch, at, path = name.partition("@")
     if at:
         return f"{arch} from {Path(path).name}"
-    if name.startswith(("/", "~", ".")) or "\\" in name:
+    # a relative run folder ("runs/tiny", "runs/tiny/best", even one since moved) too: an open_clip pair has one
+    # slash and names no folder here
+    if looks_like_path(name) or "\\" in name or name.count("/") > 1:
         folder = Path(name).expanduser()
         return f"the trained model {folder.parent.name if folder.name == 'best' else folder.name}"
     arch, slash, tag = name.removeprefix("open_clip:").partition("/")

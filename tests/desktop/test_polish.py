@@ -98,3 +98,18 @@ def test_weaker_matches_are_offered_once(qtbot, fake_engine, tmp_path: Path) -> 
     offers = [t for t in view.message.button_texts() if "weaker" in t]
     offers += [view.show_all_button.text()] if view.show_all_button.isVisibleTo(view) else []
     assert len(offers) == 1, offers
+
+
+def test_a_run_named_by_a_relative_path_reads_as_a_trained_model(tmp_path: Path, monkeypatch) -> None:
+    """The README indexes with ``--model runs/tiny``; the library header read "indexed with runs (tiny)", as if
+    "runs" were an open_clip architecture and "tiny" its weights."""
+    from desktop.problems import model_label
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs" / "tiny" / "best").mkdir(parents=True)
+    assert model_label("runs/tiny") == model_label("runs/tiny/best") == "the trained model tiny"
+    assert model_label("./runs/tiny") == model_label(str(tmp_path / "runs" / "tiny")) == "the trained model tiny"
+    assert model_label("runs/moved/best") == "the trained model moved"  # a run folder no longer there
+    assert model_label("ViT-B-32/laion2b_s34b_b79k") == "ViT-B-32 (laion2b_s34b_b79k)"
+    assert model_label("open_clip:ViT-B-32/openai") == "ViT-B-32 (openai)"
+    assert model_label("scratch:tiny") == "scratch:tiny"
