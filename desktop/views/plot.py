@@ -12,8 +12,8 @@ from __future__ import annotations
 import math
 
 from PySide6.QtCharts import QChart, QChartView, QLineSeries, QValueAxis
-from PySide6.QtCore import QEvent, QMargins, QPointF, Qt
-from PySide6.QtGui import QColor, QPainter, QResizeEvent
+from PySide6.QtCore import QEvent, QMargins, QPointF, QRectF, Qt
+from PySide6.QtGui import QColor, QPainter, QPalette, QResizeEvent
 from PySide6.QtWidgets import QLabel, QWidget
 
 from desktop import theme
@@ -41,6 +41,7 @@ class LivePlot(QChartView):
         self._empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self._empty.setWordWrap(True)
         self._empty.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        self._empty.setAutoFillBackground(True)  # over the empty plot area: no grid line runs through the words
         self.setRenderHint(QPainter.RenderHint.Antialiasing)
         self.setMinimumHeight(180)
         self._chart.setTitle(title)
@@ -54,6 +55,7 @@ class LivePlot(QChartView):
         self._y.setLabelFormat("%.4g")  # 1.85, not 1.8500
         self._chart.addAxis(self._x, Qt.AlignmentFlag.AlignBottom)
         self._chart.addAxis(self._y, Qt.AlignmentFlag.AlignLeft)
+        self._chart.plotAreaChanged.connect(self._place_empty)
         self._series: dict[str, QLineSeries] = {}
         self._points: dict[str, list[tuple[float, float]]] = {}
         self.apply_palette()
@@ -106,6 +108,9 @@ class LivePlot(QChartView):
         c = theme.colors()
         text, base = QColor(c.text), QColor(c.base)
         self._chart.setBackgroundBrush(base)
+        palette = self._empty.palette()
+        palette.setColor(QPalette.ColorRole.Window, base)
+        self._empty.setPalette(palette)
         self.setBackgroundBrush(base)  # the view around the chart's rounded plot area
         self._chart.setTitleBrush(text)
         self._chart.legend().setLabelColor(text)
@@ -128,7 +133,13 @@ class LivePlot(QChartView):
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
-        self._empty.setGeometry(self.rect().adjusted(24, 24, -24, -24))
+        self._place_empty(self._chart.plotArea())
+
+    def _place_empty(self, area: QRectF) -> None:
+        """The sentence fills the plot area, inside the axes: over the whole view it ran across the tick labels
+        and the axis titles of a small chart."""
+        rect = self.mapFromScene(area).boundingRect().adjusted(1, 1, -1, -1)
+        self._empty.setGeometry(rect if rect.width() > 40 and rect.height() > 20 else self.rect())
 
     def _fit(self) -> None:
         """Axes that hold every point with a little room, so a point on the edge is not cut in half; ticks

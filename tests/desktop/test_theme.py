@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QApplication, QCheckBox, QPushButton, QVBoxLayout, QWidget
 
 from desktop import theme
@@ -132,3 +133,32 @@ def test_the_results_scroll_bar_is_drawn_in_a_real_x_window(name: str, tmp_path)
     figures = json.loads(out.read_text())
     assert figures["visible"] and figures["maximum"] > 0 and figures["pixels"] > 1000, figures  # more cards than fit
     assert figures["black"] == 0, figures
+
+
+@pytest.mark.parametrize("name", ["light", "dark"])
+def test_an_empty_charts_sentence_stays_inside_its_axes(qtbot, name: str) -> None:
+    """Seen in a 1000×560 window: the Training tab's empty charts wrote "The loss appears as epochs finish"
+    across the y tick labels and the grid lines. The sentence now fills the plot area, on the chart's own
+    background, in both themes."""
+    from desktop.views.plot import LivePlot
+
+    app = QApplication.instance()
+    theme.apply_theme(app, name)
+    try:
+        plot = LivePlot("Training loss", "loss", empty_text="The loss appears as epochs finish")
+        qtbot.addWidget(plot)
+        plot.resize(240, 180)
+        plot.show()
+        qtbot.waitExposed(plot)
+        qtbot.wait(50)
+        area = plot.mapFromScene(plot._chart.plotArea()).boundingRect()
+        label = plot._empty.geometry()
+        assert area.width() > 40 and area.contains(label), (area, label)  # right of the tick labels, above "epoch"
+        image = _rgb(plot.grab().toImage())
+        inside = image[label.top() + 2, label.left() + 2 : label.right() - 2]  # a row of the box above the words
+        assert (inside == inside[0]).all()  # no grid line shows through the box
+        assert tuple(inside[0]) == QColor(theme.colors().base).getRgb()[:3]
+        plot.add_point("loss", 1.0, 0.5)
+        assert plot._empty.isHidden()
+    finally:
+        theme.apply_theme(app, "light")
