@@ -71,6 +71,7 @@ class SearchView(QWidget):
         self.results: SearchResults | None = None
         self._model_problem: Problem | None = None
         self._model_actions: list = []
+        self._no_results_shown = False  # the page answers the last query with "No results"
 
         self.query_box = QueryBox()
         self.history = SearchHistory(self)
@@ -231,6 +232,9 @@ class SearchView(QWidget):
         if self.results is not None and self.stack.currentIndex() == 1:
             return
         indexed = sum(f.indexed for f in folders)
+        if self._no_results_shown and indexed and self._model_problem is None:
+            return  # the answer stays until the next query: a progress tick once put the welcome page over it
+        self._no_results_shown = False
         if folders and not indexed and self._model_problem is not None:
             self._show_model_problem(self._model_problem)
         elif not folders:
@@ -383,6 +387,7 @@ class SearchView(QWidget):
         self.show_all_button.setVisible(results.hidden_below_cutoff > 0 and count > 0)  # else the page offers it
         if results.hidden_below_cutoff:
             self.show_all_button.setText(f"Show {results.hidden_below_cutoff} weaker matches")
+        self._no_results_shown = not count
         if count:
             self.stack.setCurrentIndex(1)
             self.grid.setCurrentIndex(self.model.index(0))
@@ -392,17 +397,27 @@ class SearchView(QWidget):
         actions = [("Show weaker matches", self.show_all)] if hidden else []
         if self.filters_panel.active_count():
             actions.append(("Clear filters", self.filters_panel.clear))
+        channel = self.channel()
+        if channel is not None:  # restricted to words: the advice about pictures would not fit
+            actions.append(("Search all", lambda: self.set_channel(None)))
+        advice = {
+            None: "Try fewer or more general words, describe what is visible rather than a name, remove "
+            "exclusions, or clear the filters.",
+            "speech": "Nothing said in your videos matches these words. Try other words, or search all to look "
+            "in the pictures and the text on screen too.",
+            "text": "No text shown on screen in your videos matches these words. Try other words, or search all "
+            "to look in the pictures and what is said too.",
+        }[channel]
         self.message.show_message(
             "No results",
-            (f"{hidden} weaker matches are hidden below the relevance cutoff. " if hidden else "")
-            + "Try fewer or more general words, describe what is visible rather than a name, remove "
-            "exclusions, or clear the filters.",
+            (f"{hidden} weaker matches are hidden below the relevance cutoff. " if hidden else "") + advice,
             actions,
         )
         self.stack.setCurrentIndex(0)
 
     def _on_failed(self, exc: object) -> None:
         self.summary.setText("")
+        self._no_results_shown = False
         problem = explain(exc)
         if problem.kind in (MODEL_DOWNLOAD, MODEL_INVALID):
             self.model_failed.emit(exc)  # the window's banner takes it up; its ways out come back here

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl
 from PySide6.QtGui import QDropEvent
+from PySide6.QtWidgets import QPushButton
 
 from desktop.views.search_view import SearchView
 from engine.search.query import MomentRef
@@ -91,6 +92,26 @@ def test_no_results_state_offers_weaker_matches(qtbot, fake_engine, tmp_path: Pa
     with qtbot.waitSignal(view.results_shown, timeout=5000):
         view.show_all()
     assert fake_engine.queries[-1].min_relevance == 0.0 and view.model.rowCount() > 0
+
+
+def test_no_results_stays_while_the_library_changes(qtbot, fake_engine, tmp_path: Path) -> None:
+    """Seen in an Xvfb window: "0 moments" above the welcome page ("Search your videos", with examples to try),
+    because a library refresh after the answer put the empty state over "No results"."""
+    fake_engine.no_results = True
+    view = _view(qtbot, _indexed(fake_engine, tmp_path))
+    with qtbot.waitSignal(view.results_shown, timeout=5000):
+        view.run_text("unicorn")
+    view.refresh_state()  # what the window does at every indexing or text-stage tick
+    assert view.message.title.text() == "No results" and view.summary.text().startswith("0 moments")
+    assert "describe what is visible" in view.message.body.text()
+    with qtbot.waitSignal(view.results_shown, timeout=5000):
+        view.set_channel("text")  # the same words, on screen only: the advice says so and offers the way back
+    assert fake_engine.queries[-1].channel == "text"
+    assert view.message.title.text() == "No results" and "No text shown on screen" in view.message.body.text()
+    assert "Search all" in [b.text() for b in view.message.findChildren(QPushButton) if b.isVisibleTo(view)]
+    fake_engine.folder_paths.clear()  # the library emptied: that is news, and it replaces the old answer
+    view.refresh_state()
+    assert view.message.title.text() == "Your library is empty"
 
 
 def test_search_failure_is_shown_with_its_reason(qtbot, fake_engine, tmp_path: Path) -> None:
