@@ -3,8 +3,6 @@ screen's pixels of the answered search, not the "Searching…" frame the X serve
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,12 +11,11 @@ import pytest
 from PySide6.QtCore import QRect
 from PySide6.QtGui import QColor, QImage
 
-from desktop.display import display_problem
 from desktop.main_window import MainWindow
 from desktop.screenshot import same_pixels, settle
+from tests.desktop.xwindow import REPO, x_env, x_window_problem
 
 pytestmark = pytest.mark.gui
-REPO = Path(__file__).resolve().parents[2]
 
 
 def test_settle_lays_out_the_page_the_answer_switched_to(qtbot, fake_engine, tmp_path: Path) -> None:
@@ -49,17 +46,11 @@ def test_same_pixels_tells_pages_apart_outside_the_excluded_rectangles() -> None
     assert same_pixels(a, b, [QRect(20, 10, 40, 20)])  # the video surface: only the screen can show it
 
 
-def _x_available() -> str | None:
-    if shutil.which("xvfb-run") is None:
-        return "xvfb-run is not installed (Debian package xvfb)"
-    return display_problem({"DISPLAY": ":0"}, sys.platform)
-
-
 @pytest.mark.slow
 def test_a_real_x_window_saves_the_answered_search_not_searching(tmp_path: Path) -> None:
     """The same no-hit search shot in an Xvfb window and offscreen: the two PNGs must agree. Before the fix
     the X one showed "Searching…" every time (the grab beat the last repaint to the X server)."""
-    if (why := _x_available()) is not None:
+    if (why := x_window_problem()) is not None:
         pytest.skip(f"no X window can open here: {why}")
     from engine.library.library import Library
     from engine.settings import EngineSettings
@@ -70,9 +61,7 @@ def test_a_real_x_window_saves_the_answered_search_not_searching(tmp_path: Path)
     library.add_folder(color_library(tmp_path / "videos")["red_then_blue"].parent)
     library.index()
     library.close()
-    env = dict(os.environ, SCENEFIND_HOME=str(home), XDG_CONFIG_HOME=str(tmp_path / "xdg"))
-    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
-    env.pop("QT_QPA_PLATFORM", None)
+    env = x_env(tmp_path, home)
     shot = [sys.executable, "-m", "desktop.app", "--model", "fake:color", "--query", "zebra", "--size", "1100x700"]
     x_png, off_png = tmp_path / "x.png", tmp_path / "offscreen.png"
     runs = (

@@ -110,25 +110,17 @@ def test_the_results_scroll_bar_is_drawn_in_a_real_x_window(name: str, tmp_path)
     page a black bar beside the cards (3,938 of 6,454 pixels in the light theme). Offscreen rendering hides it,
     so the screen's own pixels are read in an X window, and no pixel of the bar may be black."""
     import json
-    import os
-    import shutil
     import subprocess
     import sys
-    from pathlib import Path
 
-    from desktop.display import display_problem
+    from tests.desktop.xwindow import REPO, x_env, x_window_problem
 
-    if shutil.which("xvfb-run") is None:
-        pytest.skip("no X window can open here: xvfb-run is not installed (Debian package xvfb)")
-    if (why := display_problem({"DISPLAY": ":0"}, sys.platform)) is not None:
+    if (why := x_window_problem()) is not None:
         pytest.skip(f"no X window can open here: {why}")
-    repo = Path(__file__).resolve().parents[2]
-    env = dict(os.environ, XDG_CONFIG_HOME=str(tmp_path / "xdg"), SCENEFIND_HOME=str(tmp_path / "home"))
-    env["PYTHONPATH"] = str(repo) + os.pathsep + env.get("PYTHONPATH", "")
-    env.pop("QT_QPA_PLATFORM", None)
+    env = x_env(tmp_path, tmp_path / "home")
     out = tmp_path / "scroll.json"
     command = ["xvfb-run", "-a", sys.executable, "-m", "tests.desktop.scrollbar_probe", name, str(out)]
-    done = subprocess.run(command, cwd=repo, env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     figures = json.loads(out.read_text())
     assert figures["visible"] and figures["maximum"] > 0 and figures["pixels"] > 1000, figures  # more cards than fit
